@@ -1,0 +1,3 @@
+module github.com/kub-demo/kub-demo/e2e
+
+go 1.26
