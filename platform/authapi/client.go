@@ -1,0 +1,97 @@
+package authapi
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"time"
+)
+
+var (
+	// ErrUnavailable means auth could not be reached or did not answer in time, or failed:
+	// callers answer 503, never 401 or 500.
+	ErrUnavailable = errors.New("auth service unavailable")
+	// ErrRejected means auth refused: wrong password, or a token that is not valid.
+	ErrRejected = errors.New("rejected by auth")
+)
+
+// Client calls the auth service.
+type Client struct {
+	baseURL string
+	http    *http.Client
+}
+
+// NewClient returns a client for the auth service at baseURL (e.g. http://auth:80). Every
+// call is bounded by timeout, so a hung auth costs a caller at most that long.
+func NewClient(baseURL string, timeout time.Duration) *Client {
+	transport := &http.Transport{
+		DialContext:         (&net.Dialer{Timeout: timeout, KeepAlive: 30 * time.Second}).DialContext,
+		MaxIdleConns:        100,
+		MaxIdleConnsPerHost: 100,
+		IdleConnTimeout:     90 * time.Second,
+	}
+	return &Client{baseURL: baseURL, http: &http.Client{Timeout: timeout, Transport: transport}}
+}
+
+// HashPassword returns a bcrypt hash of password.
+func (c *Client) HashPassword(ctx context.Context, password string) (string, error) {
+	var resp HashResponse
+	err := c.post(ctx, PathHashPassword, HashRequest{Password: password}, &resp)
+	return resp.HashedPassword, err
+}
+
+// IssueToken returns a token for uid when password matches hashedPassword, else ErrRejected.
+func (c *Client) IssueToken(ctx context.Context, password, hashedPassword, uid string) (string, error) {
+	var resp TokenResponse
+	err := c.post(ctx, PathIssueToken, TokenRequest{Password: password, HashedPassword: hashedPassword, UID: uid}, &resp)
+	return resp.Token, err
+}
+
+// VerifyToken returns the user id a valid token was issued to, else ErrRejected.
+func (c *Client) VerifyToken(ctx context.Context, token string) (string, error) {
+	var resp VerifyResponse
+	err := c.post(ctx, PathVerifyToken, VerifyRequest{Token: token}, &resp)
+	return resp.UID, err
+}
+
+func (c *Client) post(ctx context.Context, path string, body, into any) error {
+	payload, err := json.Marshal(body)
+	if err != nil {
+		return err
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.baseURL+path, bytes.NewReader(payload))
+	if err != nil {
+		return fmt.Errorf("%w: %v", ErrUnavailable, err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := c.http.Do(req)
+	if err != nil {
+		// The error names only the URL, which carries no secret.
+		return fmt.Errorf("%w: %v", ErrUnavailable, err)
+	}
+	defer resp.Body.Close()
+	respBody, err := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
+	if err != nil {
+		return fmt.Errorf("%w: reading %s answer: %v", ErrUnavailable, path, err)
+	}
+	switch {
+	case resp.StatusCode == http.StatusOK:
+		if err := json.Unmarshal(respBody, into); err != nil {
+			return fmt.Errorf("%w: %s answered unreadable JSON: %v", ErrUnavailable, path, err)
+		}
+		return nil
+	case resp.StatusCode == http.StatusUnauthorized:
+		return ErrRejected
+	case resp.StatusCode >= 500:
+		return fmt.Errorf("%w: %s answered %s", ErrUnavailable, path, resp.Status)
+	default:
+		// A 4xx other than 401 means this client sent something auth will never accept:
+		// a bug on our side, not an outage.
+		return fmt.Errorf("auth %s answered %s: %s", path, resp.Status, bytes.TrimSpace(respBody))
+	}
+}

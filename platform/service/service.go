@@ -1,0 +1,75 @@
+// Package service is what every kub-demo main does before it wires itself: read the
+// environment into its config, answer the -env and -healthcheck flags, and build the logger.
+package service
+
+import (
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"time"
+
+	"github.com/kelseyhightower/envconfig"
+
+	"github.com/kub-demo/kub-demo/platform/httpserver"
+)
+
+// Common settings, embedded in every service's config.
+type Common struct {
+	LogLevel        slog.Level    `envconfig:"LOG_LEVEL" default:"info" desc:"log level: debug, info, warn or error"`
+	ShutdownTimeout time.Duration `envconfig:"SHUTDOWN_TIMEOUT" default:"10s" desc:"how long in-flight requests may take to finish after SIGTERM"`
+}
+
+// Logger returns the JSON logger every service writes to stdout, one object per line.
+func (c Common) Logger(w io.Writer, service string) *slog.Logger {
+	return slog.New(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: c.LogLevel})).With("service", service)
+}
+
+// Config is a service's settings: a struct with envconfig tags that embeds Common.
+type Config interface {
+	ListenPort() int
+	Validate() error
+}
+
+// Setup parses args and the environment into cfg. done reports that a flag did all there
+// was to do (-env listed the variables, -healthcheck probed the running server): the
+// caller returns err then.
+func Setup(name string, args []string, stdout io.Writer, cfg Config) (done bool, err error) {
+	flags := flag.NewFlagSet(name, flag.ContinueOnError)
+	flags.SetOutput(stdout)
+	healthcheck := flags.Bool("healthcheck", false, "probe the running server's /healthz on 127.0.0.1:$PORT; exit 0 if healthy, 1 if not")
+	listEnv := flags.Bool("env", false, "list the environment variables read, as NAME<TAB>default<TAB>description, and exit")
+	flags.Usage = func() {
+		fmt.Fprintf(stdout, "Usage of %s:\n", name)
+		flags.PrintDefaults()
+		fmt.Fprintln(stdout, "\nEnvironment:")
+		envconfig.Usagef("", cfg, stdout, envTable)
+	}
+	if err := flags.Parse(args[1:]); err != nil {
+		return true, err
+	}
+	if *listEnv {
+		return true, envconfig.Usagef("", cfg, stdout, envTable)
+	}
+	if err := envconfig.Process("", cfg); err != nil {
+		return true, fmt.Errorf("configuration: %w", err)
+	}
+	if err := cfg.Validate(); err != nil {
+		return true, fmt.Errorf("configuration: %w", err)
+	}
+	if *healthcheck {
+		return true, httpserver.Probe(cfg.ListenPort())
+	}
+	return false, nil
+}
+
+const envTable = "{{range .}}{{usage_key .}}\t{{usage_default .}}\t{{usage_description .}}\n{{end}}"
+
+// Exit ends a main: 0 when run returned nil, else the error on stderr and 1.
+func Exit(err error) {
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "error:", err)
+		os.Exit(1)
+	}
+}
