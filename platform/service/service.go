@@ -3,6 +3,7 @@
 package service
 
 import (
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -47,6 +48,9 @@ func Setup(name string, args []string, stdout io.Writer, cfg Config) (done bool,
 		envconfig.Usagef("", cfg, stdout, envTable)
 	}
 	if err := flags.Parse(args[1:]); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return true, nil
+		}
 		return true, err
 	}
 	if *listEnv {

@@ -1,0 +1,48 @@
+package password
+
+import (
+	"strings"
+	"testing"
+)
+
+func TestHashMatchesOnlyItsPassword(t *testing.T) {
+	h, err := NewHasher(4)
+	if err != nil {
+		t.Fatal(err)
+	}
+	hash, err := h.Hash("testers")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(hash, "testers") || !strings.HasPrefix(hash, "$2a$04$") {
+		t.Fatalf("hash %q is not a cost-4 bcrypt hash", hash)
+	}
+	if !h.Matches(hash, "testers") {
+		t.Error("the right password does not match")
+	}
+	for _, wrong := range []string{"tester", "Testers", "", "testers "} {
+		if h.Matches(hash, wrong) {
+			t.Errorf("%q matches", wrong)
+		}
+	}
+	for _, badHash := range []string{"", "not-a-hash", "testers"} {
+		if h.Matches(badHash, "testers") {
+			t.Errorf("malformed hash %q matches", badHash)
+		}
+	}
+}
+
+func TestHashRefusesPasswordsBcryptWouldTruncate(t *testing.T) {
+	h, _ := NewHasher(4)
+	if _, err := h.Hash(strings.Repeat("x", 73)); err == nil {
+		t.Fatal("a 73-byte password was hashed")
+	}
+}
+
+func TestNewHasherRefusesCostOutOfRange(t *testing.T) {
+	for _, cost := range []int{3, 32} {
+		if _, err := NewHasher(cost); err == nil {
+			t.Errorf("cost %d accepted", cost)
+		}
+	}
+}

@@ -1,0 +1,105 @@
+package server
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/kub-demo/kub-demo/platform/authapi"
+	"github.com/kub-demo/kub-demo/platform/httpserver"
+	"github.com/kub-demo/kub-demo/services/auth/internal/password"
+	"github.com/kub-demo/kub-demo/services/auth/internal/token"
+)
+
+// newAuth serves the real routes on loopback; logs go to the returned builder.
+func newAuth(t *testing.T) (*httptest.Server, *strings.Builder) {
+	t.Helper()
+	hasher, err := password.NewHasher(4)
+	if err != nil {
+		t.Fatal(err)
+	}
+	issuer, err := token.NewIssuer([]byte("0123456789abcdef0123456789abcdef"), "kub-demo", time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	logs := &strings.Builder{}
+	log := slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	srv := httptest.NewServer(Routes(log, &httpserver.Probes{}, hasher, issuer))
+	t.Cleanup(srv.Close)
+	return srv, logs
+}
+
+func TestClientRoundTrip(t *testing.T) {
+	srv, logs := newAuth(t)
+	client := authapi.NewClient(srv.URL, 2*time.Second)
+	ctx := context.Background()
+
+	hash, err := client.HashPassword(ctx, "testers")
+	if err != nil {
+		t.Fatalf("HashPassword: %v", err)
+	}
+	signed, err := client.IssueToken(ctx, "testers", hash, "uid-1")
+	if err != nil {
+		t.Fatalf("IssueToken: %v", err)
+	}
+	uid, err := client.VerifyToken(ctx, signed)
+	if err != nil || uid != "uid-1" {
+		t.Fatalf("VerifyToken = %q, %v; want uid-1", uid, err)
+	}
+
+	if _, err := client.IssueToken(ctx, "wrong", hash, "uid-1"); !errors.Is(err, authapi.ErrRejected) {
+		t.Errorf("wrong password: %v, want ErrRejected", err)
+	}
+	if _, err := client.IssueToken(ctx, "testers", "", "uid-1"); !errors.Is(err, authapi.ErrRejected) {
+		t.Errorf("unknown user (no hash): %v, want ErrRejected", err)
+	}
+	if _, err := client.VerifyToken(ctx, signed+"x"); !errors.Is(err, authapi.ErrRejected) {
+		t.Errorf("tampered token: %v, want ErrRejected", err)
+	}
+	for _, secret := range []string{"testers", hash, signed} {
+		if strings.Contains(logs.String(), secret) {
+			t.Errorf("logs contain a secret %q:\n%s", secret, logs)
+		}
+	}
+}
+
+func TestErrorsAreJSON(t *testing.T) {
+	srv, _ := newAuth(t)
+	tests := []struct {
+		name, method, path, body string
+		want                     int
+	}{
+		{"hash without password", "POST", authapi.PathHashPassword, `{}`, 422},
+		{"hash of 73 bytes", "POST", authapi.PathHashPassword, `{"password":"` + strings.Repeat("x", 73) + `"}`, 422},
+		{"hash with broken JSON", "POST", authapi.PathHashPassword, `{"password":`, 400},
+		{"token without uid", "POST", authapi.PathIssueToken, `{"password":"p","hashedPassword":"h"}`, 422},
+		{"verify without token", "POST", authapi.PathVerifyToken, `{}`, 401},
+		{"verify the original's fixed token", "POST", authapi.PathVerifyToken, `{"token":"abc"}`, 401},
+		{"the original's password-in-URL route is gone", "GET", "/hashed-password/testers", "", 404},
+		{"the original's token-in-URL route is gone", "GET", "/verify-token/abc", "", 404},
+		{"wrong method", "GET", authapi.PathVerifyToken, "", 405},
+		{"body over 1 MiB", "POST", authapi.PathHashPassword, `{"password":"` + strings.Repeat("x", 1<<20) + `"}`, 413},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			req, _ := http.NewRequest(tt.method, srv.URL+tt.path, strings.NewReader(tt.body))
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer resp.Body.Close()
+			raw, _ := io.ReadAll(resp.Body)
+			var body struct{ Message string }
+			if resp.StatusCode != tt.want || json.Unmarshal(raw, &body) != nil || body.Message == "" {
+				t.Fatalf("got %d %s, want %d with a JSON message", resp.StatusCode, raw, tt.want)
+			}
+		})
+	}
+}
