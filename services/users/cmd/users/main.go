@@ -1,0 +1,52 @@
+// Command users is kub-demo's public users service: signup and login, with passwords hashed
+// and tokens issued by the auth service.
+package main
+
+import (
+	"context"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/kub-demo/kub-demo/platform/authapi"
+	"github.com/kub-demo/kub-demo/platform/httpserver"
+	"github.com/kub-demo/kub-demo/platform/service"
+	"github.com/kub-demo/kub-demo/services/users/internal/accounts"
+	"github.com/kub-demo/kub-demo/services/users/internal/server"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	service.Exit(run(ctx, os.Args, os.Stdout))
+}
+
+func run(ctx context.Context, args []string, stdout io.Writer) error {
+	var cfg config
+	if done, err := service.Setup("users", args, stdout, &cfg); done {
+		return err
+	}
+	log := cfg.Logger(stdout, "users")
+	auth, _ := cfg.AuthURL() // validated by Setup
+	demo, _ := accounts.ParseDemoUser(cfg.DemoUser)
+	log.Info("starting", "port", cfg.Port, "usersFolder", cfg.UsersFolder, "demoUser", demo != nil, "authTimeout", cfg.AuthTimeout.String())
+	log.Info("auth service found", "url", auth.URL, "source", auth.Source)
+
+	store, err := accounts.OpenStore(cfg.UsersFolder, log)
+	if err != nil {
+		return err
+	}
+	defer store.Close()
+	accts := accounts.New(store, authapi.NewClient(auth.URL, cfg.AuthTimeout), demo, log)
+	go accts.SeedDemoUser(ctx, time.Second)
+
+	probes := &httpserver.Probes{}
+	return httpserver.Run(ctx, log, httpserver.Options{
+		Port:            cfg.Port,
+		Handler:         server.Routes(log, probes, accts),
+		Probes:          probes,
+		ShutdownTimeout: cfg.ShutdownTimeout,
+	})
+}

@@ -1,0 +1,94 @@
+package server
+
+import (
+	"errors"
+	"net/http"
+	"strings"
+
+	"github.com/kub-demo/kub-demo/platform/authapi"
+	"github.com/kub-demo/kub-demo/platform/web"
+	"github.com/kub-demo/kub-demo/services/users/internal/accounts"
+)
+
+// Messages that clients of the original service match on: keep them as they are.
+var (
+	errCredentialsMissing = web.NewError(http.StatusUnprocessableEntity, "An email and password needs to be specified!")
+	errPasswordTooLong    = web.NewError(http.StatusUnprocessableEntity, "A password can have at most 72 bytes.")
+	errEmailTooLong       = web.NewError(http.StatusUnprocessableEntity, "An email can have at most 254 characters.")
+	errExists             = web.NewError(http.StatusConflict, "A user with this email exists already.")
+	errBadCredentials     = web.NewError(http.StatusUnauthorized, "Invalid email or password.")
+)
+
+type credentialsRequest struct {
+	Email    string `json:"email"`
+	Password string `json:"password"`
+}
+
+// credentials validates a signup or login body.
+func (req credentialsRequest) credentials() (accounts.Credentials, error) {
+	if strings.TrimSpace(req.Email) == "" || strings.TrimSpace(req.Password) == "" {
+		return accounts.Credentials{}, errCredentialsMissing
+	}
+	if len(req.Password) > authapi.MaxPasswordBytes {
+		return accounts.Credentials{}, errPasswordTooLong
+	}
+	if len(strings.TrimSpace(req.Email)) > 254 {
+		return accounts.Credentials{}, errEmailTooLong
+	}
+	return accounts.Credentials{Email: req.Email, Password: req.Password}, nil
+}
+
+// authUnavailable maps an auth outage to 503; anything else is returned as it is.
+func authUnavailable(err error) error {
+	if errors.Is(err, authapi.ErrUnavailable) {
+		return web.Unavailable("The auth service is unavailable. Try again in a moment.", err)
+	}
+	return err
+}
+
+func handleSignup(accts *accounts.Accounts) web.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) error {
+		req, err := web.Decode[credentialsRequest](w, r)
+		if err != nil {
+			return err
+		}
+		creds, err := req.credentials()
+		if err != nil {
+			return err
+		}
+		switch err := accts.SignUp(r.Context(), creds); {
+		case errors.Is(err, accounts.ErrExists):
+			return errExists
+		case err != nil:
+			return authUnavailable(err)
+		}
+		web.Respond(w, http.StatusCreated, web.MessageBody{Message: "User created!"})
+		return nil
+	}
+}
+
+type tokenResponse struct {
+	Token string `json:"token"`
+}
+
+func handleLogin(accts *accounts.Accounts) web.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) error {
+		req, err := web.Decode[credentialsRequest](w, r)
+		if err != nil {
+			return err
+		}
+		creds, err := req.credentials()
+		if err != nil {
+			return err
+		}
+		token, err := accts.LogIn(r.Context(), creds)
+		switch {
+		case errors.Is(err, accounts.ErrBadCredentials):
+			return errBadCredentials
+		case err != nil:
+			return authUnavailable(err)
+		}
+		web.Respond(w, http.StatusOK, tokenResponse{Token: token})
+		return nil
+	}
+}
