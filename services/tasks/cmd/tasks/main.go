@@ -1,0 +1,48 @@
+// Command tasks is kub-demo's public tasks service: it lists and stores tasks in tasks.txt
+// after checking the caller's token with the auth service.
+package main
+
+import (
+	"context"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/kub-demo/kub-demo/platform/authapi"
+	"github.com/kub-demo/kub-demo/platform/httpserver"
+	"github.com/kub-demo/kub-demo/platform/service"
+	"github.com/kub-demo/kub-demo/services/tasks/internal/server"
+	"github.com/kub-demo/kub-demo/services/tasks/internal/store"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	service.Exit(run(ctx, os.Args, os.Stdout))
+}
+
+func run(ctx context.Context, args []string, stdout io.Writer) error {
+	var cfg config
+	if done, err := service.Setup("tasks", args, stdout, &cfg); done {
+		return err
+	}
+	log := cfg.Logger(stdout, "tasks")
+	auth, _ := cfg.AuthURL() // validated by Setup
+	log.Info("starting", "port", cfg.Port, "tasksFolder", cfg.TasksFolder, "authTimeout", cfg.AuthTimeout.String())
+	log.Info("auth service found", "url", auth.URL, "source", auth.Source)
+
+	tasks, err := store.Open(cfg.TasksFolder, log)
+	if err != nil {
+		return err
+	}
+	defer tasks.Close()
+
+	probes := &httpserver.Probes{}
+	return httpserver.Run(ctx, log, httpserver.Options{
+		Port:            cfg.Port,
+		Handler:         server.Routes(log, probes, tasks, authapi.NewClient(auth.URL, cfg.AuthTimeout)),
+		Probes:          probes,
+		ShutdownTimeout: cfg.ShutdownTimeout,
+	})
+}

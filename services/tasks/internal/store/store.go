@@ -1,0 +1,122 @@
+// Package store keeps tasks in $TASKS_FOLDER/tasks.txt in the original service's format: each
+// task a JSON object followed by the 10 bytes TASK_SPLIT, no newline. Files written by the
+// original load here, and files written here load in the original.
+package store
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"path/filepath"
+	"sync"
+
+	"github.com/kub-demo/kub-demo/platform/recordlog"
+)
+
+// FileName is the tasks file inside TASKS_FOLDER.
+const FileName = "tasks.txt"
+
+// Delimiter ends every record.
+var Delimiter = []byte("TASK_SPLIT")
+
+// escapedDelimiter is Delimiter with its first letter as a JSON \u escape: the same string
+// once parsed, but no longer the delimiter's bytes.
+var escapedDelimiter = []byte(`\u0054ASK_SPLIT`)
+
+// Task is one stored task.
+type Task struct {
+	Title string `json:"title"`
+	Text  string `json:"text"`
+}
+
+// EncodeRecord returns t as one record: compact JSON in which the bytes TASK_SPLIT never
+// appear, even when the title or text contains them. JSON can only hold those letters inside
+// a string, where an escaped first letter keeps the value and hides the delimiter.
+func EncodeRecord(t Task) ([]byte, error) {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false) // keep <, > and & readable, as the original wrote them
+	if err := enc.Encode(t); err != nil {
+		return nil, err
+	}
+	return bytes.ReplaceAll(bytes.TrimSuffix(buf.Bytes(), []byte("\n")), Delimiter, escapedDelimiter), nil
+}
+
+// DecodeRecord reads one record. It is lenient with what the original could have written:
+// a missing title or text is empty, and a non-string value is kept as its JSON text.
+func DecodeRecord(record []byte) (Task, error) {
+	var fields struct {
+		Title json.RawMessage `json:"title"`
+		Text  json.RawMessage `json:"text"`
+	}
+	if err := json.Unmarshal(record, &fields); err != nil {
+		return Task{}, err
+	}
+	return Task{Title: stringValue(fields.Title), Text: stringValue(fields.Text)}, nil
+}
+
+func stringValue(raw json.RawMessage) string {
+	var s string
+	if len(raw) == 0 || string(raw) == "null" {
+		return ""
+	}
+	if json.Unmarshal(raw, &s) == nil {
+		return s
+	}
+	return string(raw)
+}
+
+// Store is the tasks file and, in memory, every task in it, in stored order.
+type Store struct {
+	file *recordlog.Log
+
+	mu    sync.RWMutex
+	tasks []Task
+}
+
+// Open opens (or creates, with its folder) folder/tasks.txt and loads it.
+func Open(folder string, log *slog.Logger) (*Store, error) {
+	s := &Store{}
+	file, err := recordlog.Open(filepath.Join(folder, FileName), Delimiter, s.apply, log)
+	if err != nil {
+		return nil, err
+	}
+	s.file = file
+	return s, nil
+}
+
+func (s *Store) apply(record []byte) error {
+	t, err := DecodeRecord(record)
+	if err != nil {
+		return err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.tasks = append(s.tasks, t)
+	return nil
+}
+
+// Append stores t and returns once it is on disk. Concurrent appends share one fsync.
+func (s *Store) Append(t Task) error {
+	record, err := EncodeRecord(t)
+	if err != nil {
+		return fmt.Errorf("encode task: %w", err)
+	}
+	return s.file.Append(record, nil)
+}
+
+// List returns every task in stored order, including those other processes appended.
+// The file is not re-read: only what was appended since the last call is.
+func (s *Store) List() ([]Task, error) {
+	if err := s.file.Refresh(); err != nil {
+		return nil, err
+	}
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	n := len(s.tasks)
+	return s.tasks[:n:n], nil
+}
+
+// Close closes the file.
+func (s *Store) Close() error { return s.file.Close() }

@@ -1,0 +1,149 @@
+package store
+
+import (
+	"bytes"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sync"
+	"testing"
+)
+
+func open(t *testing.T, folder string) *Store {
+	t.Helper()
+	s, err := Open(folder, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
+}
+
+func list(t *testing.T, s *Store) []Task {
+	t.Helper()
+	tasks, err := s.List()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tasks
+}
+
+func TestFileIsInTheOriginalFormat(t *testing.T) {
+	folder := filepath.Join(t.TempDir(), "not", "there", "yet")
+	s := open(t, folder)
+	for _, task := range []Task{{"Buy milk", "2 litres"}, {"Call Bob", ""}} {
+		if err := s.Append(task); err != nil {
+			t.Fatal(err)
+		}
+	}
+	raw, err := os.ReadFile(filepath.Join(folder, "tasks.txt"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := `{"title":"Buy milk","text":"2 litres"}TASK_SPLIT{"title":"Call Bob","text":""}TASK_SPLIT`
+	if string(raw) != want {
+		t.Fatalf("tasks.txt =\n%s\nwant\n%s", raw, want)
+	}
+}
+
+func TestFileWrittenByTheOriginalLoads(t *testing.T) {
+	folder := t.TempDir()
+	// As the Node service wrote it: JSON.stringify(task) + 'TASK_SPLIT', unescaped <>&, a
+	// task without text, one with a number for a title, and unicode.
+	legacy := `{"title":"Buy milk","text":"2 litres"}TASK_SPLIT{"title":"<b>&</b>"}TASK_SPLIT{"title":42,"text":"n"}TASK_SPLIT{"title":"Café ☕","text":"née"}TASK_SPLIT`
+	os.WriteFile(filepath.Join(folder, "tasks.txt"), []byte(legacy), 0o644)
+	got := list(t, open(t, folder))
+	want := []Task{{"Buy milk", "2 litres"}, {"<b>&</b>", ""}, {"42", "n"}, {"Café ☕", "née"}}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Fatalf("loaded %q, want %q", got, want)
+	}
+}
+
+func TestDelimiterInsideATaskRoundTrips(t *testing.T) {
+	folder := t.TempDir()
+	s := open(t, folder)
+	tricky := []Task{
+		{"TASK_SPLIT", "before TASK_SPLIT after"},
+		{`\TASK_SPLIT`, `"TASK_SPLITTASK_SPLIT"`},
+		{"TASK_SPLI", "T"},
+	}
+	for _, task := range tricky {
+		if err := s.Append(task); err != nil {
+			t.Fatal(err)
+		}
+	}
+	raw, _ := os.ReadFile(filepath.Join(folder, "tasks.txt"))
+	// The original's reader: split on the delimiter, drop the last piece.
+	if pieces := bytes.Split(raw, Delimiter); len(pieces)-1 != len(tricky) {
+		t.Fatalf("the original would split the file into %d records, want %d:\n%s", len(pieces)-1, len(tricky), raw)
+	}
+	got := list(t, open(t, folder))
+	if fmt.Sprint(got) != fmt.Sprint(tricky) {
+		t.Fatalf("read back %q, want %q", got, tricky)
+	}
+}
+
+func TestTornLastRecordIsIgnoredAndTheNextAppendIsClean(t *testing.T) {
+	folder := t.TempDir()
+	path := filepath.Join(folder, "tasks.txt")
+	os.WriteFile(path, []byte(`{"title":"whole","text":""}TASK_SPLIT{"title":"torn by a cra`), 0o644)
+	s := open(t, folder)
+	if got := list(t, s); len(got) != 1 || got[0].Title != "whole" {
+		t.Fatalf("loaded %v, want only the whole record", got)
+	}
+	if err := s.Append(Task{"after", "crash"}); err != nil {
+		t.Fatal(err)
+	}
+	got := list(t, open(t, folder))
+	if len(got) != 2 || got[1] != (Task{"after", "crash"}) {
+		t.Fatalf("after reopen: %v", got)
+	}
+}
+
+func TestConcurrentAppendsKeepEveryTask(t *testing.T) {
+	folder := t.TempDir()
+	s := open(t, folder)
+	const writers, each = 32, 20
+	var wg sync.WaitGroup
+	for w := range writers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range each {
+				if err := s.Append(Task{Title: fmt.Sprintf("w%d-%d", w, i)}); err != nil {
+					t.Error(err)
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	if n := len(list(t, s)); n != writers*each {
+		t.Fatalf("in memory: %d tasks, want %d", n, writers*each)
+	}
+	reopened := list(t, open(t, folder))
+	seen := map[string]bool{}
+	for _, task := range reopened {
+		seen[task.Title] = true
+	}
+	if len(reopened) != writers*each || len(seen) != writers*each {
+		t.Fatalf("on disk: %d tasks, %d distinct, want %d", len(reopened), len(seen), writers*each)
+	}
+}
+
+func TestTwoStoresOnOneFolderSeeEachOther(t *testing.T) {
+	folder := t.TempDir()
+	a, b := open(t, folder), open(t, folder)
+	if err := a.Append(Task{Title: "from a"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Append(Task{Title: "from b"}); err != nil {
+		t.Fatal(err)
+	}
+	for name, s := range map[string]*Store{"a": a, "b": b} {
+		if got := list(t, s); len(got) != 2 || got[0].Title != "from a" || got[1].Title != "from b" {
+			t.Errorf("store %s lists %v", name, got)
+		}
+	}
+}
