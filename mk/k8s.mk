@@ -1,0 +1,28 @@
+# Kubernetes checks (issue 4). Included by the root Makefile (-include mk/*.mk).
+#
+# kube-score is installed with "go install" at a pinned version into bin/tools, so
+# CI needs only the Go module proxy. The Go tests in e2e/kubernetes find it through
+# KUBE_SCORE (exported below) and fail on any CRITICAL or WARNING it reports.
+
+KUBE_SCORE_VERSION ?= v1.20.0
+KUBE_SCORE_DIR     := $(CURDIR)/bin/tools/kube-score-$(KUBE_SCORE_VERSION)
+export KUBE_SCORE  := $(KUBE_SCORE_DIR)/kube-score
+
+$(KUBE_SCORE):
+	GOBIN=$(KUBE_SCORE_DIR) go install github.com/zegl/kube-score/cmd/kube-score@$(KUBE_SCORE_VERSION)
+
+.PHONY: k8s-tools k8s-lint k8s-test
+
+## k8s-tools: install kube-score (pinned) into bin/tools
+k8s-tools: $(KUBE_SCORE)
+
+## k8s-lint: kube-score on deploy/k8s; fails on any CRITICAL or WARNING
+k8s-lint: $(KUBE_SCORE)
+	$(KUBE_SCORE) score --kubernetes-version v1.32 --exit-one-on-warning --color never deploy/k8s/*.yaml
+
+## k8s-test: only the Kubernetes checks (strict decoding, cross-checks, kube-score, flows)
+k8s-test: $(KUBE_SCORE)
+	cd e2e && go test -count=1 ./kubernetes/...
+
+# make test runs the Go tests of every module, e2e/kubernetes included: it needs kube-score.
+test: k8s-tools
