@@ -59,11 +59,11 @@ func Setup(name string, args []string, stdout io.Writer, cfg Config) (done bool,
 	if err := envconfig.Process("", cfg); err != nil {
 		return true, fmt.Errorf("configuration: %w", err)
 	}
-	if err := cfg.Validate(); err != nil {
-		return true, fmt.Errorf("configuration: %w", err)
-	}
 	if *healthcheck {
 		return true, httpserver.Probe(cfg.ListenPort())
+	}
+	if err := cfg.Validate(); err != nil {
+		return true, fmt.Errorf("configuration: %w", err)
 	}
 	return false, nil
 }
