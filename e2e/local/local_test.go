@@ -1,0 +1,168 @@
+// Package local runs the three real binaries on loopback, wired each way the course teaches
+// outside a cluster, and drives them over HTTP as a learner would.
+package local
+
+import (
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/kub-demo/kub-demo/e2e/stack"
+)
+
+func TestMain(m *testing.M) { os.Exit(stack.RunTests(m)) }
+
+const jwtSecret = "an-end-to-end-test-secret-of-enough-bytes"
+
+type system struct {
+	auth, users, tasks *stack.Process
+}
+
+// startSystem starts auth, then users and tasks with the discovery variables given.
+func startSystem(t *testing.T, discovery func(auth *stack.Process) []string) system {
+	t.Helper()
+	bin := stack.Build(t)
+	data := t.TempDir()
+	auth := stack.Start(t, bin.Auth, []string{"JWT_SECRET=" + jwtSecret})
+	users := stack.Start(t, bin.Users, append(discovery(auth), "USERS_FOLDER="+data+"/users"))
+	tasks := stack.Start(t, bin.Tasks, append(discovery(auth), "TASKS_FOLDER="+data+"/tasks", "AUTH_TIMEOUT=1s"))
+	return system{auth, users, tasks}
+}
+
+func byAuthAddress(auth *stack.Process) []string {
+	return []string{"AUTH_ADDRESS=127.0.0.1:" + strconv.Itoa(auth.Port)}
+}
+
+func byInjectedPair(auth *stack.Process) []string {
+	return []string{"AUTH_SERVICE_SERVICE_HOST=127.0.0.1", "AUTH_SERVICE_SERVICE_PORT=" + strconv.Itoa(auth.Port)}
+}
+
+func TestFlow(t *testing.T) {
+	for name, discovery := range map[string]func(*stack.Process) []string{
+		"wired by AUTH_ADDRESS":                       byAuthAddress,
+		"wired by the variables kubelet would inject": byInjectedPair,
+	} {
+		t.Run(name, func(t *testing.T) {
+			s := startSystem(t, discovery)
+			demoToken, _ := stack.Flow(t, s.users.URL, s.tasks.URL)
+
+			signup := stack.Call(t, "POST", s.users.URL+"/signup", "", map[string]string{"email": "learner@example.com", "password": "s3cret-pass"})
+			if signup.Status != http.StatusCreated || signup.Message() != "User created!" {
+				t.Fatalf("signup: %d %s", signup.Status, signup.Raw)
+			}
+			token := stack.Login(t, s.users.URL, "learner@example.com", "s3cret-pass")
+			if a := stack.Call(t, "POST", s.tasks.URL+"/tasks", token, map[string]string{"title": "mine"}); a.Status != http.StatusCreated {
+				t.Fatalf("POST as the new user: %d %s", a.Status, a.Raw)
+			}
+			if a := stack.Call(t, "POST", s.users.URL+"/login", "", map[string]string{"email": "learner@example.com", "password": "wrong"}); a.Status != http.StatusUnauthorized {
+				t.Fatalf("wrong password: %d %s", a.Status, a.Raw)
+			}
+			if a := stack.Call(t, "POST", s.tasks.URL+"/tasks", token+"x", map[string]string{"title": "forged"}); a.Status != http.StatusUnauthorized || a.Message() != "Could not verify token." {
+				t.Fatalf("tampered token: %d %s", a.Status, a.Raw)
+			}
+
+			for _, p := range []*stack.Process{s.auth, s.users, s.tasks} {
+				logs := p.Logs()
+				for _, secret := range []string{stack.DemoPassword, "s3cret-pass", "wrong", demoToken, token, jwtSecret, "$2a$"} {
+					if strings.Contains(logs, secret) {
+						t.Errorf("%s's logs contain a secret (%.12s…)", p.Name, secret)
+					}
+				}
+			}
+			if logs := s.tasks.Logs(); !strings.Contains(logs, `"msg":"auth service found"`) {
+				t.Errorf("tasks did not log where it found auth:\n%s", logs)
+			}
+		})
+	}
+}
+
+func TestStartFailsWithoutAWayToFindAuth(t *testing.T) {
+	bin := stack.Build(t)
+	for _, binary := range []string{bin.Users, bin.Tasks} {
+		cmd := exec.Command(binary)
+		cmd.Env = []string{"PORT=0", "USERS_FOLDER=" + t.TempDir(), "TASKS_FOLDER=" + t.TempDir()}
+		out, err := cmd.CombinedOutput()
+		if err == nil {
+			t.Fatalf("%s started without AUTH_ADDRESS or AUTH_SERVICE_SERVICE_HOST", binary)
+		}
+		for _, name := range []string{"AUTH_ADDRESS", "AUTH_SERVICE_SERVICE_HOST", "AUTH_SERVICE_SERVICE_PORT"} {
+			if !strings.Contains(string(out), name) {
+				t.Errorf("%s's error does not name %s: %s", binary, name, out)
+			}
+		}
+	}
+}
+
+func TestAuthOutageIs503AndRecoversWithoutRestart(t *testing.T) {
+	s := startSystem(t, byAuthAddress)
+	token, _ := stack.Flow(t, s.users.URL, s.tasks.URL)
+	if err := s.auth.Stop(); err != nil {
+		t.Fatalf("auth did not stop cleanly: %v", err)
+	}
+	for _, call := range []struct{ method, url, token string }{
+		{"GET", s.tasks.URL + "/tasks", token},
+		{"POST", s.tasks.URL + "/tasks", token},
+		{"POST", s.users.URL + "/login", ""},
+	} {
+		start := time.Now()
+		a := stack.Call(t, call.method, call.url, call.token, map[string]string{"title": "t", "email": stack.DemoEmail, "password": stack.DemoPassword})
+		if a.Status != http.StatusServiceUnavailable || a.Message() == "" {
+			t.Errorf("%s %s with auth down: %d %s, want 503 with a message", call.method, call.url, a.Status, a.Raw)
+		}
+		if took := time.Since(start); took > 5*time.Second {
+			t.Errorf("%s %s took %s with auth down", call.method, call.url, took)
+		}
+	}
+	s.auth.Restart(t)
+	if a := stack.Call(t, "GET", s.tasks.URL+"/tasks", token, nil); a.Status != http.StatusOK {
+		t.Fatalf("GET /tasks after auth came back: %d %s", a.Status, a.Raw)
+	}
+}
+
+// TestSIGTERMDrainsInFlightRequests holds requests inside tasks (auth answers slowly) while
+// tasks gets SIGTERM: every one of them must still be answered, then tasks exits 0.
+func TestSIGTERMDrainsInFlightRequests(t *testing.T) {
+	bin := stack.Build(t)
+	slowAuth := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		time.Sleep(time.Second)
+		w.Header().Set("Content-Type", "application/json")
+		w.Write([]byte(`{"message":"Valid token.","uid":"u1"}`))
+	}))
+	defer slowAuth.Close()
+	tasks := stack.Start(t, bin.Tasks, []string{
+		"AUTH_ADDRESS=" + strings.TrimPrefix(slowAuth.URL, "http://"),
+		"TASKS_FOLDER=" + t.TempDir(),
+	})
+
+	const inFlight = 20
+	statuses := make(chan int, inFlight)
+	var wg sync.WaitGroup
+	for i := range inFlight {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			statuses <- stack.Call(t, "POST", tasks.URL+"/tasks", "token", map[string]string{"title": "in flight " + strconv.Itoa(i)}).Status
+		}()
+	}
+	time.Sleep(300 * time.Millisecond) // all requests are now waiting on auth
+	if err := tasks.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	wg.Wait()
+	close(statuses)
+	for status := range statuses {
+		if status != http.StatusCreated {
+			t.Errorf("an in-flight POST got %d during shutdown, want 201", status)
+		}
+	}
+	if err := tasks.Wait(10 * time.Second); err != nil {
+		t.Fatalf("tasks did not exit cleanly after draining: %v\n%s", err, tasks.Logs())
+	}
+}
