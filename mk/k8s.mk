@@ -13,15 +13,12 @@ $(KUBE_SCORE):
 
 .PHONY: k8s-tools k8s-lint k8s-test
 
-## k8s-tools: install kube-score (pinned) into bin/tools
-k8s-tools: $(KUBE_SCORE)
+k8s-tools: $(KUBE_SCORE) ## install kube-score (pinned) into bin/tools
 
-## k8s-lint: kube-score on deploy/k8s; fails on any CRITICAL or WARNING
-k8s-lint: $(KUBE_SCORE)
+k8s-lint: $(KUBE_SCORE) ## kube-score on deploy/k8s; fails on any CRITICAL or WARNING
 	$(KUBE_SCORE) score --kubernetes-version v1.32 --exit-one-on-warning --color never deploy/k8s/*.yaml
 
-## k8s-test: only the Kubernetes checks (strict decoding, cross-checks, kube-score, flows)
-k8s-test: $(KUBE_SCORE)
+k8s-test: $(KUBE_SCORE) ## only the Kubernetes checks (manifests, kube-score, flows on loopback)
 	cd e2e && go test -count=1 ./kubernetes/...
 
 # make test runs the Go tests of every module, e2e/kubernetes included: it needs kube-score.

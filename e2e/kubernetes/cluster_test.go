@@ -11,6 +11,8 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
+
+	"github.com/kub-demo/kub-demo/e2e/stack"
 )
 
 // A loopback stand-in for the cluster a manifest set creates. Every container runs as
@@ -59,13 +61,13 @@ type vcontainer struct {
 	Loopback int    // the port it really listens on
 	Env      []string
 	Notes    []string // how the environment was mapped, for the log
-	Proc     *process
+	Proc     *stack.Process
 }
 
 type vservice struct {
 	S         *corev1.Service
-	ClusterIP string                 // what the cluster would allocate (for the log)
-	Backends  map[int32]*vcontainer  // Service port → the container behind it
+	ClusterIP string                // what the cluster would allocate (for the log)
+	Backends  map[int32]*vcontainer // Service port → the container behind it
 }
 
 // newCluster lays out pods, ports, folders and Services; claims maps a claim name
@@ -96,7 +98,7 @@ func newCluster(t *testing.T, set *manifestSet, claims map[string]string) *vclus
 			if svc == "" {
 				t.FailNow()
 			}
-			p.Containers = append(p.Containers, &vcontainer{Pod: p, C: c, Svc: svc, Loopback: freePort(t)})
+			p.Containers = append(p.Containers, &vcontainer{Pod: p, C: c, Svc: svc, Loopback: stack.FreePort(t)})
 		}
 		vc.pods = append(vc.pods, p)
 	}
@@ -376,7 +378,7 @@ func (vc *vcluster) startContainer(t *testing.T, c *vcontainer) {
 	for _, n := range c.Notes {
 		t.Logf("%s: %s", name, n)
 	}
-	c.Proc = start(t, name, binary(t, c.Svc), c.Env, c.Loopback)
+	c.Proc = start(t, name, binary(t, c.Svc), c.Env)
 }
 
 // publicURL is where a client outside the cluster reaches a Service: through its

@@ -537,3 +537,40 @@ func keys[V any](m map[string]V) []string {
 	slices.Sort(out)
 	return out
 }
+
+// The images the manifests run are the ones "make images" builds: the Makefile (or
+// an mk/*.mk file) tags kub-demo-<svc>:$(VERSION) for each of the three services.
+func TestImagesMatchMakefile(t *testing.T) {
+	files, _ := filepath.Glob(filepath.Join(repoRoot, "mk", "*.mk"))
+	files = append([]string{filepath.Join(repoRoot, "Makefile")}, files...)
+	var all strings.Builder
+	for _, f := range files {
+		data, err := os.ReadFile(f)
+		if err == nil {
+			all.Write(data)
+			all.WriteByte('\n')
+		}
+	}
+	mk := all.String()
+	loop := regexp.MustCompile(`kub-demo-\$\$\{?svc\}?:\$\(VERSION\)`).MatchString(mk)
+	svcs := regexp.MustCompile(`(?m)^SERVICES\s*[:?]?=\s*(.*)$`).FindStringSubmatch(mk)
+	for _, svc := range services {
+		literal := strings.Contains(mk, "kub-demo-"+svc+":$(VERSION)")
+		inLoop := loop && svcs != nil && slices.Contains(strings.Fields(svcs[1]), svc)
+		if !literal && !inLoop {
+			t.Errorf("no make target builds kub-demo-%s:$(VERSION)", svc)
+		}
+	}
+	version := makeVersion(t)
+	for _, dir := range manifestSets {
+		set := loadSet(t, dir)
+		n := 0
+		for _, p := range set.pods() {
+			for _, c := range p.Spec.Containers {
+				n++
+				imageService(t, c.Image) // fails unless kub-demo-<svc>:<VERSION>
+			}
+		}
+		t.Logf("%s: %d containers, all kub-demo-*:%s", dir, n, version)
+	}
+}

@@ -134,7 +134,9 @@ func TestDataSurvivesPodReplacement(t *testing.T) {
 		}
 		for _, p := range first.pods {
 			for _, c := range p.Containers {
-				c.Proc.stop(t) // SIGTERM, as in a rollout
+				if err := c.Proc.Stop(); err != nil { // SIGTERM, as in a rollout
+					t.Fatalf("%s/%s: %v", p.Deployment.Name, c.C.Name, err)
+				}
 			}
 		}
 	}()

@@ -235,13 +235,13 @@ func TestStrictDecoderRejectsMistakes(t *testing.T) {
 		t.Fatalf("valid document rejected: %v", err)
 	}
 	bad := map[string]string{
-		"unknown field":    strings.Replace(base, "replicas:", "replica:", 1),
-		"wrong case":       strings.Replace(base, "replicas:", "Replicas:", 1),
-		"duplicate field":  base + "  replicas: 2\n",
-		"wrong type":       strings.Replace(base, "replicas: 1", "replicas: one", 1),
-		"unknown kind":     strings.Replace(base, "kind: Deployment", "kind: Deploymnet", 1),
-		"no kind":          strings.Replace(base, "kind: Deployment\n", "", 1),
-		"nested unknown":   base + "  template:\n    spec:\n      containers:\n        - name: a\n          imagePullPolicy: IfNotPresent\n          port: 80\n",
+		"unknown field":      strings.Replace(base, "replicas:", "replica:", 1),
+		"wrong case":         strings.Replace(base, "replicas:", "Replicas:", 1),
+		"duplicate field":    base + "  replicas: 2\n",
+		"wrong type":         strings.Replace(base, "replicas: 1", "replicas: one", 1),
+		"unknown kind":       strings.Replace(base, "kind: Deployment", "kind: Deploymnet", 1),
+		"no kind":            strings.Replace(base, "kind: Deployment\n", "", 1),
+		"nested unknown":     base + "  template:\n    spec:\n      containers:\n        - name: a\n          imagePullPolicy: IfNotPresent\n          port: 80\n",
 		"unknown in Service": "apiVersion: v1\nkind: Service\nmetadata:\n  name: s\nspec:\n  ports:\n    - port: 80\n      targetport: 80\n",
 	}
 	for name, doc := range bad {
