@@ -3,8 +3,10 @@ package server
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/kub-demo/kub-demo/platform/authapi"
 	"github.com/kub-demo/kub-demo/platform/web"
@@ -32,7 +34,29 @@ var (
 	errNoToken        = web.NewError(http.StatusUnauthorized, "No token provided.")
 	errCouldNotVerify = web.NewError(http.StatusUnauthorized, "Could not verify token.")
 	errTitleMissing   = web.NewError(http.StatusUnprocessableEntity, "A title needs to be specified!")
+	errTitleTooLong   = web.NewError(http.StatusUnprocessableEntity, fmt.Sprintf("A title can have at most %d characters.", maxTitleChars))
+	errTextTooLong    = web.NewError(http.StatusUnprocessableEntity, fmt.Sprintf("A text can have at most %d characters.", maxTextChars))
 )
+
+// Limits on one task, well under the 1 MiB body limit: a task list is read whole by every
+// client, so one huge task would slow every GET.
+const (
+	maxTitleChars = 500
+	maxTextChars  = 10_000
+)
+
+// validateTask checks what a stored task must be.
+func validateTask(task store.Task) error {
+	switch {
+	case strings.TrimSpace(task.Title) == "":
+		return errTitleMissing
+	case utf8.RuneCountInString(task.Title) > maxTitleChars:
+		return errTitleTooLong
+	case utf8.RuneCountInString(task.Text) > maxTextChars:
+		return errTextTooLong
+	}
+	return nil
+}
 
 // authenticate checks the request's bearer token with auth and returns the user id.
 // missing is the error for a request with no Authorization header at all.
@@ -94,8 +118,8 @@ func handleTaskCreate(tasks Tasks, auth Verifier) web.HandlerFunc {
 		if err != nil {
 			return err
 		}
-		if strings.TrimSpace(task.Title) == "" {
-			return errTitleMissing
+		if err := validateTask(task); err != nil {
+			return err
 		}
 		if err := tasks.Append(task); err != nil {
 			return &web.Error{Status: http.StatusInternalServerError, Message: "Could not store the task.", Err: err}

@@ -102,6 +102,8 @@ func TestAPI(t *testing.T) {
 		{"store with a bad token", "POST", "Bearer bad", `{"title":"x"}`, 401, "Could not verify token."},
 		{"store without title", "POST", "Bearer good", `{"text":"x"}`, 422, "A title needs to be specified!"},
 		{"store with blank title", "POST", "Bearer good", `{"title":"  ","text":"x"}`, 422, "A title needs to be specified!"},
+		{"store a title of 501 characters", "POST", "Bearer good", `{"title":"` + strings.Repeat("é", 501) + `"}`, 422, "A title can have at most 500 characters."},
+		{"store a text of 10001 characters", "POST", "Bearer good", `{"title":"t","text":"` + strings.Repeat("x", 10001) + `"}`, 422, "A text can have at most 10000 characters."},
 		{"store broken JSON", "POST", "Bearer good", `{"title":`, 400, ""},
 		{"store title of the wrong type", "POST", "Bearer good", `{"title":["x"]}`, 400, ""},
 		{"store over 1 MiB", "POST", "Bearer good", `{"title":"` + strings.Repeat("x", 1<<20) + `"}`, 413, ""},

@@ -40,7 +40,14 @@ func EncodeRecord(t Task) ([]byte, error) {
 	if err := enc.Encode(t); err != nil {
 		return nil, err
 	}
-	return bytes.ReplaceAll(bytes.TrimSuffix(buf.Bytes(), []byte("\n")), Delimiter, escapedDelimiter), nil
+	record := bytes.TrimSuffix(buf.Bytes(), []byte("\n"))
+	// Occurrences can overlap ("TASK_SPLITASK_SPLIT": SPLIT ends with the T that starts the
+	// next one), and one pass skips the second, so repeat until none is left. Each pass
+	// removes at least one and creates none: the escape holds no T.
+	for bytes.Contains(record, Delimiter) {
+		record = bytes.ReplaceAll(record, Delimiter, escapedDelimiter)
+	}
+	return record, nil
 }
 
 // DecodeRecord reads one record. It is lenient with what the original could have written:

@@ -68,6 +68,7 @@ func TestDelimiterInsideATaskRoundTrips(t *testing.T) {
 		{"TASK_SPLIT", "before TASK_SPLIT after"},
 		{`\TASK_SPLIT`, `"TASK_SPLITTASK_SPLIT"`},
 		{"TASK_SPLI", "T"},
+		{"TASK_SPLITASK_SPLIT", "overlapping: SPLIT ends with the next one's T"},
 	}
 	for _, task := range tricky {
 		if err := s.Append(task); err != nil {

@@ -1,0 +1,59 @@
+package server
+
+import (
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+
+	"github.com/kub-demo/kub-demo/platform/httpserver"
+	"github.com/kub-demo/kub-demo/services/tasks/internal/store"
+)
+
+// FuzzTaskCreate: any body POSTed with a valid token is either stored and echoed back (201),
+// or refused with a 4xx JSON message and nothing stored; never a 500.
+func FuzzTaskCreate(f *testing.F) {
+	for _, seed := range []string{
+		`{"title":"Buy milk","text":"2 litres"}`, `{"title":"TASK_SPLIT"}`, `{"title":""}`, `{"title":1}`,
+		`{"title":"a"} x`, `[]`, `null`, `{"title":"a","text":null}`, "{\"title\":\"\xff\"}", `{"title":"\ud800"}`, ``,
+	} {
+		f.Add(seed)
+	}
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	f.Fuzz(func(t *testing.T, body string) {
+		tasks, err := store.Open(t.TempDir(), log)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer tasks.Close()
+		handler := Routes(log, &httpserver.Probes{}, tasks, acceptsGood)
+		req := httptest.NewRequest("POST", "/tasks", strings.NewReader(body))
+		req.Header.Set("Authorization", "Bearer good")
+		rec := httptest.NewRecorder()
+		handler.ServeHTTP(rec, req)
+
+		var answer struct {
+			Message     string      `json:"message"`
+			CreatedTask *store.Task `json:"createdTask"`
+		}
+		if err := json.Unmarshal(rec.Body.Bytes(), &answer); err != nil || answer.Message == "" {
+			t.Fatalf("%d %q is not a JSON message", rec.Code, rec.Body)
+		}
+		stored, _ := tasks.List()
+		switch rec.Code {
+		case http.StatusCreated:
+			if len(stored) != 1 || answer.CreatedTask == nil || stored[0] != *answer.CreatedTask {
+				t.Fatalf("201 with createdTask %v, stored %v", answer.CreatedTask, stored)
+			}
+		case http.StatusBadRequest, http.StatusRequestEntityTooLarge, http.StatusUnprocessableEntity:
+			if len(stored) != 0 {
+				t.Fatalf("%d but stored %v", rec.Code, stored)
+			}
+		default:
+			t.Fatalf("unexpected %d %s for body %q", rec.Code, rec.Body, body)
+		}
+	})
+}
