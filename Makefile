@@ -4,10 +4,24 @@ SERVICES := auth users tasks
 VERSION ?= 0.1.0
 GO ?= go
 
-.PHONY: help build run test vet clean
+MODULES := platform services/auth services/users services/tasks e2e
+TOOLS := $(CURDIR)/bin/tools
+STATICCHECK_VERSION ?= v0.8.2
+STATICCHECK := $(TOOLS)/staticcheck-$(STATICCHECK_VERSION)/staticcheck
+FUZZTIME ?= 10s
+# package:target for every fuzz target; make fuzz runs each for FUZZTIME.
+FUZZ_TARGETS := \
+	platform/web:FuzzDecode \
+	services/auth/internal/server:FuzzAuthRequests \
+	services/users/internal/server:FuzzCredentials \
+	services/tasks/internal/server:FuzzTaskCreate \
+	services/tasks/internal/store:FuzzRecordRoundTrip \
+	services/tasks/internal/store:FuzzOpenAnyFile
+
+.PHONY: help build run test vet lint fuzz clean
 
 help: ## list the targets
-	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
+	@grep -hE '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
 
 build: ## static binaries in bin/: bin/auth, bin/users, bin/tasks
 	@mkdir -p bin
@@ -22,8 +36,21 @@ run: build ## run all three locally without Docker (Ctrl-C stops them)
 vet: ## go vet every module
 	$(GO) vet work
 
-test: vet ## every test of every module
+$(STATICCHECK):
+	GOBIN=$(dir $@) $(GO) install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)
+
+lint: vet $(STATICCHECK) ## go vet and staticcheck on every module
+	@for m in $(MODULES); do echo "staticcheck $$m"; (cd $$m && $(STATICCHECK) ./...) || exit 1; done
+
+fuzz: ## run each fuzz target for FUZZTIME (10s); seed corpora are in testdata/fuzz
+	@for t in $(FUZZ_TARGETS); do \
+		echo "fuzz $${t#*:} in $${t%%:*} for $(FUZZTIME)"; \
+		$(GO) test -run='^$$' -fuzz="^$${t#*:}\$$" -fuzztime=$(FUZZTIME) ./$${t%%:*} || exit 1; \
+	done
+
+test: lint ## every test of every module, then each fuzz target briefly
 	$(GO) test -race -count=1 -timeout 30m work
+	@$(MAKE) --no-print-directory fuzz
 
 clean: ## remove binaries and local data
 	rm -rf bin .data

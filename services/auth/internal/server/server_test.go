@@ -19,7 +19,7 @@ import (
 )
 
 // newAuth serves the real routes on loopback; logs go to the returned builder.
-func newAuth(t *testing.T) (*httptest.Server, *strings.Builder) {
+func newAuth(t testing.TB) (*httptest.Server, *strings.Builder) {
 	t.Helper()
 	hasher, err := password.NewHasher(4)
 	if err != nil {
