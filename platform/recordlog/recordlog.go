@@ -8,7 +8,9 @@
 //     cut off before the next append, so the file stays loadable by any reader that splits
 //     on the delimiter;
 //   - a failed write or fsync is cut back, leaving no partial record;
-//   - readers catch up incrementally: only bytes added since the last read are parsed.
+//   - readers catch up incrementally: only bytes added since the last read are parsed;
+//   - the file is open for writing only while a batch is written, so a folder that turns
+//     read-only (or a full disk) fails those appends with an error, and reads go on.
 package recordlog
 
 import (
@@ -43,7 +45,7 @@ type Log struct {
 	log   *slog.Logger
 
 	mu   sync.Mutex   // serialises reading and writing the file
-	file *os.File     // opened O_APPEND
+	file *os.File     // opened read-only: reads, the size, and the flock
 	end  atomic.Int64 // offset just past the last complete record
 
 	queue   chan *appendRequest
@@ -90,24 +92,42 @@ func Open(path string, delim []byte, apply func(record []byte) error, log *slog.
 	return l, nil
 }
 
-// openFile opens path for appending; a file it creates is made durable by syncing its folder.
+// openFile opens path for reading, creating it if missing; a file it creates is made durable
+// by syncing its folder.
 func openFile(path string) (*os.File, error) {
-	file, err := os.OpenFile(path, os.O_RDWR|os.O_APPEND, 0)
+	file, err := os.Open(path)
 	if err == nil {
 		return file, nil
 	}
 	if !errors.Is(err, os.ErrNotExist) {
 		return nil, fmt.Errorf("open %s: %w", path, err)
 	}
-	file, err = os.OpenFile(path, os.O_RDWR|os.O_APPEND|os.O_CREATE, 0o644)
+	created, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE, 0o644)
 	if err != nil {
 		return nil, fmt.Errorf("create %s: %w", path, err)
 	}
+	created.Close()
 	if dir, err := os.Open(filepath.Dir(path)); err == nil {
 		dir.Sync()
 		dir.Close()
 	}
-	return file, nil
+	return os.Open(path)
+}
+
+// openWriter opens the file for one batch of appends, and makes sure it is still the file
+// this Log reads: one put in its place would not match what was read.
+func (l *Log) openWriter() (*os.File, error) {
+	w, err := os.OpenFile(l.path, os.O_WRONLY|os.O_APPEND, 0)
+	if err != nil {
+		return nil, fmt.Errorf("open %s for writing: %w", l.path, err)
+	}
+	wInfo, wErr := w.Stat()
+	rInfo, rErr := l.file.Stat()
+	if wErr != nil || rErr != nil || !os.SameFile(wInfo, rInfo) {
+		w.Close()
+		return nil, fmt.Errorf("%s was replaced or removed while open: restart to read the new file", l.path)
+	}
+	return w, nil
 }
 
 // Refresh reads the records other processes appended since the last read. When nothing was
@@ -239,15 +259,20 @@ func (l *Log) write(batch []*appendRequest) []error {
 	if len(written) == 0 {
 		return results
 	}
-	start := l.end.Load()
-	if err := l.dropTornTail(start); err != nil {
+	w, err := l.openWriter()
+	if err != nil {
 		return fail(err)
 	}
-	if _, err := l.file.Write(buf); err != nil {
-		return fail(l.undo(start, fmt.Errorf("write %s: %w", l.path, err)))
+	defer w.Close()
+	start := l.end.Load()
+	if err := l.dropTornTail(w, start); err != nil {
+		return fail(err)
 	}
-	if err := l.file.Sync(); err != nil {
-		return fail(l.undo(start, fmt.Errorf("fsync %s: %w", l.path, err)))
+	if _, err := w.Write(buf); err != nil {
+		return fail(l.undo(w, start, fmt.Errorf("write %s: %w", l.path, err)))
+	}
+	if err := w.Sync(); err != nil {
+		return fail(l.undo(w, start, fmt.Errorf("fsync %s: %w", l.path, err)))
 	}
 	l.end.Store(start + int64(len(buf)))
 	for _, req := range written {
@@ -261,7 +286,7 @@ func (l *Log) write(batch []*appendRequest) []error {
 // dropTornTail cuts bytes after the last complete record. Under the exclusive lock no writer
 // is active, so such bytes are what a writer that crashed mid-write left behind; appending
 // after them would glue the new record onto garbage.
-func (l *Log) dropTornTail(end int64) error {
+func (l *Log) dropTornTail(w *os.File, end int64) error {
 	size, err := l.size()
 	if err != nil {
 		return err
@@ -270,18 +295,18 @@ func (l *Log) dropTornTail(end int64) error {
 		return nil
 	}
 	l.log.Warn("dropping a torn record left by an interrupted write", "file", l.path, "offset", end, "bytes", size-end)
-	if err := l.file.Truncate(end); err != nil {
+	if err := w.Truncate(end); err != nil {
 		return fmt.Errorf("truncate torn tail of %s: %w", l.path, err)
 	}
 	return nil
 }
 
 // undo cuts a failed write back to where it started, so no partial record stays behind.
-func (l *Log) undo(start int64, cause error) error {
-	if err := l.file.Truncate(start); err != nil {
+func (l *Log) undo(w *os.File, start int64, cause error) error {
+	if err := w.Truncate(start); err != nil {
 		l.log.Error("could not cut back a failed write", "file", l.path, "offset", start, "error", err)
 	} else {
-		l.file.Sync()
+		w.Sync()
 	}
 	return cause
 }
