@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"strings"
 	"testing"
 	"time"
 )
@@ -57,6 +58,40 @@ func Call(t testing.TB, method, url, token string, body any) Answer {
 		t.Fatalf("%s %s: %d with a body that is not a JSON object: %q", method, url, resp.StatusCode, raw)
 	}
 	return a
+}
+
+// Send is Call for goroutines and for servers that may be gone: it returns the status, or an
+// error, instead of failing the test.
+func Send(method, url, token string, body any) (int, error) {
+	raw, _ := json.Marshal(body)
+	req, err := http.NewRequest(method, url, bytes.NewReader(raw))
+	if err != nil {
+		return 0, err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	resp, err := Client.Do(req)
+	if err != nil {
+		return 0, err
+	}
+	io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	return resp.StatusCode, nil
+}
+
+// AssertNoSecrets fails the test if any process logged any of secrets.
+func AssertNoSecrets(t testing.TB, processes []*Process, secrets ...string) {
+	t.Helper()
+	for _, p := range processes {
+		logs := p.Logs()
+		for _, secret := range secrets {
+			if secret != "" && strings.Contains(logs, secret) {
+				t.Errorf("%s's logs contain a secret (%.12s…)", p.Name, secret)
+			}
+		}
+	}
 }
 
 // Login logs in and returns the token, failing the test on anything but 200.

@@ -109,6 +109,7 @@ type Process struct {
 	URL  string // http://127.0.0.1:<port>
 
 	binary string
+	args   []string
 	env    []string
 	cmd    *exec.Cmd
 	logs   *syncBuffer
@@ -120,7 +121,14 @@ type Process struct {
 // /healthz answers, and stops it when the test ends.
 func Start(t testing.TB, binary string, env []string) *Process {
 	t.Helper()
-	p := &Process{Name: filepath.Base(binary), binary: binary, env: env, logs: &syncBuffer{}}
+	return StartCommand(t, filepath.Base(binary), binary, nil, env)
+}
+
+// StartCommand is Start for a command line that ends up running a service (e.g. through
+// unshare), named name in messages.
+func StartCommand(t testing.TB, name, binary string, args, env []string) *Process {
+	t.Helper()
+	p := &Process{Name: name, binary: binary, args: args, env: env, logs: &syncBuffer{}}
 	if port, ok := lookup(env, "PORT"); ok {
 		p.Port, _ = strconv.Atoi(port)
 	} else {
@@ -139,7 +147,7 @@ func Start(t testing.TB, binary string, env []string) *Process {
 }
 
 func (p *Process) start() error {
-	p.cmd = exec.Command(p.binary)
+	p.cmd = exec.Command(p.binary, p.args...)
 	p.cmd.Env = p.env
 	p.cmd.Dir = filepath.Dir(p.binary)
 	p.cmd.Stdout, p.cmd.Stderr = p.logs, p.logs
@@ -174,6 +182,9 @@ func (p *Process) WaitHealthy(timeout time.Duration) error {
 	}
 	return fmt.Errorf("%s not healthy on %s after %s", p.Name, p.URL, timeout)
 }
+
+// PID is the process id of the current run.
+func (p *Process) PID() int { return p.cmd.Process.Pid }
 
 // Signal sends sig to the process.
 func (p *Process) Signal(sig syscall.Signal) error { return p.cmd.Process.Signal(sig) }
