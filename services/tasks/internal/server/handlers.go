@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"strconv"
 	"strings"
 	"unicode/utf8"
 
@@ -85,6 +86,39 @@ func authenticate(r *http.Request, auth Verifier, missing error) (string, error)
 type taskListResponse struct {
 	Message string       `json:"message"`
 	Tasks   []store.Task `json:"tasks"`
+	// Set only when the client asks for a page, so the plain answer stays the original's.
+	Total  *int `json:"total,omitempty"`
+	Offset *int `json:"offset,omitempty"`
+	Limit  *int `json:"limit,omitempty"`
+}
+
+// maxPageSize bounds ?limit=.
+const maxPageSize = 1000
+
+// page reads ?limit= and ?offset=. Without either, the whole list is one page.
+type page struct {
+	paged         bool
+	limit, offset int
+}
+
+func parsePage(r *http.Request) (page, error) {
+	q := r.URL.Query()
+	p := page{paged: q.Has("limit") || q.Has("offset"), limit: maxPageSize}
+	if v := q.Get("limit"); q.Has("limit") {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > maxPageSize {
+			return p, web.NewError(http.StatusBadRequest, fmt.Sprintf("limit must be a whole number from 1 to %d.", maxPageSize))
+		}
+		p.limit = n
+	}
+	if v := q.Get("offset"); q.Has("offset") {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 0 {
+			return p, web.NewError(http.StatusBadRequest, "offset must be a whole number from 0 up.")
+		}
+		p.offset = n
+	}
+	return p, nil
 }
 
 func handleTaskList(tasks Tasks, auth Verifier) web.HandlerFunc {
@@ -92,14 +126,25 @@ func handleTaskList(tasks Tasks, auth Verifier) web.HandlerFunc {
 		if _, err := authenticate(r, auth, errNoToken); err != nil {
 			return err
 		}
+		p, err := parsePage(r)
+		if err != nil {
+			return err
+		}
 		list, err := tasks.List()
 		if err != nil {
 			return &web.Error{Status: http.StatusInternalServerError, Message: "Could not load the tasks.", Err: err}
 		}
-		if list == nil {
-			list = []store.Task{}
+		resp := taskListResponse{Message: "Tasks loaded.", Tasks: list}
+		if p.paged {
+			total := len(list)
+			start := min(p.offset, total)
+			resp.Tasks = list[start:min(start+p.limit, total)]
+			resp.Total, resp.Offset, resp.Limit = &total, &p.offset, &p.limit
 		}
-		web.Respond(w, http.StatusOK, taskListResponse{Message: "Tasks loaded.", Tasks: list})
+		if resp.Tasks == nil {
+			resp.Tasks = []store.Task{}
+		}
+		web.Respond(w, http.StatusOK, resp)
 		return nil
 	}
 }

@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -145,6 +146,35 @@ func TestAPI(t *testing.T) {
 	raw, _ := os.ReadFile(filepath.Join(folder, "tasks.txt"))
 	if strings.Count(string(raw), "TASK_SPLIT") != 4 {
 		t.Errorf("tasks.txt holds %q; refused requests must not write", raw)
+	}
+}
+
+func TestPaging(t *testing.T) {
+	srv := newTasks(t, t.TempDir(), acceptsGood)
+	for i := range 5 {
+		if got := call(t, "POST", srv.URL+"/tasks", "Bearer good", fmt.Sprintf(`{"title":"t%d"}`, i)); got.status != 201 {
+			t.Fatal(got.raw)
+		}
+	}
+	tests := []struct {
+		query      string
+		wantStatus int
+		wantBody   string
+	}{
+		{"?limit=2", 200, `{"message":"Tasks loaded.","tasks":[{"title":"t0","text":""},{"title":"t1","text":""}],"total":5,"offset":0,"limit":2}`},
+		{"?limit=2&offset=2", 200, `{"message":"Tasks loaded.","tasks":[{"title":"t2","text":""},{"title":"t3","text":""}],"total":5,"offset":2,"limit":2}`},
+		{"?limit=2&offset=4", 200, `{"message":"Tasks loaded.","tasks":[{"title":"t4","text":""}],"total":5,"offset":4,"limit":2}`},
+		{"?offset=9", 200, `{"message":"Tasks loaded.","tasks":[],"total":5,"offset":9,"limit":1000}`},
+		{"?limit=0", 400, ""},
+		{"?limit=1001", 400, ""},
+		{"?limit=x", 400, ""},
+		{"?offset=-1", 400, ""},
+	}
+	for _, tt := range tests {
+		got := call(t, "GET", srv.URL+"/tasks"+tt.query, "Bearer good", "")
+		if got.status != tt.wantStatus || (tt.wantBody != "" && strings.TrimSpace(got.raw) != tt.wantBody) {
+			t.Errorf("GET /tasks%s = %d %s, want %d %s", tt.query, got.status, got.raw, tt.wantStatus, tt.wantBody)
+		}
 	}
 }
 
