@@ -368,12 +368,22 @@ func requireDocker(t *testing.T) {
 				err = fmt.Errorf("%v", r)
 			}
 		}()
-		cli, err := testcontainers.NewDockerClientWithOpts(ctx)
+		// Compose (a Docker CLI) goes to $DOCKER_HOST or the default socket, while
+		// testcontainers falls back to other sockets: both must answer.
+		env, err := client.New(client.FromEnv)
 		if err != nil {
 			return err
 		}
-		defer cli.Close()
-		_, err = cli.Ping(ctx, pingOptions())
+		defer env.Close()
+		if _, err := env.Ping(ctx, client.PingOptions{NegotiateAPIVersion: true}); err != nil {
+			return err
+		}
+		tc, err := testcontainers.NewDockerClientWithOpts(ctx)
+		if err != nil {
+			return err
+		}
+		defer tc.Close()
+		_, err = tc.Ping(ctx, client.PingOptions{NegotiateAPIVersion: true})
 		return err
 	}()
 	if err == nil {
@@ -499,8 +509,6 @@ func randomHex(t *testing.T, n int) string {
 	}
 	return hex.EncodeToString(b)
 }
-
-func pingOptions() client.PingOptions { return client.PingOptions{NegotiateAPIVersion: true} }
 
 func imageExists(ctx context.Context, cli *testcontainers.DockerClient, ref string) bool {
 	_, err := cli.ImageInspect(ctx, ref)
