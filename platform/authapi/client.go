@@ -10,6 +10,8 @@ import (
 	"net"
 	"net/http"
 	"time"
+
+	"github.com/kub-demo/kub-demo/platform/requestid"
 )
 
 var (
@@ -24,18 +26,26 @@ var (
 type Client struct {
 	baseURL string
 	http    *http.Client
+	observe Observer
 }
 
+// Observer is told of every call: its route, how long it took, and its error (nil when ok).
+type Observer func(call string, took time.Duration, err error)
+
 // NewClient returns a client for the auth service at baseURL (e.g. http://auth:80). Every
-// call is bounded by timeout, so a hung auth costs a caller at most that long.
-func NewClient(baseURL string, timeout time.Duration) *Client {
+// call is bounded by timeout, so a hung auth costs a caller at most that long. observe may
+// be nil. The request id in a call's context is sent along as X-Request-ID.
+func NewClient(baseURL string, timeout time.Duration, observe Observer) *Client {
 	transport := &http.Transport{
 		DialContext:         (&net.Dialer{Timeout: timeout, KeepAlive: 30 * time.Second}).DialContext,
 		MaxIdleConns:        100,
 		MaxIdleConnsPerHost: 100,
 		IdleConnTimeout:     90 * time.Second,
 	}
-	return &Client{baseURL: baseURL, http: &http.Client{Timeout: timeout, Transport: transport}}
+	if observe == nil {
+		observe = func(string, time.Duration, error) {}
+	}
+	return &Client{baseURL: baseURL, http: &http.Client{Timeout: timeout, Transport: transport}, observe: observe}
 }
 
 // HashPassword returns a bcrypt hash of password.
@@ -59,7 +69,9 @@ func (c *Client) VerifyToken(ctx context.Context, token string) (string, error) 
 	return resp.UID, err
 }
 
-func (c *Client) post(ctx context.Context, path string, body, into any) error {
+func (c *Client) post(ctx context.Context, path string, body, into any) (err error) {
+	start := time.Now()
+	defer func() { c.observe(path, time.Since(start), err) }()
 	payload, err := json.Marshal(body)
 	if err != nil {
 		return err
@@ -69,6 +81,9 @@ func (c *Client) post(ctx context.Context, path string, body, into any) error {
 		return fmt.Errorf("%w: %v", ErrUnavailable, err)
 	}
 	req.Header.Set("Content-Type", "application/json")
+	if id := requestid.From(ctx); id != "" {
+		req.Header.Set(requestid.Header, id)
+	}
 	resp, err := c.http.Do(req)
 	if err != nil {
 		// The error names only the URL, which carries no secret.

@@ -12,6 +12,12 @@ import (
 	"strconv"
 	"sync/atomic"
 	"time"
+
+	"github.com/go-chi/chi/v5"
+
+	"github.com/kub-demo/kub-demo/platform/metrics"
+	"github.com/kub-demo/kub-demo/platform/requestid"
+	"github.com/kub-demo/kub-demo/platform/web"
 )
 
 // Options configure Run.
@@ -103,4 +109,20 @@ func Probe(port int) error {
 		return fmt.Errorf("healthcheck: /healthz answered %s", resp.Status)
 	}
 	return nil
+}
+
+// Router returns a chi router with what every service has: a request id for each request,
+// panics turned into JSON 500s, metrics, an access log line per request, JSON 404 and 405,
+// and the operational routes GET /healthz, /readyz and /metrics. Services add their own routes.
+// extra middlewares run after those, for every route.
+func Router(log *slog.Logger, probes *Probes, m *metrics.Registry, extra ...func(http.Handler) http.Handler) chi.Router {
+	r := chi.NewRouter()
+	r.Use(requestid.Middleware, web.Recover(log), m.Middleware, web.AccessLog(log))
+	r.Use(extra...)
+	r.NotFound(web.NotFound)
+	r.MethodNotAllowed(web.MethodNotAllowed)
+	r.Get("/healthz", probes.Healthz)
+	r.Get("/readyz", probes.Readyz)
+	r.Method(http.MethodGet, "/metrics", m.Handler())
+	return r
 }

@@ -25,6 +25,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"syscall"
+	"time"
 )
 
 // MaxRecordBytes bounds one record as read back.
@@ -39,10 +40,11 @@ var ErrClosed = errors.New("recordlog: closed")
 // Log is an open record file. Records are handed to the apply function given to Open, in file
 // order, exactly once each: those found at open, those other processes append, and its own.
 type Log struct {
-	path  string
-	delim []byte
-	apply func(record []byte) error
-	log   *slog.Logger
+	path     string
+	delim    []byte
+	apply    func(record []byte) error
+	log      *slog.Logger
+	onCommit func(records int, write, sync time.Duration, err error)
 
 	mu   sync.Mutex   // serialises reading and writing the file
 	file *os.File     // opened read-only: reads, the size, and the flock
@@ -60,12 +62,28 @@ type appendRequest struct {
 	result chan error
 }
 
+// Options configure a Log.
+type Options struct {
+	// Delimiter ends every record; records must not contain it.
+	Delimiter []byte
+	// Apply is handed every record, in file order, once.
+	Apply func(record []byte) error
+	// Log takes warnings: skipped records, torn tails cut off, failed writes.
+	Log *slog.Logger
+	// OnCommit, if set, is told of every batch written: its size, the time the write and the
+	// fsync took, or the error that failed it.
+	OnCommit func(records int, write, sync time.Duration, err error)
+}
+
 // Open opens (creating it and its folder if missing) the record file at path and hands every
-// complete record in it to apply. Unreadable records (apply returns an error) are skipped with
-// a warning; a torn last record is ignored.
-func Open(path string, delim []byte, apply func(record []byte) error, log *slog.Logger) (*Log, error) {
-	if len(delim) == 0 {
-		return nil, errors.New("recordlog: empty delimiter")
+// complete record in it to opts.Apply. Unreadable records (Apply returns an error) are
+// skipped with a warning; a torn last record is ignored.
+func Open(path string, opts Options) (*Log, error) {
+	if len(opts.Delimiter) == 0 || opts.Apply == nil || opts.Log == nil {
+		return nil, errors.New("recordlog: Delimiter, Apply and Log are required")
+	}
+	if opts.OnCommit == nil {
+		opts.OnCommit = func(int, time.Duration, time.Duration, error) {}
 	}
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		return nil, fmt.Errorf("create folder for %s: %w", path, err)
@@ -75,14 +93,15 @@ func Open(path string, delim []byte, apply func(record []byte) error, log *slog.
 		return nil, err
 	}
 	l := &Log{
-		path:    path,
-		delim:   delim,
-		apply:   apply,
-		log:     log,
-		file:    file,
-		queue:   make(chan *appendRequest, maxBatchRecords),
-		closing: make(chan struct{}),
-		stopped: make(chan struct{}),
+		path:     path,
+		delim:    opts.Delimiter,
+		apply:    opts.Apply,
+		log:      opts.Log,
+		onCommit: opts.OnCommit,
+		file:     file,
+		queue:    make(chan *appendRequest, maxBatchRecords),
+		closing:  make(chan struct{}),
+		stopped:  make(chan struct{}),
 	}
 	if err := l.Refresh(); err != nil {
 		file.Close()
@@ -268,12 +287,19 @@ func (l *Log) write(batch []*appendRequest) []error {
 	if err := l.dropTornTail(w, start); err != nil {
 		return fail(err)
 	}
+	began := time.Now()
 	if _, err := w.Write(buf); err != nil {
-		return fail(l.undo(w, start, fmt.Errorf("write %s: %w", l.path, err)))
+		err = l.undo(w, start, fmt.Errorf("write %s: %w", l.path, err))
+		l.onCommit(len(written), 0, 0, err)
+		return fail(err)
 	}
+	wrote := time.Now()
 	if err := w.Sync(); err != nil {
-		return fail(l.undo(w, start, fmt.Errorf("fsync %s: %w", l.path, err)))
+		err = l.undo(w, start, fmt.Errorf("fsync %s: %w", l.path, err))
+		l.onCommit(len(written), 0, 0, err)
+		return fail(err)
 	}
+	l.onCommit(len(written), wrote.Sub(began), time.Since(wrote), nil)
 	l.end.Store(start + int64(len(buf)))
 	for _, req := range written {
 		if err := l.apply(req.record); err != nil {

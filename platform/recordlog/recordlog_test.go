@@ -43,7 +43,7 @@ func discard() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, ni
 func open(t *testing.T, path string) (*Log, *collector) {
 	t.Helper()
 	c := &collector{}
-	l, err := Open(path, delim, c.apply, discard())
+	l, err := Open(path, Options{Delimiter: delim, Apply: c.apply, Log: discard()})
 	if err != nil {
 		t.Fatalf("Open: %v", err)
 	}
@@ -219,7 +219,7 @@ func TestMain(m *testing.M) {
 }
 
 func childWriter(path string, count int) error {
-	l, err := Open(path, delim, func([]byte) error { return nil }, discard())
+	l, err := Open(path, Options{Delimiter: delim, Apply: func([]byte) error { return nil }, Log: discard()})
 	if err != nil {
 		return err
 	}

@@ -14,6 +14,7 @@ import (
 	"github.com/kelseyhightower/envconfig"
 
 	"github.com/kub-demo/kub-demo/platform/httpserver"
+	"github.com/kub-demo/kub-demo/platform/requestid"
 )
 
 // Common settings, embedded in every service's config.
@@ -24,7 +25,8 @@ type Common struct {
 
 // Logger returns the JSON logger every service writes to stdout, one object per line.
 func (c Common) Logger(w io.Writer, service string) *slog.Logger {
-	return slog.New(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: c.LogLevel})).With("service", service)
+	handler := slog.NewJSONHandler(w, &slog.HandlerOptions{Level: c.LogLevel})
+	return slog.New(requestid.LogHandler(handler)).With("service", service)
 }
 
 // Config is a service's settings: a struct with envconfig tags that embeds Common.

@@ -10,6 +10,7 @@ import (
 	"syscall"
 
 	"github.com/kub-demo/kub-demo/platform/httpserver"
+	"github.com/kub-demo/kub-demo/platform/metrics"
 	"github.com/kub-demo/kub-demo/platform/service"
 	"github.com/kub-demo/kub-demo/services/auth/internal/password"
 	"github.com/kub-demo/kub-demo/services/auth/internal/server"
@@ -42,7 +43,7 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	probes := &httpserver.Probes{}
 	return httpserver.Run(ctx, log, httpserver.Options{
 		Port:            cfg.Port,
-		Handler:         server.Routes(log, probes, hasher, issuer),
+		Handler:         server.Routes(log, probes, metrics.New(), hasher, issuer),
 		Probes:          probes,
 		ShutdownTimeout: cfg.ShutdownTimeout,
 	})

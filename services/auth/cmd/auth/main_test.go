@@ -15,7 +15,7 @@ func TestRunServesUntilCancelled(t *testing.T) {
 		"JWT_SECRET":  "a-test-secret-that-is-long-enough-123",
 		"BCRYPT_COST": "4",
 	})
-	client := authapi.NewClient(svc.URL, 2*time.Second)
+	client := authapi.NewClient(svc.URL, 2*time.Second, nil)
 	hash, err := client.HashPassword(context.Background(), "pw")
 	if err != nil {
 		t.Fatal(err)

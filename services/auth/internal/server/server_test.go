@@ -14,6 +14,7 @@ import (
 
 	"github.com/kub-demo/kub-demo/platform/authapi"
 	"github.com/kub-demo/kub-demo/platform/httpserver"
+	"github.com/kub-demo/kub-demo/platform/metrics"
 	"github.com/kub-demo/kub-demo/services/auth/internal/password"
 	"github.com/kub-demo/kub-demo/services/auth/internal/token"
 )
@@ -31,14 +32,14 @@ func newAuth(t testing.TB) (*httptest.Server, *strings.Builder) {
 	}
 	logs := &strings.Builder{}
 	log := slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	srv := httptest.NewServer(Routes(log, &httpserver.Probes{}, hasher, issuer))
+	srv := httptest.NewServer(Routes(log, &httpserver.Probes{}, metrics.New(), hasher, issuer))
 	t.Cleanup(srv.Close)
 	return srv, logs
 }
 
 func TestClientRoundTrip(t *testing.T) {
 	srv, logs := newAuth(t)
-	client := authapi.NewClient(srv.URL, 2*time.Second)
+	client := authapi.NewClient(srv.URL, 2*time.Second, nil)
 	ctx := context.Background()
 
 	hash, err := client.HashPassword(ctx, "testers")

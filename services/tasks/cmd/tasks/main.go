@@ -11,6 +11,7 @@ import (
 
 	"github.com/kub-demo/kub-demo/platform/authapi"
 	"github.com/kub-demo/kub-demo/platform/httpserver"
+	"github.com/kub-demo/kub-demo/platform/metrics"
 	"github.com/kub-demo/kub-demo/platform/service"
 	"github.com/kub-demo/kub-demo/services/tasks/internal/server"
 	"github.com/kub-demo/kub-demo/services/tasks/internal/store"
@@ -32,16 +33,19 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	log.Info("starting", "port", cfg.Port, "tasksFolder", cfg.TasksFolder, "authTimeout", cfg.AuthTimeout.String())
 	log.Info("auth service found", "url", auth.URL, "source", auth.Source)
 
-	tasks, err := store.Open(cfg.TasksFolder, log)
+	m := metrics.New()
+	tasks, err := store.Open(cfg.TasksFolder, log, m.Store("tasks").ObserveCommit)
 	if err != nil {
 		return err
 	}
 	defer tasks.Close()
+	m.GaugeFunc("tasks_stored", "Tasks in tasks.txt.", func() float64 { return float64(tasks.Count()) })
+	authClient := authapi.NewClient(auth.URL, cfg.AuthTimeout, m.AuthCalls())
 
 	probes := &httpserver.Probes{}
 	return httpserver.Run(ctx, log, httpserver.Options{
 		Port:            cfg.Port,
-		Handler:         server.Routes(log, probes, tasks, authapi.NewClient(auth.URL, cfg.AuthTimeout)),
+		Handler:         server.Routes(log, probes, m, tasks, authClient),
 		Probes:          probes,
 		ShutdownTimeout: cfg.ShutdownTimeout,
 	})

@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/kub-demo/kub-demo/platform/httpserver"
+	"github.com/kub-demo/kub-demo/platform/metrics"
 	"github.com/kub-demo/kub-demo/services/tasks/internal/store"
 )
 
@@ -24,12 +25,12 @@ func FuzzTaskCreate(f *testing.F) {
 	}
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	f.Fuzz(func(t *testing.T, body string) {
-		tasks, err := store.Open(t.TempDir(), log)
+		tasks, err := store.Open(t.TempDir(), log, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
 		defer tasks.Close()
-		handler := Routes(log, &httpserver.Probes{}, tasks, acceptsGood)
+		handler := Routes(log, &httpserver.Probes{}, metrics.New(), tasks, acceptsGood)
 		req := httptest.NewRequest("POST", "/tasks", strings.NewReader(body))
 		req.Header.Set("Authorization", "Bearer good")
 		rec := httptest.NewRecorder()

@@ -5,23 +5,15 @@ import (
 	"log/slog"
 	"net/http"
 
-	"github.com/go-chi/chi/v5"
-
 	"github.com/kub-demo/kub-demo/platform/httpserver"
+	"github.com/kub-demo/kub-demo/platform/metrics"
 	"github.com/kub-demo/kub-demo/platform/web"
 )
 
-// Routes lists every route tasks serves. Every answer carries the CORS headers of the
-// original, and any OPTIONS preflight is answered.
-func Routes(log *slog.Logger, probes *httpserver.Probes, tasks Tasks, auth Verifier) http.Handler {
-	r := chi.NewRouter()
-	r.Use(web.Recover(log), web.AccessLog(log), cors)
-	r.NotFound(web.NotFound)
-	r.MethodNotAllowed(web.MethodNotAllowed)
-
-	r.Get("/healthz", probes.Healthz)
-	r.Get("/readyz", probes.Readyz)
-
+// Routes lists every route tasks serves, besides GET /healthz, /readyz and /metrics. Every
+// answer carries the CORS headers of the original, and any OPTIONS preflight is answered.
+func Routes(log *slog.Logger, probes *httpserver.Probes, m *metrics.Registry, tasks Tasks, auth Verifier) http.Handler {
+	r := httpserver.Router(log, probes, m, cors)
 	r.Get("/tasks", web.Handle(log, handleTaskList(tasks, auth)))
 	r.Post("/tasks", web.Handle(log, handleTaskCreate(tasks, auth)))
 	return r

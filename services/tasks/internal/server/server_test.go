@@ -15,6 +15,7 @@ import (
 
 	"github.com/kub-demo/kub-demo/platform/authapi"
 	"github.com/kub-demo/kub-demo/platform/httpserver"
+	"github.com/kub-demo/kub-demo/platform/metrics"
 	"github.com/kub-demo/kub-demo/services/tasks/internal/store"
 )
 
@@ -44,11 +45,11 @@ var authDown = &fakeVerifier{verifyToken: func(context.Context, string) (string,
 func newTasks(t *testing.T, folder string, auth Verifier) *httptest.Server {
 	t.Helper()
 	log := slog.New(slog.NewJSONHandler(io.Discard, nil))
-	tasks, err := store.Open(folder, log)
+	tasks, err := store.Open(folder, log, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := httptest.NewServer(Routes(log, &httpserver.Probes{}, tasks, auth))
+	srv := httptest.NewServer(Routes(log, &httpserver.Probes{}, metrics.New(), tasks, auth))
 	t.Cleanup(func() { srv.Close(); tasks.Close() })
 	return srv
 }

@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"path/filepath"
 	"sync"
+	"time"
 
 	"github.com/kub-demo/kub-demo/platform/recordlog"
 )
@@ -82,10 +83,13 @@ type Store struct {
 	tasks []Task
 }
 
-// Open opens (or creates, with its folder) folder/tasks.txt and loads it.
-func Open(folder string, log *slog.Logger) (*Store, error) {
+// Open opens (or creates, with its folder) folder/tasks.txt and loads it. onCommit, when
+// not nil, is told of every batch written (see recordlog.Options).
+func Open(folder string, log *slog.Logger, onCommit func(records int, write, sync time.Duration, err error)) (*Store, error) {
 	s := &Store{}
-	file, err := recordlog.Open(filepath.Join(folder, FileName), Delimiter, s.apply, log)
+	file, err := recordlog.Open(filepath.Join(folder, FileName), recordlog.Options{
+		Delimiter: Delimiter, Apply: s.apply, Log: log, OnCommit: onCommit,
+	})
 	if err != nil {
 		return nil, err
 	}
@@ -123,6 +127,13 @@ func (s *Store) List() ([]Task, error) {
 	defer s.mu.RUnlock()
 	n := len(s.tasks)
 	return s.tasks[:n:n], nil
+}
+
+// Count is how many tasks the store holds.
+func (s *Store) Count() int {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return len(s.tasks)
 }
 
 // Close closes the file.

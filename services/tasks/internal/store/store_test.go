@@ -13,7 +13,7 @@ import (
 
 func open(t *testing.T, folder string) *Store {
 	t.Helper()
-	s, err := Open(folder, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	s, err := Open(folder, slog.New(slog.NewTextHandler(io.Discard, nil)), nil)
 	if err != nil {
 		t.Fatal(err)
 	}

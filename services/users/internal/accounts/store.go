@@ -30,10 +30,13 @@ type Store struct {
 	byEmail map[string]User
 }
 
-// OpenStore opens (or creates) the users file in folder.
-func OpenStore(folder string, log *slog.Logger) (*Store, error) {
+// OpenStore opens (or creates) the users file in folder. onCommit, when not nil, is told of
+// every write (see recordlog.Options).
+func OpenStore(folder string, log *slog.Logger, onCommit func(records int, write, sync time.Duration, err error)) (*Store, error) {
 	s := &Store{byEmail: make(map[string]User)}
-	file, err := recordlog.Open(filepath.Join(folder, FileName), []byte("\n"), s.apply, log)
+	file, err := recordlog.Open(filepath.Join(folder, FileName), recordlog.Options{
+		Delimiter: []byte("\n"), Apply: s.apply, Log: log, OnCommit: onCommit,
+	})
 	if err != nil {
 		return nil, err
 	}
@@ -86,6 +89,13 @@ func (s *Store) lookup(email string) (User, bool) {
 	defer s.mu.RUnlock()
 	u, found := s.byEmail[email]
 	return u, found
+}
+
+// Count is how many users the store holds.
+func (s *Store) Count() int {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return len(s.byEmail)
 }
 
 // Close closes the file.

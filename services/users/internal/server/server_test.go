@@ -14,6 +14,7 @@ import (
 
 	"github.com/kub-demo/kub-demo/platform/authapi"
 	"github.com/kub-demo/kub-demo/platform/httpserver"
+	"github.com/kub-demo/kub-demo/platform/metrics"
 	"github.com/kub-demo/kub-demo/services/users/internal/accounts"
 )
 
@@ -60,11 +61,11 @@ var demo = &accounts.Credentials{Email: "test@gmail.com", Password: "testers"}
 func newUsers(t *testing.T, folder string, auth accounts.Auth, demo *accounts.Credentials) *httptest.Server {
 	t.Helper()
 	log := slog.New(slog.NewJSONHandler(io.Discard, nil))
-	store, err := accounts.OpenStore(folder, log)
+	store, err := accounts.OpenStore(folder, log, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := httptest.NewServer(Routes(log, &httpserver.Probes{}, accounts.New(store, auth, demo, log)))
+	srv := httptest.NewServer(Routes(log, &httpserver.Probes{}, metrics.New(), accounts.New(store, auth, demo, log)))
 	t.Cleanup(func() { srv.Close(); store.Close() })
 	return srv
 }
