@@ -95,6 +95,12 @@ func TestComposeStack(t *testing.T) {
 	users := fmt.Sprintf("http://127.0.0.1:%d", usersPort)
 	tasks := fmt.Sprintf("http://127.0.0.1:%d", tasksPort)
 
+	t.Run("images", func(t *testing.T) {
+		for svc, port := range map[string]string{"auth": "80/tcp", "users": "8080/tcp", "tasks": "8000/tcp"} {
+			s.checkImage(ctx, t, svc, port)
+		}
+	})
+
 	t.Run("published ports", func(t *testing.T) {
 		if got := s.hostPorts(ctx, "users"); fmt.Sprint(got) != fmt.Sprint([]int{usersPort}) {
 			t.Errorf("users publishes host ports %v, want [%d] (USERS_HOST_PORT)", got, usersPort)
@@ -336,6 +342,49 @@ func (s *stack) hostPorts(ctx context.Context, svc string) []int {
 		}
 	}
 	return ports
+}
+
+// maxImageSize is the bound: the course's images were several hundred MB.
+const maxImageSize = 20 << 20
+
+// checkImage looks at the image the service's container runs: small, a numeric non-root
+// user, an exec-form entrypoint that is the binary, the healthcheck through -healthcheck,
+// the original port exposed.
+func (s *stack) checkImage(ctx context.Context, t *testing.T, svc, port string) {
+	t.Helper()
+	info, err := s.container(ctx, svc).Inspect(ctx)
+	if err != nil {
+		t.Fatalf("inspect %s: %v", svc, err)
+	}
+	cli, err := testcontainers.NewDockerClientWithOpts(ctx)
+	if err != nil {
+		t.Fatalf("docker client: %v", err)
+	}
+	defer cli.Close()
+	img, err := cli.ImageInspect(ctx, info.Image)
+	if err != nil {
+		t.Fatalf("inspect image of %s: %v", svc, err)
+	}
+	t.Logf("%s: image %s, %.1f MB", svc, info.Config.Image, float64(img.Size)/1e6)
+	if img.Size >= maxImageSize {
+		t.Errorf("%s: image is %d bytes, want under 20 MB", svc, img.Size)
+	}
+	cfg := img.Config
+	if cfg == nil {
+		t.Fatalf("%s: image has no config", svc)
+	}
+	if cfg.User != "65532:65532" {
+		t.Errorf("%s: image user %q, want 65532:65532 (numeric, non-root)", svc, cfg.User)
+	}
+	if got, want := fmt.Sprint(cfg.Entrypoint), fmt.Sprint([]string{"/" + svc}); got != want {
+		t.Errorf("%s: entrypoint %s, want exec form %s", svc, got, want)
+	}
+	if cfg.Healthcheck == nil || fmt.Sprint(cfg.Healthcheck.Test) != fmt.Sprint([]string{"CMD", "/" + svc, "-healthcheck"}) {
+		t.Errorf("%s: healthcheck %+v, want CMD /%s -healthcheck", svc, cfg.Healthcheck, svc)
+	}
+	if _, ok := cfg.ExposedPorts[port]; !ok {
+		t.Errorf("%s: exposes %v, want %s", svc, cfg.ExposedPorts, port)
+	}
 }
 
 func (s *stack) dumpLogs(ctx context.Context) {
