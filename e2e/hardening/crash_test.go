@@ -12,9 +12,9 @@ import (
 	"github.com/kub-demo/kub-demo/e2e/stack"
 )
 
-// hammer runs workers that send requests made by next until stop closes, each at most
-// perWorker times. It returns what got the wanted status.
-func hammer(workers, perWorker int, want int, next func(worker, i int) (string, any), send func(url string, body any) (int, error), stop <-chan struct{}) (acked []string) {
+// hammer runs workers that each call send up to perWorker times, until stop closes or the
+// server is gone. It returns the ids whose request got the wanted status.
+func hammer(workers, perWorker, want int, send func(worker, i int) (id string, status int, err error), stop <-chan struct{}) (acked []string) {
 	var mu sync.Mutex
 	var wg sync.WaitGroup
 	for w := range workers {
@@ -27,10 +27,9 @@ func hammer(workers, perWorker int, want int, next func(worker, i int) (string, 
 					return
 				default:
 				}
-				id, body := next(w, i)
-				status, err := send(id, body)
+				id, status, err := send(w, i)
 				if err != nil {
-					return // the server is gone
+					return
 				}
 				if status == want {
 					mu.Lock()
@@ -44,6 +43,37 @@ func hammer(workers, perWorker int, want int, next func(worker, i int) (string, 
 	return acked
 }
 
+// killRounds, rounds times: 16 workers send requests; once killAfter are sent, p gets SIGKILL;
+// torn is appended to path, as a write cut short by the kill leaves it; p restarts. It
+// returns the ids whose request got a 201.
+func killRounds(t *testing.T, p *stack.Process, path, torn string, rounds, perWorker, killAfter int,
+	send func(round, worker, i int) (id string, status int, err error)) []string {
+	t.Helper()
+	var acked []string
+	for round := range rounds {
+		var sent atomic.Int64
+		stop := make(chan struct{})
+		done := make(chan []string)
+		go func() {
+			done <- hammer(16, perWorker, http.StatusCreated, func(w, i int) (string, int, error) {
+				sent.Add(1)
+				return send(round, w, i)
+			}, stop)
+		}()
+		for sent.Load() < int64(killAfter) {
+			time.Sleep(5 * time.Millisecond)
+		}
+		p.Kill()
+		close(stop)
+		roundAcked := <-done
+		acked = append(acked, roundAcked...)
+		appendTo(t, path, torn)
+		p.Restart(t)
+		t.Logf("round %d: %d requests sent, %d acknowledged before SIGKILL", round+1, sent.Load(), len(roundAcked))
+	}
+	return acked
+}
+
 // TestKillDuringConcurrentPostsLosesNoAcknowledgedTask kills tasks with SIGKILL while 16
 // clients POST, three times over; a crash in the middle of a write is modelled by appending
 // a half record before each restart. Every task that got a 201 must be there afterwards, and
@@ -52,34 +82,13 @@ func TestKillDuringConcurrentPostsLosesNoAcknowledgedTask(t *testing.T) {
 	s := startSystem(t)
 	token := stack.Login(t, s.users.URL, stack.DemoEmail, stack.DemoPassword)
 	path := filepath.Join(s.tasksFolder, "tasks.txt")
-	const rounds, workers, perWorker = 3, 16, 200
-	var acked []string
-	for round := range rounds {
-		var sent atomic.Int64
-		stop := make(chan struct{})
-		done := make(chan []string)
-		go func() {
-			done <- hammer(workers, perWorker, http.StatusCreated,
-				func(w, i int) (string, any) {
-					sent.Add(1)
-					id := fmt.Sprintf("r%d-%s", round, title(w, i))
-					return id, map[string]string{"title": id, "text": "written while tasks is killed"}
-				},
-				func(id string, body any) (int, error) { return stack.Send("POST", s.tasks.URL+"/tasks", token, body) },
-				stop)
-		}()
-		for sent.Load() < 300 {
-			time.Sleep(5 * time.Millisecond)
-		}
-		s.tasks.Kill()
-		close(stop)
-		roundAcked := <-done
-		acked = append(acked, roundAcked...)
-
-		appendTo(t, path, `{"title":"half a record, as a write cut by kill -9 lea`)
-		s.tasks.Restart(t)
-		t.Logf("round %d: %d requests sent, %d acknowledged before SIGKILL", round+1, sent.Load(), len(roundAcked))
-	}
+	const rounds = 3
+	acked := killRounds(t, s.tasks, path, `{"title":"half a record, as a write cut by kill -9 lea`, rounds, 200, 300,
+		func(round, w, i int) (string, int, error) {
+			id := fmt.Sprintf("r%d-%s", round, title(w, i))
+			status, err := stack.Send("POST", s.tasks.URL+"/tasks", token, map[string]string{"title": id, "text": "written while tasks is killed"})
+			return id, status, err
+		})
 
 	listed := map[string]bool{}
 	a := stack.Call(t, "GET", s.tasks.URL+"/tasks", token, nil)
@@ -117,33 +126,13 @@ func TestKillDuringConcurrentPostsLosesNoAcknowledgedTask(t *testing.T) {
 func TestKillDuringConcurrentSignupsLosesNoAcknowledgedUser(t *testing.T) {
 	s := startSystem(t)
 	path := filepath.Join(s.usersFolder, "users.jsonl")
-	const rounds, workers, perWorker = 3, 16, 100
-	var acked []string
-	for round := range rounds {
-		var sent atomic.Int64
-		stop := make(chan struct{})
-		done := make(chan []string)
-		go func() {
-			done <- hammer(workers, perWorker, http.StatusCreated,
-				func(w, i int) (string, any) {
-					sent.Add(1)
-					email := fmt.Sprintf("r%d-%s@example.com", round, title(w, i))
-					return email, map[string]string{"email": email, "password": "pw-" + email}
-				},
-				func(_ string, body any) (int, error) { return stack.Send("POST", s.users.URL+"/signup", "", body) },
-				stop)
-		}()
-		for sent.Load() < 150 {
-			time.Sleep(5 * time.Millisecond)
-		}
-		s.users.Kill()
-		close(stop)
-		roundAcked := <-done
-		acked = append(acked, roundAcked...)
-		appendTo(t, path, `{"id":"X","email":"torn@example.com","passwordHa`)
-		s.users.Restart(t)
-		t.Logf("round %d: %d signups sent, %d acknowledged before SIGKILL", round+1, sent.Load(), len(roundAcked))
-	}
+	const rounds = 3
+	acked := killRounds(t, s.users, path, `{"id":"X","email":"torn@example.com","passwordHa`, rounds, 100, 150,
+		func(round, w, i int) (string, int, error) {
+			email := fmt.Sprintf("r%d-%s@example.com", round, title(w, i))
+			status, err := stack.Send("POST", s.users.URL+"/signup", "", map[string]string{"email": email, "password": "pw-" + email})
+			return email, status, err
+		})
 
 	for _, email := range acked {
 		if status, err := stack.Send("POST", s.users.URL+"/login", "", map[string]string{"email": email, "password": "pw-" + email}); err != nil || status != http.StatusOK {

@@ -22,13 +22,11 @@ func TestTwoProcessesShareOneTasksFile(t *testing.T) {
 	results := make(chan []string, 2)
 	for _, replica := range []*stack.Process{s.tasks, second} {
 		go func() {
-			results <- hammer(workers, perWorker, http.StatusCreated,
-				func(w, i int) (string, any) {
-					id := fmt.Sprintf("p%d-%s", replica.Port, title(w, i))
-					return id, map[string]string{"title": id, "text": "one of two replicas"}
-				},
-				func(_ string, body any) (int, error) { return stack.Send("POST", replica.URL+"/tasks", token, body) },
-				nil)
+			results <- hammer(workers, perWorker, http.StatusCreated, func(w, i int) (string, int, error) {
+				id := fmt.Sprintf("p%d-%s", replica.Port, title(w, i))
+				status, err := stack.Send("POST", replica.URL+"/tasks", token, map[string]string{"title": id, "text": "one of two replicas"})
+				return id, status, err
+			}, nil)
 		}()
 	}
 	acked := append(<-results, <-results...)

@@ -3,12 +3,15 @@
 package service
 
 import (
+	"context"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"log/slog"
 	"os"
+	"os/signal"
+	"syscall"
 	"time"
 
 	"github.com/kelseyhightower/envconfig"
@@ -72,8 +75,16 @@ func Setup(name string, args []string, stdout io.Writer, cfg Config) (done bool,
 
 const envTable = "{{range .}}{{usage_key .}}\t{{usage_default .}}\t{{usage_description .}}\n{{end}}"
 
-// Exit ends a main: 0 when run returned nil, else the error on stderr and 1.
-func Exit(err error) {
+// RunFunc is a service's run: everything main does, with its inputs passed in so tests can
+// call it. It returns when ctx is cancelled and the service has drained.
+type RunFunc func(ctx context.Context, args []string, stdout io.Writer) error
+
+// Main is a service's whole main: run until SIGINT or SIGTERM, then exit 0, or print run's
+// error and exit 1.
+func Main(run RunFunc) {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	err := run(ctx, os.Args, os.Stdout)
+	stop()
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "error:", err)
 		os.Exit(1)

@@ -12,10 +12,9 @@ import (
 	"sync"
 	"testing"
 	"time"
-)
 
-// RunFunc is a service's run.
-type RunFunc func(ctx context.Context, args []string, stdout io.Writer) error
+	"github.com/kub-demo/kub-demo/platform/service"
+)
 
 // Service is a running service.
 type Service struct {
@@ -30,7 +29,7 @@ type Service struct {
 // Start sets env (with t.Setenv, so tests using it cannot run in parallel), runs run with
 // PORT=0, reads the bound address from its "listening" log line, and waits for /healthz.
 // The service is stopped at the end of the test.
-func Start(t *testing.T, name string, run RunFunc, env map[string]string) *Service {
+func Start(t *testing.T, name string, run service.RunFunc, env map[string]string) *Service {
 	t.Helper()
 	for k, v := range env {
 		t.Setenv(k, v)

@@ -5,9 +5,6 @@ package main
 import (
 	"context"
 	"io"
-	"os"
-	"os/signal"
-	"syscall"
 
 	"github.com/kub-demo/kub-demo/platform/httpserver"
 	"github.com/kub-demo/kub-demo/platform/metrics"
@@ -17,11 +14,7 @@ import (
 	"github.com/kub-demo/kub-demo/services/auth/internal/token"
 )
 
-func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	service.Exit(run(ctx, os.Args, os.Stdout))
-}
+func main() { service.Main(run) }
 
 func run(ctx context.Context, args []string, stdout io.Writer) error {
 	var cfg config

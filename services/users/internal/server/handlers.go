@@ -24,8 +24,12 @@ type credentialsRequest struct {
 	Password string `json:"password"`
 }
 
-// credentials validates a signup or login body.
-func (req credentialsRequest) credentials() (accounts.Credentials, error) {
+// decodeCredentials reads and validates a signup or login body.
+func decodeCredentials(w http.ResponseWriter, r *http.Request) (accounts.Credentials, error) {
+	req, err := web.Decode[credentialsRequest](w, r)
+	if err != nil {
+		return accounts.Credentials{}, err
+	}
 	if strings.TrimSpace(req.Email) == "" || strings.TrimSpace(req.Password) == "" {
 		return accounts.Credentials{}, errCredentialsMissing
 	}
@@ -48,11 +52,7 @@ func authUnavailable(err error) error {
 
 func handleSignup(accts *accounts.Accounts) web.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) error {
-		req, err := web.Decode[credentialsRequest](w, r)
-		if err != nil {
-			return err
-		}
-		creds, err := req.credentials()
+		creds, err := decodeCredentials(w, r)
 		if err != nil {
 			return err
 		}
@@ -73,11 +73,7 @@ type tokenResponse struct {
 
 func handleLogin(accts *accounts.Accounts) web.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) error {
-		req, err := web.Decode[credentialsRequest](w, r)
-		if err != nil {
-			return err
-		}
-		creds, err := req.credentials()
+		creds, err := decodeCredentials(w, r)
 		if err != nil {
 			return err
 		}
