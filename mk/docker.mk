@@ -26,12 +26,12 @@ COMPOSE ?= $(eval COMPOSE := $(shell \
 COMPOSE_RUN = VERSION=$(VERSION) GO_IMAGE=$(GO_IMAGE) $(COMPOSE) -f $(COMPOSE_YAML)
 UP_TIMEOUT ?= 180
 
-.PHONY: images builder-image up down logs
+.PHONY: images builder-image up down logs compose-test
 
 builder-image: ## local/go-builder:1.26 from this machine's Go, for builds with no registry
 	GO_BUILDER_IMAGE=$(GO_BUILDER_IMAGE) scripts/go-builder-image.sh
 
-images: ## build kub-demo-{auth,users,tasks}:$(VERSION) (GO_IMAGE=... to pick the build image)
+images: ## build kub-demo-{auth,users,tasks}:VERSION (0.1.0); GO_IMAGE=... picks the build image
 	@echo "building with GO_IMAGE=$(GO_IMAGE)"
 	@for svc in $(SERVICES); do \
 		echo "--- kub-demo-$$svc:$(VERSION)"; \
@@ -51,3 +51,6 @@ down: ## stop and remove the containers; the users and tasks volumes are kept
 
 logs: ## follow the logs of all three
 	$(COMPOSE_RUN) logs -f --tail=100
+
+compose-test: ## only the compose end-to-end test (builds, runs and removes its own stack)
+	cd e2e && GO_IMAGE=$(GO_IMAGE) go test -count=1 -v -run TestComposeStack ./compose/
