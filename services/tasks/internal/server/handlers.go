@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"net/http"
 	"strconv"
 	"strings"
@@ -17,7 +18,9 @@ import (
 // Tasks is the task store; *store.Store is one.
 type Tasks interface {
 	Append(store.Task) error
-	List() ([]store.Task, error)
+	// Page returns tasks offset to offset+limit as the JSON elements of an array (no
+	// brackets), and how many there are in all.
+	Page(offset, limit int) (tasks []byte, total int, err error)
 }
 
 // Verifier checks tokens with the auth service; *authapi.Client is one.
@@ -83,15 +86,6 @@ func authenticate(r *http.Request, auth Verifier, missing error) (string, error)
 	return uid, nil
 }
 
-type taskListResponse struct {
-	Message string       `json:"message"`
-	Tasks   []store.Task `json:"tasks"`
-	// Set only when the client asks for a page, so the plain answer stays the original's.
-	Total  *int `json:"total,omitempty"`
-	Offset *int `json:"offset,omitempty"`
-	Limit  *int `json:"limit,omitempty"`
-}
-
 // maxPageSize bounds ?limit=.
 const maxPageSize = 1000
 
@@ -121,6 +115,13 @@ func parsePage(r *http.Request) (page, error) {
 	return p, nil
 }
 
+// listPrefix starts every list answer.
+var listPrefix = []byte(`{"message":"Tasks loaded.","tasks":[`)
+
+// handleTaskList answers the list, or a page of it, from the tasks as the store keeps them
+// encoded: the body is the same bytes json.Marshal of the answer would write, with
+// "total", "offset" and "limit" only when the client asked for a page, so the plain answer
+// stays the original's.
 func handleTaskList(tasks Tasks, auth Verifier) web.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) error {
 		if _, err := authenticate(r, auth, errNoToken); err != nil {
@@ -130,21 +131,26 @@ func handleTaskList(tasks Tasks, auth Verifier) web.HandlerFunc {
 		if err != nil {
 			return err
 		}
-		list, err := tasks.List()
+		offset, limit := 0, math.MaxInt
+		if p.paged {
+			offset, limit = p.offset, p.limit
+		}
+		list, total, err := tasks.Page(offset, limit)
 		if err != nil {
 			return &web.Error{Status: http.StatusInternalServerError, Message: "Could not load the tasks.", Err: err}
 		}
-		resp := taskListResponse{Message: "Tasks loaded.", Tasks: list}
+		end := make([]byte, 0, 64)
+		end = append(end, ']')
 		if p.paged {
-			total := len(list)
-			start := min(p.offset, total)
-			resp.Tasks = list[start:min(start+p.limit, total)]
-			resp.Total, resp.Offset, resp.Limit = &total, &p.offset, &p.limit
+			end = append(end, `,"total":`...)
+			end = strconv.AppendInt(end, int64(total), 10)
+			end = append(end, `,"offset":`...)
+			end = strconv.AppendInt(end, int64(p.offset), 10)
+			end = append(end, `,"limit":`...)
+			end = strconv.AppendInt(end, int64(p.limit), 10)
 		}
-		if resp.Tasks == nil {
-			resp.Tasks = []store.Task{}
-		}
-		web.Respond(w, http.StatusOK, resp)
+		end = append(end, "}\n"...)
+		web.RespondEncoded(w, http.StatusOK, listPrefix, list, end)
 		return nil
 	}
 }

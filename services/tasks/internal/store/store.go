@@ -8,6 +8,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
+	"math"
+	"os"
 	"path/filepath"
 	"sync"
 	"time"
@@ -76,18 +78,34 @@ func stringValue(raw json.RawMessage) string {
 }
 
 // Store is the tasks file and, in memory, every task in it, in stored order.
+//
+// Tasks are kept as the JSON the API answers with, encoded once when a record is read or
+// written: a list or a page is then a slice of one buffer, copied out with no encoding per
+// request, and the buffer holds no pointers for the garbage collector to scan (which keeps
+// pauses flat at a million tasks).
 type Store struct {
 	file *recordlog.Log
 
-	mu    sync.RWMutex
-	tasks []Task
+	mu sync.RWMutex
+	// encoded holds every task as json.Marshal writes it, each followed by a comma:
+	// {"title":…,"text":…},{"title":…,"text":…},
+	encoded []byte
+	// ends[i] is the offset in encoded just past task i's comma.
+	ends []int
 }
 
 // Open opens (or creates, with its folder) folder/tasks.txt and loads it. onCommit, when
 // not nil, is told of every batch written (see recordlog.Options).
 func Open(folder string, log *slog.Logger, onCommit func(records int, write, sync time.Duration, err error)) (*Store, error) {
 	s := &Store{}
-	file, err := recordlog.Open(filepath.Join(folder, FileName), recordlog.Options{
+	path := filepath.Join(folder, FileName)
+	if info, err := os.Stat(path); err == nil {
+		// The tasks encoded take about as many bytes as the file (each record's TASK_SPLIT
+		// becomes a comma): one allocation instead of doubling up to it, which at a million
+		// tasks left a peak of twice the memory.
+		s.encoded = make([]byte, 0, info.Size())
+	}
+	file, err := recordlog.Open(path, recordlog.Options{
 		Delimiter: Delimiter, Apply: s.apply, Log: log, OnCommit: onCommit,
 	})
 	if err != nil {
@@ -102,9 +120,15 @@ func (s *Store) apply(record []byte) error {
 	if err != nil {
 		return err
 	}
+	// json.Marshal, as the list answer was always encoded: the bytes clients see stay the same.
+	encoded, err := json.Marshal(t)
+	if err != nil {
+		return err
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.tasks = append(s.tasks, t)
+	s.encoded = append(append(s.encoded, encoded...), ',')
+	s.ends = append(s.ends, len(s.encoded))
 	return nil
 }
 
@@ -117,23 +141,49 @@ func (s *Store) Append(t Task) error {
 	return s.file.Append(record, nil)
 }
 
-// List returns every task in stored order, including those other processes appended.
-// The file is not re-read: only what was appended since the last call is.
-func (s *Store) List() ([]Task, error) {
+// Page returns tasks offset to offset+limit (fewer at the end of the list) as the elements
+// of a JSON array, {"title":…,"text":…},{…} with no brackets, in stored order, and how many
+// tasks there are in all. It includes tasks other processes appended: only what was appended
+// since the last call is read. The slice is shared: callers must not change it.
+func (s *Store) Page(offset, limit int) (tasks []byte, total int, err error) {
 	if err := s.file.Refresh(); err != nil {
-		return nil, err
+		return nil, 0, err
 	}
 	s.mu.RLock()
 	defer s.mu.RUnlock()
-	n := len(s.tasks)
-	return s.tasks[:n:n], nil
+	total = len(s.ends)
+	start := min(max(offset, 0), total)
+	end := start + min(max(limit, 0), total-start)
+	if start == end {
+		return nil, total, nil
+	}
+	from := 0
+	if start > 0 {
+		from = s.ends[start-1]
+	}
+	to := s.ends[end-1] - 1 // without the last comma
+	// Appends only ever write past len(s.encoded), so this slice never changes under a reader.
+	return s.encoded[from:to:to], total, nil
+}
+
+// List returns every task in stored order, including those other processes appended.
+func (s *Store) List() ([]Task, error) {
+	encoded, total, err := s.Page(0, math.MaxInt)
+	if err != nil {
+		return nil, err
+	}
+	tasks := make([]Task, 0, total)
+	if err := json.Unmarshal(append(append([]byte{'['}, encoded...), ']'), &tasks); err != nil {
+		return nil, fmt.Errorf("decode the tasks in memory: %w", err)
+	}
+	return tasks, nil
 }
 
 // Count is how many tasks the store holds.
 func (s *Store) Count() int {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
-	return len(s.tasks)
+	return len(s.ends)
 }
 
 // Close closes the file.

@@ -2,6 +2,7 @@ package store
 
 import (
 	"bytes"
+	"encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
@@ -145,6 +146,37 @@ func TestTwoStoresOnOneFolderSeeEachOther(t *testing.T) {
 	for name, s := range map[string]*Store{"a": a, "b": b} {
 		if got := list(t, s); len(got) != 2 || got[0].Title != "from a" || got[1].Title != "from b" {
 			t.Errorf("store %s lists %v", name, got)
+		}
+	}
+}
+
+// TestPageIsWhatJSONMarshalWrites: the encoded tasks a list answer is cut from are the bytes
+// json.Marshal writes for the same tasks (HTML escaped, as the answers always were), for
+// tasks written here and for records as the original could have written them.
+func TestPageIsWhatJSONMarshalWrites(t *testing.T) {
+	folder := t.TempDir()
+	original := `{"title":"<b>Bold</b> & co","text":"ünïcødé \u2028"}TASK_SPLIT{"title":42,"text":null}TASK_SPLIT{"text":"no title"}TASK_SPLIT`
+	if err := os.WriteFile(filepath.Join(folder, FileName), []byte(original), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	s := open(t, folder)
+	if err := s.Append(Task{Title: "TASK_SPLIT inside", Text: "a\"quote\" and \\ and \t"}); err != nil {
+		t.Fatal(err)
+	}
+	all := list(t, s)
+	if len(all) != 4 {
+		t.Fatalf("%d tasks, want 4: %v", len(all), all)
+	}
+	for _, tt := range []struct{ offset, limit, from, to int }{
+		{0, 100, 0, 4}, {0, 1, 0, 1}, {1, 2, 1, 3}, {3, 5, 3, 4}, {4, 1, 4, 4}, {9, 1, 4, 4}, {0, 0, 0, 0},
+	} {
+		got, total, err := s.Page(tt.offset, tt.limit)
+		if err != nil || total != 4 {
+			t.Fatalf("Page(%d, %d): total %d, %v", tt.offset, tt.limit, total, err)
+		}
+		want, _ := json.Marshal(all[tt.from:tt.to])
+		if "["+string(got)+"]" != string(want) {
+			t.Errorf("Page(%d, %d) = %s, want the inside of %s", tt.offset, tt.limit, got, want)
 		}
 	}
 }
