@@ -3,6 +3,7 @@ package password
 
 import (
 	"crypto/rand"
+	"encoding/base64"
 	"fmt"
 
 	"golang.org/x/crypto/bcrypt"
@@ -22,11 +23,22 @@ func NewHasher(cost int) (*Hasher, error) {
 	if cost < bcrypt.MinCost || cost > bcrypt.MaxCost {
 		return nil, fmt.Errorf("bcrypt cost %d is outside %d to %d", cost, bcrypt.MinCost, bcrypt.MaxCost)
 	}
-	dummy, err := bcrypt.GenerateFromPassword([]byte(rand.Text()), cost)
-	if err != nil {
-		return nil, err
-	}
-	return &Hasher{cost: cost, dummy: dummy}, nil
+	return &Hasher{cost: cost, dummy: dummyHash(cost)}, nil
+}
+
+// bcryptBase64 is the alphabet bcrypt writes salts and hashes in.
+var bcryptBase64 = base64.NewEncoding("./ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789").WithPadding(base64.NoPadding)
+
+// dummyHash is a well-formed bcrypt hash at cost of no password at all: a random salt and a
+// random digest. Comparing a password with it costs exactly what comparing with a real hash
+// at that cost does (bcrypt runs in full, then the digests differ), and it is made in no time,
+// where hashing a random password at start took a full bcrypt (50–80 ms at cost 10) before
+// the service could listen.
+func dummyHash(cost int) []byte {
+	salt, digest := make([]byte, 16), make([]byte, 23)
+	rand.Read(salt)
+	rand.Read(digest)
+	return fmt.Appendf(nil, "$2a$%02d$%s%s", cost, bcryptBase64.EncodeToString(salt), bcryptBase64.EncodeToString(digest))
 }
 
 // Hash returns the bcrypt hash of password.
