@@ -94,3 +94,38 @@ func TestVerifyRefusesForgedAndStaleTokens(t *testing.T) {
 		})
 	}
 }
+
+// TestRememberedTokensStillExpire: a token verified once is remembered, but each later
+// Verify checks the time again, and a token with another signature is checked in full.
+func TestRememberedTokensStillExpire(t *testing.T) {
+	i := newIssuer(t)
+	start := time.Now()
+	i.now = func() time.Time { return start }
+	signed, err := i.Issue("user-42")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if uid, err := i.Verify(signed); err != nil || uid != "user-42" {
+		t.Fatalf("first Verify = %q, %v", uid, err)
+	}
+	if uid, err := i.Verify(signed); err != nil || uid != "user-42" {
+		t.Fatalf("remembered Verify = %q, %v", uid, err)
+	}
+	tampered := signed[:len(signed)-2] + "AA"
+	if tampered == signed {
+		tampered = signed[:len(signed)-2] + "BB"
+	}
+	if _, err := i.Verify(tampered); !errors.Is(err, ErrInvalid) {
+		t.Fatalf("a token with another signature: %v, want ErrInvalid", err)
+	}
+	for name, at := range map[string]time.Time{
+		"at exp":         start.Add(time.Hour + time.Second),
+		"after exp":      start.Add(2 * time.Hour),
+		"before iat/nbf": start.Add(-time.Minute),
+	} {
+		i.now = func() time.Time { return at }
+		if _, err := i.Verify(signed); !errors.Is(err, ErrInvalid) {
+			t.Errorf("%s: remembered token verified: %v", name, err)
+		}
+	}
+}
