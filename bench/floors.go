@@ -1,0 +1,114 @@
+package main
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"runtime"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"golang.org/x/crypto/bcrypt"
+)
+
+// The floors: what the machine can do at best for each path, measured in the same run.
+//
+//	(i)   a bare net/http front that makes one keep-alive call to a bare upstream and writes a
+//	      precomputed body: what GET /tasks would cost with no routing, middleware, token
+//	      check, store or encoding;
+//	(ii)  bcrypt comparisons per second at the configured cost on every core: login does one;
+//	(iii) append + fsync per second by one writer on the folder tasks.txt lives in.
+
+// serveFloor runs one of floor (i)'s two servers in this process (the harness starts itself
+// with -floor-serve), on 127.0.0.1:$PORT, until killed.
+func serveFloor(role, upstream string, bodyBytes int) error {
+	ready := func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(http.StatusOK) }
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /readyz", ready)
+	switch role {
+	case "upstream":
+		// Answers like auth's /verify-token, with nothing else to do.
+		answer := []byte(`{"message":"Valid token.","uid":"` + "UIDUIDUIDUIDUIDUIDUIDUIDUI" + `"}` + "\n")
+		mux.HandleFunc("POST /verify", func(w http.ResponseWriter, r *http.Request) {
+			io.Copy(io.Discard, r.Body)
+			w.Header().Set("Content-Type", "application/json; charset=utf-8")
+			w.Header().Set("Content-Length", strconv.Itoa(len(answer)))
+			w.Write(answer)
+		})
+	case "front":
+		client := &http.Client{Transport: &http.Transport{
+			DialContext:         (&net.Dialer{Timeout: 3 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
+			MaxIdleConns:        1000,
+			MaxIdleConnsPerHost: 1000,
+			IdleConnTimeout:     90 * time.Second,
+		}}
+		body := bytes.Repeat([]byte("x"), bodyBytes)
+		request := []byte(`{"token":"` + string(bytes.Repeat([]byte("t"), 200)) + `"}`)
+		mux.HandleFunc("GET /tasks", func(w http.ResponseWriter, r *http.Request) {
+			resp, err := client.Post(upstream+"/verify", "application/json", bytes.NewReader(request))
+			if err != nil {
+				http.Error(w, err.Error(), http.StatusBadGateway)
+				return
+			}
+			io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+			w.Header().Set("Content-Type", "application/json; charset=utf-8")
+			w.Header().Set("Content-Length", strconv.Itoa(len(body)))
+			w.Write(body)
+		})
+	default:
+		return fmt.Errorf("-floor-serve=%q: want upstream or front", role)
+	}
+	return http.ListenAndServe("127.0.0.1:"+os.Getenv("PORT"), mux)
+}
+
+// bcryptFloor counts bcrypt comparisons of a right password at cost, on GOMAXPROCS
+// goroutines (as many as auth would run at once), for dur.
+func bcryptFloor(hash, password []byte, dur time.Duration) loadResult {
+	var count atomic.Int64
+	var wg sync.WaitGroup
+	began := time.Now()
+	deadline := began.Add(dur)
+	for range runtime.GOMAXPROCS(0) {
+		wg.Go(func() {
+			for time.Now().Before(deadline) {
+				if bcrypt.CompareHashAndPassword(hash, password) == nil {
+					count.Add(1)
+				}
+			}
+		})
+	}
+	wg.Wait()
+	n := int(count.Load())
+	return loadResult{Requests: n, OK: n, elapsed: time.Since(began)}.summed()
+}
+
+// fsyncFloor appends record and fsyncs, one after the other, to path (created if missing)
+// for dur, and counts the appends.
+func fsyncFloor(path string, record []byte, dur time.Duration) (loadResult, error) {
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o644)
+	if err != nil {
+		return loadResult{}, err
+	}
+	defer f.Close()
+	n := 0
+	began := time.Now()
+	for deadline := began.Add(dur); time.Now().Before(deadline); n++ {
+		if _, err := f.Write(record); err != nil {
+			return loadResult{}, err
+		}
+		if err := f.Sync(); err != nil {
+			return loadResult{}, err
+		}
+	}
+	if n == 0 {
+		return loadResult{}, errors.New("no append finished")
+	}
+	return loadResult{Requests: n, OK: n, elapsed: time.Since(began)}.summed(), nil
+}

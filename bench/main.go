@@ -1,0 +1,477 @@
+// Command bench is kub-demo's benchmark harness (make bench). It builds the three services,
+// starts them on loopback with stores it seeds, puts each public path under fixed-duration
+// load at a set concurrency with vegeta, measures the floors in the same run, and prints
+// Markdown tables with each figure as a ratio to its floor. See BENCHMARKS.md.
+package main
+
+import (
+	"cmp"
+	"context"
+	crand "crypto/rand"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	vegeta "github.com/tsenart/vegeta/v12/lib"
+	"golang.org/x/crypto/bcrypt"
+)
+
+type settings struct {
+	duration, warmup time.Duration
+	concurrency      int
+	rounds           int
+	bcryptCost       int
+	bigTasks         int
+	dir              string
+	out              string
+	pprofDir         string
+}
+
+func main() {
+	if err := run(os.Args, os.Getenv, os.Stdout, os.Stderr); err != nil {
+		fmt.Fprintln(os.Stderr, "bench:", err)
+		os.Exit(1)
+	}
+}
+
+func run(args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	flags := flag.NewFlagSet("bench", flag.ContinueOnError)
+	flags.SetOutput(stderr)
+	var s settings
+	flags.DurationVar(&s.duration, "duration", envDuration(getenv, "BENCH_DURATION", 8*time.Second), "load time of each path and of floor (i) ($BENCH_DURATION)")
+	flags.DurationVar(&s.warmup, "warmup", envDuration(getenv, "BENCH_WARMUP", time.Second), "load before each measured run, not counted ($BENCH_WARMUP)")
+	flags.IntVar(&s.concurrency, "concurrency", envInt(getenv, "BENCH_CONCURRENCY", 16), "requests in flight at once ($BENCH_CONCURRENCY)")
+	flags.IntVar(&s.rounds, "rounds", envInt(getenv, "BENCH_ROUNDS", 4), "turns each path and its floor take ($BENCH_ROUNDS)")
+	flags.IntVar(&s.bcryptCost, "bcrypt-cost", envInt(getenv, "BENCH_BCRYPT_COST", 10), "auth's BCRYPT_COST, and floor (ii)'s ($BENCH_BCRYPT_COST)")
+	flags.IntVar(&s.bigTasks, "big-tasks", envInt(getenv, "BENCH_BIG_TASKS", 1_000_000), "tasks in the big store ($BENCH_BIG_TASKS)")
+	flags.StringVar(&s.dir, "dir", getenv("BENCH_DIR"), "folder for binaries and stores; a new temporary folder when empty, removed after ($BENCH_DIR)")
+	flags.StringVar(&s.out, "out", getenv("BENCH_OUT"), "also write the tables to this file ($BENCH_OUT)")
+	flags.StringVar(&s.pprofDir, "pprof", getenv("BENCH_PPROF"), "build the services with -tags benchpprof and save a CPU profile of each service per path into this folder ($BENCH_PPROF)")
+	floorRole := flags.String("floor-serve", "", "internal: serve floor (i)'s upstream or front")
+	floorUpstream := flags.String("floor-upstream", "", "internal: floor (i) front's upstream URL")
+	floorBody := flags.Int("floor-body", 0, "internal: floor (i) front's body size")
+	if err := flags.Parse(args[1:]); err != nil {
+		return err
+	}
+	if *floorRole != "" {
+		return serveFloor(*floorRole, *floorUpstream, *floorBody)
+	}
+	if s.duration <= 0 || s.concurrency < 1 || s.rounds < 1 || s.bigTasks < 1000 {
+		return errors.New("-duration must be positive, -concurrency and -rounds at least 1, -big-tasks at least 1000")
+	}
+	b := &bench{s: s, log: stderr}
+	defer b.close()
+	report, err := b.run()
+	if err != nil {
+		return err
+	}
+	fmt.Fprint(stdout, report)
+	if s.out != "" {
+		return os.WriteFile(s.out, []byte(report), 0o644)
+	}
+	return nil
+}
+
+type bench struct {
+	s     settings
+	log   io.Writer
+	dir   string
+	temp  bool
+	procs []*process
+	pprof map[*process]int // pprof port of each service, with -pprof
+}
+
+func (b *bench) logf(format string, args ...any) {
+	fmt.Fprintf(b.log, "bench: "+format+"\n", args...)
+}
+
+func (b *bench) close() {
+	for i := len(b.procs) - 1; i >= 0; i-- {
+		b.procs[i].stop()
+	}
+	if b.temp {
+		os.RemoveAll(b.dir)
+	}
+}
+
+func (b *bench) start(name, binary string, env []string, timeout time.Duration) (*process, error) {
+	if b.s.pprofDir != "" {
+		port, err := freePort()
+		if err != nil {
+			return nil, err
+		}
+		env = append(env, "PPROF_ADDR=127.0.0.1:"+strconv.Itoa(port))
+		defer func() {
+			if p := b.procs[len(b.procs)-1]; p.name == name {
+				b.pprof[p] = port
+			}
+		}()
+	}
+	p, err := startProcess(name, binary, nil, env, "/readyz", timeout)
+	if err != nil {
+		return nil, err
+	}
+	b.procs = append(b.procs, p)
+	return p, nil
+}
+
+func (b *bench) run() (string, error) {
+	s := b.s
+	began := time.Now()
+	root, err := repoRoot()
+	if err != nil {
+		return "", err
+	}
+	b.dir = s.dir
+	if b.dir == "" {
+		if b.dir, err = os.MkdirTemp("", "kub-demo-bench-"); err != nil {
+			return "", err
+		}
+		b.temp = true
+	}
+	tags := ""
+	if s.pprofDir != "" {
+		tags = "benchpprof"
+		b.pprof = make(map[*process]int)
+		if err := os.MkdirAll(s.pprofDir, 0o755); err != nil {
+			return "", err
+		}
+	}
+	b.logf("building the services into %s", b.dir)
+	bins, err := buildServices(root, filepath.Join(b.dir, "bin"), tags)
+	if err != nil {
+		return "", err
+	}
+
+	small, medium, big := filepath.Join(b.dir, "tasks-100"), filepath.Join(b.dir, "tasks-1k"), filepath.Join(b.dir, "tasks-big")
+	b.logf("seeding 100, 1000 and %d tasks", s.bigTasks)
+	for folder, n := range map[string]int{small: 100, medium: 1000, big: s.bigTasks} {
+		if err := seedTasks(folder, n); err != nil {
+			return "", err
+		}
+	}
+
+	secret := crand.Text() + crand.Text()
+	auth, err := b.start("auth", bins["auth"], []string{"JWT_SECRET=" + secret, "BCRYPT_COST=" + strconv.Itoa(s.bcryptCost)}, 10*time.Second)
+	if err != nil {
+		return "", err
+	}
+	authAddress := "AUTH_ADDRESS=127.0.0.1:" + strconv.Itoa(auth.port)
+	users, err := b.start("users", bins["users"], []string{authAddress, "USERS_FOLDER=" + filepath.Join(b.dir, "users")}, 10*time.Second)
+	if err != nil {
+		return "", err
+	}
+	tasks100, err := b.start("tasks", bins["tasks"], []string{authAddress, "TASKS_FOLDER=" + small}, 10*time.Second)
+	if err != nil {
+		return "", err
+	}
+	tasks1k, err := b.start("tasks", bins["tasks"], []string{authAddress, "TASKS_FOLDER=" + medium}, 10*time.Second)
+	if err != nil {
+		return "", err
+	}
+	tasksBig, err := b.start("tasks", bins["tasks"], []string{authAddress, "TASKS_FOLDER=" + big}, 3*time.Minute)
+	if err != nil {
+		return "", err
+	}
+
+	// The demo user is created in the background at start; log in until it is there.
+	demoLogin := `{"email":"test@gmail.com","password":"testers"}`
+	var token string
+	for try := 0; token == "" && try < 50; try++ {
+		status, body, err := postJSON(users.url+"/login", demoLogin, nil)
+		if err == nil && status == http.StatusOK {
+			var answer struct{ Token string }
+			if err := json.Unmarshal(body, &answer); err != nil || answer.Token == "" {
+				return "", fmt.Errorf("login answered %s", body)
+			}
+			token = answer.Token
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if token == "" {
+		return "", fmt.Errorf("could not log in as the demo user\n%s", users.logs)
+	}
+	time.Sleep(300 * time.Millisecond) // let the start settle before reading idle RSS
+	serviceRows := []serviceRow{
+		{Name: "auth", Data: "—", Targeted: true},
+		{Name: "users", Data: "demo user", Targeted: true},
+		{Name: "tasks", Data: "100 tasks", Targeted: true},
+		{Name: "tasks", Data: "1000 tasks", Targeted: true},
+		{Name: "tasks", Data: fmt.Sprintf("%d tasks", s.bigTasks)},
+	}
+	serviceProcs := []*process{auth, users, tasks100, tasks1k, tasksBig}
+	for i, p := range serviceProcs {
+		serviceRows[i].Ready = p.ready
+		if serviceRows[i].IdleRSS, _, err = p.memory(); err != nil {
+			return "", err
+		}
+	}
+
+	// Floor (i)'s two servers, started now so that each path runs by turns with its floor.
+	status, listBody, err := get(tasks100.url+"/tasks", bearer(token))
+	if err != nil || status != http.StatusOK {
+		return "", fmt.Errorf("GET /tasks: %d %v %s", status, err, listBody)
+	}
+	self, err := os.Executable()
+	if err != nil {
+		return "", err
+	}
+	upstream, err := startProcess("floor-upstream", self, []string{"-floor-serve=upstream"}, nil, "/readyz", 10*time.Second)
+	if err != nil {
+		return "", err
+	}
+	b.procs = append(b.procs, upstream)
+	front, err := startProcess("floor-front", self, []string{"-floor-serve=front", "-floor-upstream=" + upstream.url, "-floor-body=" + strconv.Itoa(len(listBody))}, nil, "/readyz", 10*time.Second)
+	if err != nil {
+		return "", err
+	}
+	b.procs = append(b.procs, front)
+
+	conc, slice := s.concurrency, s.duration/time.Duration(s.rounds)
+	load := func(name string, targets vegeta.Targeter, want int) func() loadResult {
+		return func() loadResult { return attack(name, targets, conc, slice, want) }
+	}
+	// pair warms both up, then runs them by turns for s.duration each, profiling procs.
+	pair := func(name string, path, floor func() loadResult, warm func(), procs ...*process) (loadResult, loadResult) {
+		if s.warmup > 0 {
+			warm()
+		}
+		stop := b.profile(name, procs, 2*s.duration)
+		p, f := interleave(s.rounds, path, floor)
+		stop()
+		b.logf("%-20s %8.1f /s  p50 %-8s p99 %-8s errors %-4d floor %8.1f /s  p99 %s", name, p.Rate, formatDuration(p.P50), formatDuration(p.P99), p.Errors, f.Rate, formatDuration(f.P99))
+		return p, f
+	}
+	warmAttack := func(name string, targets vegeta.Targeter, want int) func() {
+		return func() { attack(name, targets, conc, s.warmup, want) }
+	}
+
+	// POST /login (one bcrypt comparison in auth each) by turns with floor (ii).
+	login := `{"email":"test@gmail.com","password":"testers"}`
+	loginTargets := roundRobin([]vegeta.Target{{Method: http.MethodPost, URL: users.url + "/login", Body: []byte(login), Header: jsonHeader(nil)}})
+	password := []byte("testers")
+	hash, err := bcrypt.GenerateFromPassword(password, s.bcryptCost)
+	if err != nil {
+		return "", err
+	}
+	loginResult, floorBcrypt := pair("POST /login",
+		load("login", loginTargets, http.StatusOK),
+		func() loadResult { return bcryptFloor(hash, password, slice) },
+		warmAttack("login", loginTargets, http.StatusOK), users, auth)
+
+	// GET /tasks with 100 stored (one auth hop, the whole list) by turns with floor (i).
+	listTargets := roundRobin([]vegeta.Target{{Method: http.MethodGet, URL: tasks100.url + "/tasks", Header: bearer(token)}})
+	floorTargets := roundRobin([]vegeta.Target{{Method: http.MethodGet, URL: front.url + "/tasks", Header: bearer(token)}})
+	listResult, floorFront := pair("GET /tasks",
+		load("GET /tasks", listTargets, http.StatusOK), load("floor (i)", floorTargets, http.StatusOK),
+		func() {
+			warmAttack("GET /tasks", listTargets, http.StatusOK)()
+			warmAttack("floor (i)", floorTargets, http.StatusOK)()
+		},
+		tasks100, auth)
+	upstream.stop()
+	front.stop()
+
+	// POST /tasks, durable before its 201, by turns with floor (iii) in the same folder.
+	postBody := []byte(`{"title":"Bench task","text":"Stored by make bench, on disk before its 201."}`)
+	record := append(append([]byte(nil), postBody...), taskSplit...)
+	fsyncPath := filepath.Join(small, "fsync-floor.txt")
+	defer os.Remove(fsyncPath)
+	postTargets := roundRobin([]vegeta.Target{{Method: http.MethodPost, URL: tasks100.url + "/tasks", Body: postBody, Header: jsonHeader(bearer(token))}})
+	created := 0
+	var floorErr error
+	postResult, floorFsync := pair("POST /tasks",
+		func() loadResult {
+			r := attack("POST /tasks", postTargets, conc, slice, http.StatusCreated)
+			created += r.OK
+			return r
+		},
+		func() loadResult {
+			r, err := fsyncFloor(fsyncPath, record, slice)
+			floorErr = cmp.Or(floorErr, err)
+			return r
+		},
+		func() { created += attack("POST /tasks", postTargets, conc, s.warmup, http.StatusCreated).OK },
+		tasks100, auth)
+	if floorErr != nil {
+		return "", floorErr
+	}
+	stored, err := os.ReadFile(filepath.Join(small, "tasks.txt"))
+	if err != nil {
+		return "", err
+	}
+	if got, want := strings.Count(string(stored), taskSplit), 100+created; got != want {
+		return "", fmt.Errorf("tasks.txt holds %d records after %d answers 201 to 100 seeded: each 201 must be one record written", got, created)
+	}
+
+	// GET /tasks?limit=50 at offsets spread over the whole store, 1k and big by turns.
+	pages := func(p *process, n int) vegeta.Targeter {
+		rng := rand.New(rand.NewPCG(1, 2))
+		targets := make([]vegeta.Target, 1000)
+		for i := range targets {
+			targets[i] = vegeta.Target{Method: http.MethodGet, URL: fmt.Sprintf("%s/tasks?limit=50&offset=%d", p.url, rng.IntN(n-50)), Header: bearer(token)}
+		}
+		return roundRobin(targets)
+	}
+	pageBig, page1k := pair("GET ?limit=50",
+		load("page big", pages(tasksBig, s.bigTasks), http.StatusOK), load("page 1k", pages(tasks1k, 1000), http.StatusOK),
+		func() {
+			warmAttack("page big", pages(tasksBig, s.bigTasks), http.StatusOK)()
+			warmAttack("page 1k", pages(tasks1k, 1000), http.StatusOK)()
+		},
+		tasksBig, tasks1k, auth)
+
+	for i, p := range serviceProcs {
+		if _, serviceRows[i].PeakRSS, err = p.memory(); err != nil {
+			return "", err
+		}
+	}
+
+	loads := []loadRow{
+		{Path: "`POST /login`", Result: loginResult, Floor: "(ii)", FloorValue: formatRate(floorBcrypt.Rate) + " /s",
+			Ratio: ratio(loginResult.Rate, floorBcrypt.Rate), Target: atLeast(0.9)},
+		{Path: "`GET /tasks` (100 stored)", Result: listResult, Floor: "(i)", FloorValue: formatRate(floorFront.Rate) + " /s",
+			Ratio: ratio(listResult.Rate, floorFront.Rate), Target: atLeast(0.7)},
+		{Path: "`POST /tasks`", Result: postResult, Floor: "(iii)", FloorValue: formatRate(floorFsync.Rate) + " /s",
+			Ratio: ratio(postResult.Rate, floorFsync.Rate), Target: atLeast(1.0)},
+		{Path: "`GET /tasks?limit=50` (1k stored)", Result: page1k},
+		{Path: fmt.Sprintf("`GET /tasks?limit=50` (%s stored)", count(s.bigTasks)), Result: pageBig, Floor: "p99 at 1k",
+			FloorValue: formatDuration(page1k.P99), Ratio: ratio(float64(pageBig.P99), float64(page1k.P99)), Target: atMost(2)},
+	}
+	floors := []floorRow{
+		{Name: "(i) bare front + upstream", Value: fmt.Sprintf("%s /s (p50 %s, p99 %s)", formatRate(floorFront.Rate), formatDuration(floorFront.P50), formatDuration(floorFront.P99)),
+			Meaning: fmt.Sprintf("net/http server making one keep-alive POST to a bare net/http upstream on loopback, then writing a precomputed %d-byte body (the size of `GET /tasks` with 100 tasks); same load as the paths", len(listBody))},
+		{Name: "(ii) bcrypt", Value: formatRate(floorBcrypt.Rate) + " /s",
+			Meaning: fmt.Sprintf("bcrypt comparisons per second at cost %d, on %d goroutines (GOMAXPROCS)", s.bcryptCost, runtime.GOMAXPROCS(0))},
+		{Name: "(iii) append + fsync", Value: formatRate(floorFsync.Rate) + " /s",
+			Meaning: fmt.Sprintf("one writer appending a %d-byte record and fsyncing, in turn, in the tasks folder (%s)", len(record), filesystem(small))},
+	}
+	header := fmt.Sprintf("Concurrency %d; each path and its floor %s, by turns in %d rounds (after %s warm-up each); bcrypt cost %d. Whole run %s.",
+		conc, s.duration, s.rounds, s.warmup, s.bcryptCost, time.Since(began).Round(time.Second))
+	header += "\n\n" + machine(small)
+	var out strings.Builder
+	writeReport(&out, header, loads, floors, serviceRows)
+	return out.String(), nil
+}
+
+// profile captures, when -pprof is set, a CPU profile of each of procs for the next
+// duration, and returns a function that waits for them.
+func (b *bench) profile(name string, procs []*process, dur time.Duration) func() {
+	if b.s.pprofDir == "" {
+		return func() {}
+	}
+	done := make(chan struct{}, len(procs))
+	for i, p := range procs {
+		port := b.pprof[p]
+		file := filepath.Join(b.s.pprofDir, fmt.Sprintf("%s-%d-%s.pprof", slug(name), i, p.name))
+		go func() {
+			defer func() { done <- struct{}{} }()
+			url := fmt.Sprintf("http://127.0.0.1:%d/debug/pprof/profile?seconds=%d", port, max(1, int(dur.Seconds())))
+			status, body, err := get(url, nil)
+			if err != nil || status != http.StatusOK {
+				b.logf("profile of %s: %d %v", p.name, status, err)
+				return
+			}
+			os.WriteFile(file, body, 0o644)
+		}()
+	}
+	return func() {
+		for range procs {
+			<-done
+		}
+	}
+}
+
+func slug(s string) string {
+	return strings.Trim(strings.Map(func(r rune) rune {
+		if 'a' <= r && r <= 'z' || 'A' <= r && r <= 'Z' || '0' <= r && r <= '9' {
+			return r
+		}
+		return '-'
+	}, s), "-")
+}
+
+func count(n int) string {
+	switch {
+	case n%1_000_000 == 0:
+		return fmt.Sprintf("%dM", n/1_000_000)
+	case n%1000 == 0:
+		return fmt.Sprintf("%dk", n/1000)
+	default:
+		return strconv.Itoa(n)
+	}
+}
+
+// machine describes where the run happened.
+func machine(folder string) string {
+	model := "unknown"
+	if cpuinfo, err := os.ReadFile("/proc/cpuinfo"); err == nil {
+		for line := range strings.Lines(string(cpuinfo)) {
+			if name, value, ok := strings.Cut(line, ":"); ok && strings.TrimSpace(name) == "model name" {
+				model = strings.TrimSpace(value)
+				break
+			}
+		}
+	}
+	memory := "unknown"
+	if meminfo, err := os.ReadFile("/proc/meminfo"); err == nil {
+		if line, _, ok := strings.Cut(string(meminfo), "\n"); ok {
+			fields := strings.Fields(line)
+			if kb, err := strconv.ParseInt(fields[len(fields)-2], 10, 64); err == nil {
+				memory = fmt.Sprintf("%.1f GiB", float64(kb)/(1<<20))
+			}
+		}
+	}
+	kernel, _ := os.ReadFile("/proc/sys/kernel/osrelease")
+	load, _ := os.ReadFile("/proc/loadavg")
+	loadFields := strings.Fields(string(load))
+	if len(loadFields) > 3 {
+		loadFields = loadFields[:3]
+	}
+	goVersion := runtime.Version()
+	if out, err := exec.CommandContext(context.Background(), "go", "env", "GOVERSION").Output(); err == nil {
+		goVersion = strings.TrimSpace(string(out))
+	}
+	return fmt.Sprintf("Machine: %d CPUs (%s), %s memory, Linux %s, %s, bench folder on %s; load average at the end %s.",
+		runtime.NumCPU(), model, memory, strings.TrimSpace(string(kernel)), goVersion, filesystem(folder), strings.Join(loadFields, " "))
+}
+
+// filesystem names the file system folder is on.
+func filesystem(folder string) string {
+	var st syscall.Statfs_t
+	if err := syscall.Statfs(folder, &st); err != nil {
+		return "unknown"
+	}
+	names := map[int64]string{0xEF53: "ext4", 0x01021994: "tmpfs", 0x58465342: "xfs", 0x9123683E: "btrfs", 0x794C7630: "overlayfs", 0x2FC12FC1: "zfs"}
+	if name, ok := names[int64(st.Type)]; ok {
+		return name
+	}
+	return fmt.Sprintf("fs type %#x", st.Type)
+}
+
+func envDuration(getenv func(string) string, name string, def time.Duration) time.Duration {
+	if d, err := time.ParseDuration(getenv(name)); err == nil {
+		return d
+	}
+	return def
+}
+
+func envInt(getenv func(string) string, name string, def int) int {
+	if n, err := strconv.Atoi(getenv(name)); err == nil {
+		return n
+	}
+	return def
+}
