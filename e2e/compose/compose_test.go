@@ -80,14 +80,14 @@ func TestComposeStack(t *testing.T) {
 	project := "kub-demo-e2e-" + run
 	t.Logf("project %s: users on host port %d, tasks on %d, GO_IMAGE=%s", project, usersPort, tasksPort, env["GO_IMAGE"])
 
-	s := &stack{t: t, project: project, env: env}
-	t.Cleanup(func() { s.teardown() })
+	s := &stack{project: project, env: env}
+	t.Cleanup(func() { s.teardown(t) })
 
 	start := time.Now()
-	s.up(ctx)
+	s.up(ctx, t)
 	t.Logf("built and up, all healthy, in %s", time.Since(start).Round(time.Second))
 	for _, svc := range []string{"auth", "users", "tasks"} {
-		if h := s.health(ctx, svc); h != "healthy" {
+		if h := s.health(ctx, t, svc); h != "healthy" {
 			t.Fatalf("%s: health %q after up, want healthy", svc, h)
 		}
 	}
@@ -102,13 +102,13 @@ func TestComposeStack(t *testing.T) {
 	})
 
 	t.Run("published ports", func(t *testing.T) {
-		if got := s.hostPorts(ctx, "users"); fmt.Sprint(got) != fmt.Sprint([]int{usersPort}) {
+		if got := s.hostPorts(ctx, t, "users"); fmt.Sprint(got) != fmt.Sprint([]int{usersPort}) {
 			t.Errorf("users publishes host ports %v, want [%d] (USERS_HOST_PORT)", got, usersPort)
 		}
-		if got := s.hostPorts(ctx, "tasks"); fmt.Sprint(got) != fmt.Sprint([]int{tasksPort}) {
+		if got := s.hostPorts(ctx, t, "tasks"); fmt.Sprint(got) != fmt.Sprint([]int{tasksPort}) {
 			t.Errorf("tasks publishes host ports %v, want [%d] (TASKS_HOST_PORT)", got, tasksPort)
 		}
-		if got := s.hostPorts(ctx, "auth"); len(got) != 0 {
+		if got := s.hostPorts(ctx, t, "auth"); len(got) != 0 {
 			t.Errorf("auth publishes host ports %v, want none: it must be reachable only inside the project network", got)
 		}
 		// Nothing on the host answers on auth's port either (unless something unrelated
@@ -148,8 +148,8 @@ func TestComposeStack(t *testing.T) {
 
 	t.Run("down then up keeps users and tasks", func(t *testing.T) {
 		start := time.Now()
-		s.down(ctx, false)
-		s.up(ctx)
+		s.down(ctx, t, false)
+		s.up(ctx, t)
 		t.Logf("down and up again in %s", time.Since(start).Round(time.Second))
 
 		token = login(ctx, t, users, demoEmail, demoPassword)
@@ -158,7 +158,7 @@ func TestComposeStack(t *testing.T) {
 	})
 
 	t.Run("tasks answers 503 while auth is stopped, then recovers", func(t *testing.T) {
-		authC := s.container(ctx, "auth")
+		authC := s.container(ctx, t, "auth")
 		grace := 15 * time.Second
 		if err := authC.Stop(ctx, &grace); err != nil {
 			t.Fatalf("stop auth: %v", err)
@@ -175,7 +175,7 @@ func TestComposeStack(t *testing.T) {
 		})
 		// users and tasks stay alive: their health does not depend on auth.
 		for _, svc := range []string{"users", "tasks"} {
-			if h := s.health(ctx, svc); h == "unhealthy" {
+			if h := s.health(ctx, t, svc); h == "unhealthy" {
 				t.Errorf("%s turned unhealthy while auth was stopped", svc)
 			}
 		}
@@ -198,35 +198,33 @@ func TestComposeStack(t *testing.T) {
 // Compose as a library). A DockerCompose caches the containers it found, so each up
 // after a down gets a fresh one with the same project name: same volumes and network.
 type stack struct {
-	t       *testing.T
 	project string
 	env     map[string]string
 	dc      *compose.DockerCompose
 	wasUp   bool
 }
 
-func (s *stack) up(ctx context.Context) {
-	s.t.Helper()
+func (s *stack) up(ctx context.Context, t *testing.T) {
+	t.Helper()
 	dc, err := compose.NewDockerComposeWith(compose.WithStackFiles(composeFile), compose.StackIdentifier(s.project))
 	if err != nil {
-		s.t.Fatalf("load %s: %v", composeFile, err)
+		t.Fatalf("load %s: %v", composeFile, err)
 	}
 	dc.WithEnv(s.env)
 	s.dc, s.wasUp = dc, true
 	upCtx, cancel := context.WithTimeout(ctx, upTimeout)
 	defer cancel()
 	// Wait: like `up --wait`, returns once every service is running and healthy.
-	if err := dc.Up(upCtx, compose.Wait(true)); err != nil {
-		s.dumpLogs(ctx)
+	if err := dc.Up(upCtx, compose.Wait(true)); err != nil { // teardown shows the logs
 		if strings.Contains(err.Error(), "pull") && os.Getenv("GO_IMAGE") == "" {
-			s.t.Logf("hint: with no registry, make the local builder image first (make builder-image) or set GO_IMAGE")
+			t.Logf("hint: with no registry, make the local builder image first (make builder-image) or set GO_IMAGE")
 		}
-		s.t.Fatalf("compose up: %v", err)
+		t.Fatalf("compose up: %v", err)
 	}
 }
 
-func (s *stack) down(ctx context.Context, wipe bool) {
-	s.t.Helper()
+func (s *stack) down(ctx context.Context, t *testing.T, wipe bool) {
+	t.Helper()
 	opts := []compose.StackDownOption{compose.RemoveOrphans(true)}
 	if wipe {
 		opts = append(opts, compose.RemoveVolumes(true), compose.RemoveImagesAll)
@@ -235,14 +233,14 @@ func (s *stack) down(ctx context.Context, wipe bool) {
 	_ = s.dc.Close()
 	s.dc = nil
 	if err != nil {
-		s.t.Errorf("compose down: %v", err)
+		t.Errorf("compose down: %v", err)
 	}
 }
 
 // teardown removes the containers, network, volumes and this run's images.
-func (s *stack) teardown() {
-	if s.t.Failed() && s.dc != nil {
-		s.dumpLogs(context.Background())
+func (s *stack) teardown(t *testing.T) {
+	if t.Failed() && s.dc != nil {
+		s.dumpLogs(context.Background(), t)
 	}
 	if !s.wasUp {
 		return
@@ -252,23 +250,23 @@ func (s *stack) teardown() {
 	if s.dc == nil { // down already ran: a fresh handle knows the project by its name
 		dc, err := compose.NewDockerComposeWith(compose.WithStackFiles(composeFile), compose.StackIdentifier(s.project))
 		if err != nil {
-			s.t.Errorf("teardown: %v", err)
+			t.Errorf("teardown: %v", err)
 			return
 		}
 		dc.WithEnv(s.env)
 		s.dc = dc
 	}
-	s.down(ctx, true)
-	s.removeLeftovers(ctx)
+	s.down(ctx, t, true)
+	s.removeLeftovers(ctx, t)
 }
 
 // removeLeftovers deletes what `down -v --rmi all` leaves of this run: the untagged parent
 // images (compose adds a label step on top of each Dockerfile's image and removes only that
 // one), found by the version label the Dockerfiles set, and checks that the volumes are gone.
-func (s *stack) removeLeftovers(ctx context.Context) {
+func (s *stack) removeLeftovers(ctx context.Context, t *testing.T) {
 	cli, err := testcontainers.NewDockerClientWithOpts(ctx)
 	if err != nil {
-		s.t.Errorf("docker client: %v", err)
+		t.Errorf("docker client: %v", err)
 		return
 	}
 	defer cli.Close()
@@ -276,38 +274,38 @@ func (s *stack) removeLeftovers(ctx context.Context) {
 		Filters: make(client.Filters).Add("label", "org.opencontainers.image.version="+s.env["VERSION"]),
 	})
 	if err != nil {
-		s.t.Errorf("list images: %v", err)
+		t.Errorf("list images: %v", err)
 	}
 	for _, img := range images.Items {
 		if _, err := cli.ImageRemove(ctx, img.ID, client.ImageRemoveOptions{PruneChildren: true}); err != nil {
-			s.t.Logf("remove image %.19s: %v", img.ID, err)
+			t.Logf("remove image %.19s: %v", img.ID, err)
 		}
 	}
 	volumes, err := cli.VolumeList(ctx, client.VolumeListOptions{
 		Filters: make(client.Filters).Add("label", "com.docker.compose.project="+s.project),
 	})
 	if err != nil {
-		s.t.Errorf("list volumes: %v", err)
+		t.Errorf("list volumes: %v", err)
 	}
 	for _, v := range volumes.Items {
-		s.t.Errorf("volume %s is left after down with volumes removed", v.Name)
+		t.Errorf("volume %s is left after down with volumes removed", v.Name)
 	}
 }
 
-func (s *stack) container(ctx context.Context, svc string) *testcontainers.DockerContainer {
-	s.t.Helper()
+func (s *stack) container(ctx context.Context, t *testing.T, svc string) *testcontainers.DockerContainer {
+	t.Helper()
 	c, err := s.dc.ServiceContainer(ctx, svc)
 	if err != nil {
-		s.t.Fatalf("container of %s: %v", svc, err)
+		t.Fatalf("container of %s: %v", svc, err)
 	}
 	return c
 }
 
-func (s *stack) health(ctx context.Context, svc string) string {
-	s.t.Helper()
-	st, err := s.container(ctx, svc).State(ctx)
+func (s *stack) health(ctx context.Context, t *testing.T, svc string) string {
+	t.Helper()
+	st, err := s.container(ctx, t, svc).State(ctx)
 	if err != nil {
-		s.t.Fatalf("state of %s: %v", svc, err)
+		t.Fatalf("state of %s: %v", svc, err)
 	}
 	if st.Health == nil {
 		return "no healthcheck"
@@ -317,11 +315,11 @@ func (s *stack) health(ctx context.Context, svc string) string {
 
 // hostPorts lists the host ports the service's container publishes, from both the
 // requested bindings and the ones Docker made.
-func (s *stack) hostPorts(ctx context.Context, svc string) []int {
-	s.t.Helper()
-	info, err := s.container(ctx, svc).Inspect(ctx)
+func (s *stack) hostPorts(ctx context.Context, t *testing.T, svc string) []int {
+	t.Helper()
+	info, err := s.container(ctx, t, svc).Inspect(ctx)
 	if err != nil {
-		s.t.Fatalf("inspect %s: %v", svc, err)
+		t.Fatalf("inspect %s: %v", svc, err)
 	}
 	seen := map[int]bool{}
 	var ports []int
@@ -352,7 +350,7 @@ const maxImageSize = 20 << 20
 // the original port exposed.
 func (s *stack) checkImage(ctx context.Context, t *testing.T, svc, port string) {
 	t.Helper()
-	info, err := s.container(ctx, svc).Inspect(ctx)
+	info, err := s.container(ctx, t, svc).Inspect(ctx)
 	if err != nil {
 		t.Fatalf("inspect %s: %v", svc, err)
 	}
@@ -387,7 +385,7 @@ func (s *stack) checkImage(ctx context.Context, t *testing.T, svc, port string) 
 	}
 }
 
-func (s *stack) dumpLogs(ctx context.Context) {
+func (s *stack) dumpLogs(ctx context.Context, t *testing.T) {
 	if s.dc == nil {
 		return
 	}
@@ -400,9 +398,12 @@ func (s *stack) dumpLogs(ctx context.Context) {
 		if err != nil {
 			continue
 		}
-		b, _ := io.ReadAll(io.LimitReader(rc, 64<<10))
+		b, _ := io.ReadAll(io.LimitReader(rc, 16<<20))
 		rc.Close()
-		s.t.Logf("--- logs of %s ---\n%s", svc, b)
+		if len(b) > 32<<10 { // the end tells why
+			b = append([]byte("…\n"), b[len(b)-32<<10:]...)
+		}
+		t.Logf("--- logs of %s ---\n%s", svc, b)
 	}
 }
 
