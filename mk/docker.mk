@@ -35,7 +35,7 @@ images: ## build kub-demo-{auth,users,tasks}:VERSION (0.1.0); GO_IMAGE=... picks
 	@echo "building with GO_IMAGE=$(GO_IMAGE)"
 	@for svc in $(SERVICES); do \
 		echo "--- kub-demo-$$svc:$(VERSION)"; \
-		docker build -f services/$$svc/Dockerfile \
+		docker build --force-rm -f services/$$svc/Dockerfile \
 			--build-arg GO_IMAGE=$(GO_IMAGE) --build-arg VERSION=$(VERSION) \
 			-t kub-demo-$$svc:$(VERSION) . || exit 1; \
 	done
