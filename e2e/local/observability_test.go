@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/kub-demo/kub-demo/e2e/stack"
 )
@@ -68,6 +69,16 @@ func TestOneRequestIDAcrossServices(t *testing.T) {
 		t.Fatal("GET /tasks without X-Request-ID got none back")
 	}
 
+	// A service writes its access log line just after the answer is sent: give it a moment.
+	waitForLogLine := func(p *stack.Process, id string) []map[string]any {
+		deadline := time.Now().Add(5 * time.Second)
+		for {
+			if lines := logLines(t, p, id); len(lines) > 0 || time.Now().After(deadline) {
+				return lines
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
 	for _, path := range []struct {
 		id              string
 		front           *stack.Process
@@ -77,7 +88,7 @@ func TestOneRequestIDAcrossServices(t *testing.T) {
 		{"learner-post-1", s.tasks, "/tasks", "/verify-token"},
 		{made, s.tasks, "/tasks", "/verify-token"},
 	} {
-		front, auth := logLines(t, path.front, path.id), logLines(t, s.auth, path.id)
+		front, auth := waitForLogLine(path.front, path.id), waitForLogLine(s.auth, path.id)
 		if len(front) == 0 || front[0]["path"] != path.frontPath {
 			t.Errorf("%s has no log line for request %s: %v", path.front.Name, path.id, front)
 		}

@@ -117,7 +117,7 @@ func Probe(port int) error {
 // extra middlewares run after those, for every route.
 func Router(log *slog.Logger, probes *Probes, m *metrics.Registry, extra ...func(http.Handler) http.Handler) chi.Router {
 	r := chi.NewRouter()
-	r.Use(requestid.Middleware, web.Recover(log), m.Middleware, web.AccessLog(log))
+	r.Use(requestid.Middleware, web.Recover(log), m.Middleware, web.AccessLog(log, "/healthz", "/readyz", "/metrics"))
 	r.Use(extra...)
 	r.NotFound(web.NotFound)
 	r.MethodNotAllowed(web.MethodNotAllowed)

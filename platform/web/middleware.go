@@ -3,6 +3,7 @@ package web
 import (
 	"log/slog"
 	"net/http"
+	"slices"
 	"time"
 
 	"github.com/go-chi/chi/v5/middleware"
@@ -10,7 +11,9 @@ import (
 
 // AccessLog logs one line per request: method, path, status, size and duration.
 // It never logs headers, query strings or bodies, where tokens and passwords travel.
-func AccessLog(log *slog.Logger) func(http.Handler) http.Handler {
+// Requests for the quiet paths (probes and scrapes, every few seconds) log at debug level,
+// so they do not bury the requests people make.
+func AccessLog(log *slog.Logger, quiet ...string) func(http.Handler) http.Handler {
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			start := time.Now()
@@ -21,7 +24,11 @@ func AccessLog(log *slog.Logger) func(http.Handler) http.Handler {
 				ww = middleware.NewWrapResponseWriter(w, r.ProtoMajor)
 			}
 			next.ServeHTTP(ww, r)
-			log.LogAttrs(r.Context(), slog.LevelInfo, "request",
+			level := slog.LevelInfo
+			if slices.Contains(quiet, r.URL.Path) {
+				level = slog.LevelDebug
+			}
+			log.LogAttrs(r.Context(), level, "request",
 				slog.String("method", r.Method),
 				slog.String("path", r.URL.Path),
 				slog.Int("status", ww.Status()),
