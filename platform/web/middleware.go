@@ -28,12 +28,22 @@ func AccessLog(log *slog.Logger, quiet ...string) func(http.Handler) http.Handle
 			if slices.Contains(quiet, r.URL.Path) {
 				level = slog.LevelDebug
 			}
-			log.LogAttrs(r.Context(), level, "request",
+			// The handler directly, not log.LogAttrs: the Logger would take the caller's
+			// program counter with runtime.Callers on every line, for a source no handler
+			// here writes (a sixth of this line's cost in a make bench profile).
+			h, ctx := log.Handler(), r.Context()
+			if !h.Enabled(ctx, level) {
+				return
+			}
+			now := time.Now()
+			record := slog.NewRecord(now, level, "request", 0)
+			record.AddAttrs(
 				slog.String("method", r.Method),
 				slog.String("path", r.URL.Path),
 				slog.Int("status", ww.Status()),
 				slog.Int("bytes", ww.BytesWritten()),
-				slog.Float64("ms", float64(time.Since(start).Microseconds())/1000))
+				slog.Float64("ms", float64(now.Sub(start).Microseconds())/1000))
+			h.Handle(ctx, record)
 		})
 	}
 }
