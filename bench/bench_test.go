@@ -69,11 +69,13 @@ func TestReportHasEveryRowAndRatio(t *testing.T) {
 		{Path: "`GET /tasks`", Result: loadResult{Rate: 7000, P50: time.Millisecond, P99: 5 * time.Millisecond}, Floor: "(i)", FloorValue: "10000 /s", Ratio: 0.7, Target: atLeast(0.7)},
 		{Path: "`POST /tasks`", Result: loadResult{Rate: 900, Requests: 10, Errors: 1, Sample: "status 500 |x"}, Floor: "(iii)", FloorValue: "1000 /s", Ratio: 0.9, Target: atLeast(1)},
 	}, []floorRow{{Name: "(i)", Value: "10000 /s", Meaning: "bare"}},
-		[]serviceRow{{Name: "auth", Ready: 5 * time.Millisecond, IdleRSS: 11 << 20, Targeted: true}, {Name: "tasks", Ready: 2 * time.Second, IdleRSS: 200 << 20}})
+		[]serviceRow{{Name: "auth", Ready: 5 * time.Millisecond, IdleRSS: 11 << 20, Targeted: true}, {Name: "tasks", Ready: 2 * time.Second, IdleRSS: 200 << 20}},
+		[]cpuRow{{Path: "GET /tasks", Procs: "tasks + auth", PerRequest: 90 * time.Microsecond, FloorProcs: "front + upstream", FloorPerRequest: 45 * time.Microsecond}})
 	for _, want := range []string{
 		"| `GET /tasks` | 7000 | 1.0 ms | 5.0 ms | 0 | (i) | 10000 /s | 0.70 | ≥ 0.7 | yes |",
 		"| `POST /tasks` | 900 | 0 µs | 0 µs | 1 of 10 (status 500 /x) | (iii) | 1000 /s | 0.90 | ≥ 1 | **no** |",
 		"| auth |  | 5.0 ms | 11.0 MB | 0.0 MB | yes |",
+		"| GET /tasks | 90 µs (tasks + auth) | 45 µs (front + upstream) | 2.00 |",
 		"| tasks |  | 2.00 s | 200.0 MB | 0.0 MB | — (no target with this store) |",
 	} {
 		if !strings.Contains(out.String(), want) {

@@ -37,6 +37,7 @@ type settings struct {
 	dir              string
 	out              string
 	pprofDir         string
+	serviceEnv       []string
 }
 
 func main() {
@@ -59,11 +60,15 @@ func run(args []string, getenv func(string) string, stdout, stderr io.Writer) er
 	flags.StringVar(&s.dir, "dir", getenv("BENCH_DIR"), "folder for binaries and stores; a new temporary folder when empty, removed after ($BENCH_DIR)")
 	flags.StringVar(&s.out, "out", getenv("BENCH_OUT"), "also write the tables to this file ($BENCH_OUT)")
 	flags.StringVar(&s.pprofDir, "pprof", getenv("BENCH_PPROF"), "build the services with -tags benchpprof and save a CPU profile of each service per path into this folder ($BENCH_PPROF)")
+	serviceEnv := flags.String("service-env", getenv("BENCH_SERVICE_ENV"), "extra NAME=value settings for every service, comma-separated, for experiments (e.g. LOG_LEVEL=warn) ($BENCH_SERVICE_ENV)")
 	floorRole := flags.String("floor-serve", "", "internal: serve floor (i)'s upstream or front")
 	floorUpstream := flags.String("floor-upstream", "", "internal: floor (i) front's upstream URL")
 	floorBody := flags.Int("floor-body", 0, "internal: floor (i) front's body size")
 	if err := flags.Parse(args[1:]); err != nil {
 		return err
+	}
+	if *serviceEnv != "" {
+		s.serviceEnv = strings.Split(*serviceEnv, ",")
 	}
 	if *floorRole != "" {
 		return serveFloor(*floorRole, *floorUpstream, *floorBody)
@@ -119,7 +124,7 @@ func (b *bench) start(name, binary string, env []string, timeout time.Duration) 
 			}
 		}()
 	}
-	p, err := startProcess(name, binary, nil, env, "/readyz", timeout)
+	p, err := startProcess(name, binary, nil, append(env, b.s.serviceEnv...), "/readyz", timeout)
 	if err != nil {
 		return nil, err
 	}
@@ -245,13 +250,22 @@ func (b *bench) run() (string, error) {
 		return func() loadResult { return attack(name, targets, conc, slice, want) }
 	}
 	// pair warms both up, then runs them by turns for s.duration each, profiling procs.
-	pair := func(name string, path, floor func() loadResult, warm func(), procs ...*process) (loadResult, loadResult) {
+	// cpuRows tells, for paths whose floor runs in processes of its own, the CPU time per
+	// request of the services and of the floor's processes.
+	var cpuRows []cpuRow
+	pair := func(name string, path, floor func() loadResult, warm func(), procs []*process, floorProcs []*process) (loadResult, loadResult) {
 		if s.warmup > 0 {
 			warm()
 		}
 		stop := b.profile(name, procs, 2*s.duration)
+		cpuBefore, floorCPUBefore := cpuOf(procs), cpuOf(floorProcs)
 		p, f := interleave(s.rounds, path, floor)
+		cpu, floorCPU := cpuOf(procs)-cpuBefore, cpuOf(floorProcs)-floorCPUBefore
 		stop()
+		if floorProcs != nil && p.Requests > 0 && f.Requests > 0 {
+			cpuRows = append(cpuRows, cpuRow{Path: name, Procs: names(procs), PerRequest: cpu / time.Duration(p.Requests),
+				FloorProcs: names(floorProcs), FloorPerRequest: floorCPU / time.Duration(f.Requests)})
+		}
 		b.logf("%-20s %8.1f /s  p50 %-8s p99 %-8s errors %-4d floor %8.1f /s  p99 %s", name, p.Rate, formatDuration(p.P50), formatDuration(p.P99), p.Errors, f.Rate, formatDuration(f.P99))
 		return p, f
 	}
@@ -270,7 +284,7 @@ func (b *bench) run() (string, error) {
 	loginResult, floorBcrypt := pair("POST /login",
 		load("login", loginTargets, http.StatusOK),
 		func() loadResult { return bcryptFloor(hash, password, slice) },
-		warmAttack("login", loginTargets, http.StatusOK), users, auth)
+		warmAttack("login", loginTargets, http.StatusOK), []*process{users, auth}, nil)
 
 	// GET /tasks with 100 stored (one auth hop, the whole list) by turns with floor (i).
 	listTargets := roundRobin([]vegeta.Target{{Method: http.MethodGet, URL: tasks100.url + "/tasks", Header: bearer(token)}})
@@ -281,7 +295,7 @@ func (b *bench) run() (string, error) {
 			warmAttack("GET /tasks", listTargets, http.StatusOK)()
 			warmAttack("floor (i)", floorTargets, http.StatusOK)()
 		},
-		tasks100, auth)
+		[]*process{tasks100, auth}, []*process{front, upstream})
 	upstream.stop()
 	front.stop()
 
@@ -305,7 +319,7 @@ func (b *bench) run() (string, error) {
 			return r
 		},
 		func() { created += attack("POST /tasks", postTargets, conc, s.warmup, http.StatusCreated).OK },
-		tasks100, auth)
+		[]*process{tasks100, auth}, nil)
 	if floorErr != nil {
 		return "", floorErr
 	}
@@ -332,7 +346,7 @@ func (b *bench) run() (string, error) {
 			warmAttack("page big", pages(tasksBig, s.bigTasks), http.StatusOK)()
 			warmAttack("page 1k", pages(tasks1k, 1000), http.StatusOK)()
 		},
-		tasksBig, tasks1k, auth)
+		[]*process{tasksBig, tasks1k, auth}, nil)
 
 	for i, p := range serviceProcs {
 		if _, serviceRows[i].PeakRSS, err = p.memory(); err != nil {
@@ -359,11 +373,16 @@ func (b *bench) run() (string, error) {
 		{Name: "(iii) append + fsync", Value: formatRate(floorFsync.Rate) + " /s",
 			Meaning: fmt.Sprintf("one writer appending a %d-byte record and fsyncing, in turn, in the tasks folder (%s)", len(record), filesystem(small))},
 	}
+	settingsNote := ""
+	if len(s.serviceEnv) > 0 {
+		settingsNote = fmt.Sprintf(" Services run with %s.", strings.Join(s.serviceEnv, " "))
+	}
 	header := fmt.Sprintf("Concurrency %d; each path and its floor %s, by turns in %d rounds (after %s warm-up each); bcrypt cost %d. Whole run %s.",
 		conc, s.duration, s.rounds, s.warmup, s.bcryptCost, time.Since(began).Round(time.Second))
+	header += settingsNote
 	header += "\n\n" + machine(small)
 	var out strings.Builder
-	writeReport(&out, header, loads, floors, serviceRows)
+	writeReport(&out, header, loads, floors, serviceRows, cpuRows)
 	return out.String(), nil
 }
 
@@ -393,6 +412,14 @@ func (b *bench) profile(name string, procs []*process, dur time.Duration) func()
 			<-done
 		}
 	}
+}
+
+func names(procs []*process) string {
+	var n []string
+	for _, p := range procs {
+		n = append(n, p.name)
+	}
+	return strings.Join(n, " + ")
 }
 
 func slug(s string) string {

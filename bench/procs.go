@@ -164,7 +164,7 @@ func readMemory(pid int) (rss, peak int64, err error) {
 	return rss, peak, sc.Err()
 }
 
-// tailBuffer keeps the last max bytes written to it.
+// tailBuffer keeps (at least) the last max bytes written to it.
 type tailBuffer struct {
 	mu  sync.Mutex
 	max int
@@ -175,8 +175,11 @@ func (b *tailBuffer) Write(p []byte) (int, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	b.buf = append(b.buf, p...)
-	if over := len(b.buf) - b.max; over > 0 {
-		b.buf = append(b.buf[:0], b.buf[over:]...)
+	// Trim only when twice over, so that keeping the tail costs O(1) per byte: services log
+	// a line per request, and copying the whole tail on each would load the machine the
+	// services are measured on.
+	if len(b.buf) > 2*b.max {
+		b.buf = append(b.buf[:0], b.buf[len(b.buf)-b.max:]...)
 	}
 	return len(p), nil
 }
@@ -184,7 +187,7 @@ func (b *tailBuffer) Write(p []byte) (int, error) {
 func (b *tailBuffer) String() string {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	return string(b.buf)
+	return string(b.buf[max(0, len(b.buf)-b.max):])
 }
 
 var _ io.Writer = (*tailBuffer)(nil)
@@ -222,4 +225,42 @@ func do(req *http.Request) (int, []byte, error) {
 	var buf bytes.Buffer
 	_, err = buf.ReadFrom(resp.Body)
 	return resp.StatusCode, buf.Bytes(), err
+}
+
+// cpuTime is the CPU time (user and system) the process has used so far.
+func (p *process) cpuTime() (time.Duration, error) {
+	stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", p.cmd.Process.Pid))
+	if err != nil {
+		return 0, err
+	}
+	// The command name (field 2) is in parentheses and may hold spaces: count from after it.
+	_, rest, ok := strings.Cut(string(stat), ") ")
+	fields := strings.Fields(rest)
+	if !ok || len(fields) < 13 {
+		return 0, fmt.Errorf("/proc/%d/stat: unexpected %q", p.cmd.Process.Pid, stat)
+	}
+	var ticks int64
+	for _, f := range fields[11:13] { // utime and stime, fields 14 and 15
+		n, err := strconv.ParseInt(f, 10, 64)
+		if err != nil {
+			return 0, err
+		}
+		ticks += n
+	}
+	return time.Duration(ticks) * time.Second / clockTicks, nil
+}
+
+// clockTicks is USER_HZ, the unit of /proc/<pid>/stat times: 100 on every Linux platform Go
+// supports.
+const clockTicks = 100
+
+// cpuOf sums the CPU time of procs.
+func cpuOf(procs []*process) time.Duration {
+	var sum time.Duration
+	for _, p := range procs {
+		if d, err := p.cpuTime(); err == nil {
+			sum += d
+		}
+	}
+	return sum
 }

@@ -70,6 +70,12 @@ type serviceRow struct {
 	Targeted bool // ready and idle RSS targets apply (not to a store seeded with 1M tasks)
 }
 
+// cpuRow is the CPU time per request of a path's services and of its floor's processes.
+type cpuRow struct {
+	Path, Procs, FloorProcs     string
+	PerRequest, FloorPerRequest time.Duration
+}
+
 // floorRow is one floor as measured.
 type floorRow struct {
 	Name, Meaning, Value string
@@ -81,7 +87,7 @@ const (
 )
 
 // writeReport prints the Markdown tables of one run.
-func writeReport(w io.Writer, header string, loads []loadRow, floors []floorRow, services []serviceRow) {
+func writeReport(w io.Writer, header string, loads []loadRow, floors []floorRow, services []serviceRow, cpu []cpuRow) {
 	fmt.Fprintf(w, "%s\n\n", header)
 	fmt.Fprintln(w, "| path | req/s | p50 | p99 | errors | floor | floor figure | ratio | target | met |")
 	fmt.Fprintln(w, "|---|--:|--:|--:|--:|---|--:|--:|:-:|:-:|")
@@ -99,6 +105,15 @@ func writeReport(w io.Writer, header string, loads []loadRow, floors []floorRow,
 	fmt.Fprintln(w, "|---|--:|---|")
 	for _, f := range floors {
 		fmt.Fprintf(w, "| %s | %s | %s |\n", f.Name, f.Value, f.Meaning)
+	}
+	if len(cpu) > 0 {
+		fmt.Fprintln(w)
+		fmt.Fprintln(w, "| path | CPU per request (user + system) | floor's CPU per request | ratio |")
+		fmt.Fprintln(w, "|---|--:|--:|--:|")
+		for _, c := range cpu {
+			fmt.Fprintf(w, "| %s | %s (%s) | %s (%s) | %.2f |\n", c.Path, formatDuration(c.PerRequest), c.Procs,
+				formatDuration(c.FloorPerRequest), c.FloorProcs, ratio(float64(c.PerRequest), float64(c.FloorPerRequest)))
+		}
 	}
 	fmt.Fprintln(w)
 	fmt.Fprintf(w, "| service | store | exec → ready | idle RSS | peak RSS | targets (ready ≤ %s, idle RSS < %d MB) |\n", formatDuration(readyTarget), idleRSSTarget>>20)
