@@ -1,0 +1,3 @@
+module github.com/kub-demo/kub-demo/cmd/smoke
+
+go 1.26
