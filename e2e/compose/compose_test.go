@@ -19,6 +19,8 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"os/exec"
+	"regexp"
 	"strconv"
 	"strings"
 	"testing"
@@ -27,6 +29,8 @@ import (
 	"github.com/moby/moby/client"
 	"github.com/testcontainers/testcontainers-go"
 	"github.com/testcontainers/testcontainers-go/modules/compose"
+
+	e2estack "github.com/kub-demo/kub-demo/e2e/stack"
 )
 
 const (
@@ -145,6 +149,42 @@ func TestComposeStack(t *testing.T) {
 	if t.Failed() {
 		t.FailNow()
 	}
+
+	// What docs/smoke-and-postman.md tells learners to run against their stack.
+	t.Run("smoke command", func(t *testing.T) {
+		root, err := e2estack.RepoRoot()
+		if err != nil {
+			t.Fatal(err)
+		}
+		runCtx, cancel := context.WithTimeout(ctx, 3*time.Minute)
+		defer cancel()
+		prefix := "e2e-" + run
+		cmd := exec.CommandContext(runCtx, "go", "run", "./cmd/smoke", "--users", users, "--tasks", tasks, "--request-id", prefix)
+		cmd.Dir = root
+		out, err := cmd.CombinedOutput()
+		t.Logf("go run ./cmd/smoke:\n%s", out)
+		if err != nil {
+			t.Fatalf("go run ./cmd/smoke: %v, want exit 0", err)
+		}
+		for _, step := range []string{"login", "create-task", "find-task", "no-token"} {
+			if !regexp.MustCompile(`(?m)^PASS  ` + step + ` .*request-id=` + prefix + `-` + step + `$`).Match(out) {
+				t.Errorf("no PASS line for step %s with request-id=%s-%s", step, prefix, step)
+			}
+		}
+		if !bytes.Contains(out, []byte("smoke: PASS, 4 of 4 steps passed")) {
+			t.Errorf("no PASS summary")
+		}
+		// The id the command printed is in the container's log, as the docs promise for kubectl logs.
+		rc, err := s.container(ctx, t, "tasks").Logs(ctx)
+		if err != nil {
+			t.Fatalf("logs of tasks: %v", err)
+		}
+		logs, _ := io.ReadAll(rc)
+		rc.Close()
+		if !bytes.Contains(logs, []byte(`"`+prefix+`-create-task"`)) {
+			t.Errorf("tasks' log has no line with request id %s-create-task", prefix)
+		}
+	})
 
 	t.Run("down then up keeps users and tasks", func(t *testing.T) {
 		start := time.Now()
