@@ -22,11 +22,16 @@ var (
 	ErrRejected = errors.New("rejected by auth")
 )
 
+// jsonContentType is the Content-Type of every call (shared: header values are never changed
+// in place).
+var jsonContentType = []string{"application/json"}
+
 // Client calls the auth service.
 type Client struct {
-	baseURL string
-	http    *http.Client
-	observe Observer
+	baseURL   string
+	transport http.RoundTripper
+	timeout   time.Duration
+	observe   Observer
 }
 
 // Observer is told of every call: its route, how long it took, and its error (nil when ok).
@@ -45,7 +50,10 @@ func NewClient(baseURL string, timeout time.Duration, observe Observer) *Client 
 	if observe == nil {
 		observe = func(string, time.Duration, error) {}
 	}
-	return &Client{baseURL: baseURL, http: &http.Client{Timeout: timeout, Transport: transport}, observe: observe}
+	// The transport alone, not an http.Client: auth never redirects (following one would be a
+	// bug), and the Client's redirect bookkeeping copied every request's headers and wrapped
+	// its context, a tenth of what tasks allocated per GET /tasks (make bench profile).
+	return &Client{baseURL: baseURL, transport: transport, timeout: timeout, observe: observe}
 }
 
 // HashPassword returns a bcrypt hash of password.
@@ -76,15 +84,18 @@ func (c *Client) post(ctx context.Context, path string, body, into any) (err err
 	if err != nil {
 		return err
 	}
+	// The whole call, answer read included, within the timeout.
+	ctx, cancel := context.WithTimeout(ctx, c.timeout)
+	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.baseURL+path, bytes.NewReader(payload))
 	if err != nil {
 		return fmt.Errorf("%w: %v", ErrUnavailable, err)
 	}
-	req.Header.Set("Content-Type", "application/json")
+	req.Header = http.Header{"Content-Type": jsonContentType}
 	if id := requestid.From(ctx); id != "" {
-		req.Header.Set(requestid.Header, id)
+		req.Header[requestid.Header] = []string{id}
 	}
-	resp, err := c.http.Do(req)
+	resp, err := c.transport.RoundTrip(req)
 	if err != nil {
 		// The error names only the URL, which carries no secret.
 		return fmt.Errorf("%w: %v", ErrUnavailable, err)

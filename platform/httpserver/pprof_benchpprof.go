@@ -21,5 +21,6 @@ func init() {
 	mux.HandleFunc("/debug/pprof/", pprof.Index)
 	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
 	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+	mux.Handle("/debug/pprof/allocs", pprof.Handler("allocs"))
 	go http.ListenAndServe(addr, mux)
 }

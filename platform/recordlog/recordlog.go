@@ -376,12 +376,24 @@ func (l *Log) splitRecords(data []byte, atEOF bool) (int, []byte, error) {
 	return 0, nil, nil
 }
 
+// size is the file's size now. It is asked on every read (Refresh), so it uses fstat with no
+// os.FileInfo to allocate.
 func (l *Log) size() (int64, error) {
-	info, err := l.file.Stat()
+	conn, err := l.file.SyscallConn()
 	if err != nil {
 		return 0, fmt.Errorf("stat %s: %w", l.path, err)
 	}
-	return info.Size(), nil
+	var st syscall.Stat_t
+	var statErr error
+	if err := conn.Control(func(fd uintptr) {
+		statErr = syscall.Fstat(int(fd), &st)
+	}); err != nil {
+		return 0, fmt.Errorf("stat %s: %w", l.path, err)
+	}
+	if statErr != nil {
+		return 0, fmt.Errorf("stat %s: %w", l.path, statErr)
+	}
+	return st.Size, nil
 }
 
 func flock(file *os.File, how int) error {
