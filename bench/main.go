@@ -405,6 +405,12 @@ func (b *bench) profile(name string, procs []*process, dur time.Duration) func()
 				return
 			}
 			os.WriteFile(file, body, 0o644)
+			// And what the process allocated since it started (cumulative, so the last
+			// path's file holds every path before it too).
+			allocs := fmt.Sprintf("http://127.0.0.1:%d/debug/pprof/allocs", port)
+			if status, body, err := get(allocs, nil); err == nil && status == http.StatusOK {
+				os.WriteFile(strings.TrimSuffix(file, ".pprof")+"-allocs.pprof", body, 0o644)
+			}
 		}()
 	}
 	return func() {
