@@ -248,9 +248,9 @@ func TestFailsAndNamesTheStep(t *testing.T) {
 				t.Errorf("output does not say %q", tc.say)
 			}
 			var failed []string
-			for step, v := range tc.want {
-				if v == "FAIL" {
-					failed = append(failed, step)
+			for _, st := range steps { // in the order they run, as the summary lists them
+				if tc.want[st.name] == "FAIL" {
+					failed = append(failed, st.name)
 				}
 			}
 			if !regexp.MustCompile(`(?m)^smoke: FAIL, .*failed \(` + strings.Join(failed, ", ") + `\)`).MatchString(out) {
