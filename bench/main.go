@@ -331,6 +331,13 @@ func (b *bench) run() (string, error) {
 		return "", fmt.Errorf("tasks.txt holds %d records after %d answers 201 to 100 seeded: each 201 must be one record written", got, created)
 	}
 
+	// Group commit: how many fsyncs those records took, from tasks' own metrics.
+	commits, err := commitStats(tasks100.url + "/metrics")
+	if err != nil {
+		return "", err
+	}
+	b.logf("POST /tasks: %s", commits)
+
 	// GET /tasks?limit=50 at offsets spread over the whole store, 1k and big by turns.
 	pages := func(p *process, n int) vegeta.Targeter {
 		rng := rand.New(rand.NewPCG(1, 2))
@@ -371,7 +378,7 @@ func (b *bench) run() (string, error) {
 		{Name: "(ii) bcrypt", Value: formatRate(floorBcrypt.Rate) + " /s",
 			Meaning: fmt.Sprintf("bcrypt comparisons per second at cost %d, on %d goroutines (GOMAXPROCS)", s.bcryptCost, runtime.GOMAXPROCS(0))},
 		{Name: "(iii) append + fsync", Value: formatRate(floorFsync.Rate) + " /s",
-			Meaning: fmt.Sprintf("one writer appending a %d-byte record and fsyncing, in turn, in the tasks folder (%s)", len(record), filesystem(small))},
+			Meaning: fmt.Sprintf("one writer appending a %d-byte record and fsyncing, in turn, in the tasks folder (%s). `POST /tasks` meanwhile: %s; tasks.txt holds exactly one record per 201", len(record), filesystem(small), commits)},
 	}
 	settingsNote := ""
 	if len(s.serviceEnv) > 0 {
@@ -384,6 +391,30 @@ func (b *bench) run() (string, error) {
 	var out strings.Builder
 	writeReport(&out, header, loads, floors, serviceRows, cpuRows)
 	return out.String(), nil
+}
+
+// commitStats reads the tasks service's record-file metrics: records written and fsyncs.
+func commitStats(metricsURL string) (string, error) {
+	status, body, err := get(metricsURL, nil)
+	if err != nil || status != http.StatusOK {
+		return "", fmt.Errorf("GET %s: %d %v", metricsURL, status, err)
+	}
+	values := map[string]float64{}
+	for line := range strings.Lines(string(body)) {
+		name, value, ok := strings.Cut(strings.TrimSpace(line), " ")
+		if !ok || strings.HasPrefix(name, "#") {
+			continue
+		}
+		if v, err := strconv.ParseFloat(value, 64); err == nil {
+			values[name] = v
+		}
+	}
+	records, fsyncs := values["tasks_store_batch_records_sum"], values["tasks_store_fsync_seconds_count"]
+	if fsyncs == 0 {
+		return "", fmt.Errorf("%s has no tasks_store_fsync_seconds_count", metricsURL)
+	}
+	return fmt.Sprintf("%.0f records in %.0f fsyncs (%.1f per fsync), mean fsync %.2f ms", records, fsyncs, records/fsyncs,
+		1000*values["tasks_store_fsync_seconds_sum"]/fsyncs), nil
 }
 
 // profile captures, when -pprof is set, a CPU profile of each of procs for the next
