@@ -134,7 +134,7 @@ func (b *bench) start(name, binary string, env []string, timeout time.Duration) 
 
 func (b *bench) run() (string, error) {
 	s := b.s
-	began := time.Now()
+	began, loadAtStart := time.Now(), loadAverage()
 	root, err := repoRoot()
 	if err != nil {
 		return "", err
@@ -387,7 +387,7 @@ func (b *bench) run() (string, error) {
 	header := fmt.Sprintf("Concurrency %d; each path and its floor %s, by turns in %d rounds (after %s warm-up each); bcrypt cost %d. Whole run %s.",
 		conc, s.duration, s.rounds, s.warmup, s.bcryptCost, time.Since(began).Round(time.Second))
 	header += settingsNote
-	header += "\n\n" + machine(small)
+	header += "\n\n" + machine(small) + fmt.Sprintf(" Load average before the run %s, at its end %s (the run itself keeps both cores busy).", loadAtStart, loadAverage())
 	var out strings.Builder
 	writeReport(&out, header, loads, floors, serviceRows, cpuRows)
 	return out.String(), nil
@@ -500,17 +500,19 @@ func machine(folder string) string {
 		}
 	}
 	kernel, _ := os.ReadFile("/proc/sys/kernel/osrelease")
-	load, _ := os.ReadFile("/proc/loadavg")
-	loadFields := strings.Fields(string(load))
-	if len(loadFields) > 3 {
-		loadFields = loadFields[:3]
-	}
 	goVersion := runtime.Version()
 	if out, err := exec.CommandContext(context.Background(), "go", "env", "GOVERSION").Output(); err == nil {
 		goVersion = strings.TrimSpace(string(out))
 	}
-	return fmt.Sprintf("Machine: %d CPUs (%s), %s memory, Linux %s, %s, bench folder on %s; load average at the end %s.",
-		runtime.NumCPU(), model, memory, strings.TrimSpace(string(kernel)), goVersion, filesystem(folder), strings.Join(loadFields, " "))
+	return fmt.Sprintf("Machine: %d CPUs (%s), %s memory, Linux %s, %s, bench folder on %s.",
+		runtime.NumCPU(), model, memory, strings.TrimSpace(string(kernel)), goVersion, filesystem(folder))
+}
+
+// loadAverage is the 1, 5 and 15 minute load averages.
+func loadAverage() string {
+	load, _ := os.ReadFile("/proc/loadavg")
+	fields := strings.Fields(string(load))
+	return strings.Join(fields[:min(3, len(fields))], " ")
 }
 
 // filesystem names the file system folder is on.
