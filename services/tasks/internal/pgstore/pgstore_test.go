@@ -1,0 +1,248 @@
+package pgstore
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/kub-demo/kub-demo/platform/pgtest"
+	"github.com/kub-demo/kub-demo/services/tasks/internal/store"
+)
+
+// The contract both task stores keep is tested in package contract; here is what only the
+// database store does.
+
+func TestMain(m *testing.M) { os.Exit(pgtest.RunTests(m)) }
+
+var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
+
+func open(t *testing.T, url string, opts store.Options) *Store {
+	t.Helper()
+	s, err := Open(Config{URL: url, MaxConns: 4, Timeout: 10 * time.Second}, opts, quiet)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(s.Close)
+	return s
+}
+
+func page(t *testing.T, s *Store, viewer string, offset, limit int) ([]store.Task, int) {
+	t.Helper()
+	parts, total, err := s.Page(t.Context(), viewer, offset, limit)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var tasks []store.Task
+	if err := json.Unmarshal([]byte("["+string(bytes.Join(parts, nil))+"]"), &tasks); err != nil {
+		t.Fatal(err)
+	}
+	return tasks, total
+}
+
+// TestReplicasStartingTogetherMigrateOnce: eight stores migrate one new database at once;
+// all succeed, and each migration is recorded once.
+func TestReplicasStartingTogetherMigrateOnce(t *testing.T) {
+	url := pgtest.NewDatabase(t)
+	var wg sync.WaitGroup
+	errs := make(chan error, 8)
+	for range 8 {
+		s := open(t, url, store.Options{})
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs <- s.Migrate(t.Context())
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Fatalf("a replica's migration: %v", err)
+		}
+	}
+	conn, err := pgx.Connect(t.Context(), url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(t.Context())
+	var applied, files int
+	conn.QueryRow(t.Context(), "SELECT count(*) FROM tasks_schema_migrations").Scan(&applied)
+	entries, _ := migrations.ReadDir("migrations")
+	files = len(entries)
+	if applied != files {
+		t.Fatalf("%d migrations recorded, want %d", applied, files)
+	}
+}
+
+// TestQuotaIsExactAcrossReplicas: 40 concurrent appends of one user through two stores, with
+// a quota of 10: exactly 10 are stored.
+func TestQuotaIsExactAcrossReplicas(t *testing.T) {
+	url := pgtest.NewDatabase(t)
+	opts := store.Options{MaxTasksPerUser: 10}
+	a, b := open(t, url, opts), open(t, url, opts)
+	if err := a.Migrate(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	b.Migrate(t.Context())
+	var wg sync.WaitGroup
+	results := make(chan error, 40)
+	for i := range 40 {
+		s := []*Store{a, b}[i%2]
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			results <- s.Append(t.Context(), "alice", store.Task{Title: fmt.Sprint(i)})
+		}()
+	}
+	wg.Wait()
+	close(results)
+	stored, refused := 0, 0
+	for err := range results {
+		switch {
+		case err == nil:
+			stored++
+		case errors.Is(err, store.ErrQuota):
+			refused++
+		default:
+			t.Fatal(err)
+		}
+	}
+	if got, total := page(t, a, "alice", 0, 100); stored != 10 || refused != 30 || len(got) != 10 || total != 10 {
+		t.Fatalf("%d stored, %d refused, %d listed (total %d); want 10, 30, 10", stored, refused, len(got), total)
+	}
+}
+
+// TestUnavailableIsUnavailable: with no database behind the URL, or before the schema is
+// migrated, calls fail at once with ErrUnavailable (a 503), and readiness fails; once the
+// database is there, WaitMigrated makes the store ready.
+func TestUnavailableIsUnavailable(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := l.Addr().(*net.TCPAddr).Port
+	l.Close() // nothing listens there now
+	gone, err := Open(Config{URL: fmt.Sprintf("postgres://u:secret-pw@127.0.0.1:%d/db", port), MaxConns: 2, Timeout: time.Second}, store.Options{}, quiet)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer gone.Close()
+	if err := gone.Append(t.Context(), "alice", store.Task{Title: "t"}); !errors.Is(err, store.ErrUnavailable) {
+		t.Errorf("Append before any migration: %v, want ErrUnavailable", err)
+	}
+	start := time.Now()
+	err = gone.Migrate(t.Context())
+	if err == nil || time.Since(start) > 3*time.Second {
+		t.Errorf("Migrate with no server: %v after %s", err, time.Since(start))
+	}
+	if err := gone.Check(t.Context()); !errors.Is(err, store.ErrUnavailable) || strings.Contains(err.Error(), "secret-pw") {
+		t.Errorf("Check: %v, want ErrUnavailable and no password", err)
+	}
+	if _, _, err := gone.Page(t.Context(), "alice", 0, 10); !errors.Is(err, store.ErrUnavailable) {
+		t.Errorf("Page: %v, want ErrUnavailable", err)
+	}
+
+	// A database that comes up after the service.
+	url := pgtest.NewDatabase(t)
+	s := open(t, url, store.Options{})
+	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+	defer cancel()
+	s.WaitMigrated(ctx, 50*time.Millisecond)
+	if err := s.Check(t.Context()); err != nil {
+		t.Fatalf("after WaitMigrated: %v", err)
+	}
+	if err := s.Append(t.Context(), "alice", store.Task{Title: "t"}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestBadURLsDoNotShowThePassword(t *testing.T) {
+	for _, url := range []string{"postgres://user:secret-pw@host:notaport/db", "postgres://user:secret-pw@host/db?sslmode=bogus"} {
+		_, err := Open(Config{URL: url, MaxConns: 1, Timeout: time.Second}, store.Options{}, quiet)
+		if err == nil || strings.Contains(err.Error(), "secret-pw") {
+			t.Errorf("Open(%q) = %v, want an error without the password", strings.ReplaceAll(url, "secret-pw", "…"), err)
+		}
+	}
+}
+
+func writeFile(t *testing.T, path, content string) {
+	t.Helper()
+	if err := os.WriteFile(path, []byte(content), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func record(title, owner string) string {
+	r, _ := store.EncodeRecord(store.Task{Title: title}, owner)
+	return string(r) + "TASK_SPLIT"
+}
+
+// TestImportAddsEachRecordOnce: importing a file again adds nothing; once the file has grown,
+// only the new records; damaged records are skipped; the tasks keep their owners and file
+// order, and tasks stored afterwards come after them.
+func TestImportAddsEachRecordOnce(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "tasks.txt")
+	writeFile(t, path, record("one", "")+record("two", "alice")+`{"title":"damaged`+"TASK_SPLIT"+record("three", "bob")+record("one", ""))
+	s := open(t, pgtest.NewDatabase(t), store.Options{MaxTasksPerUser: 2})
+	got, err := s.Import(t.Context(), path)
+	if err != nil || got != (Imported{Read: 5, Added: 4, Skipped: 1}) {
+		t.Fatalf("first import: %+v, %v", got, err)
+	}
+	if got, err := s.Import(t.Context(), path); err != nil || got != (Imported{Read: 5, Present: 4, Skipped: 1}) {
+		t.Fatalf("the same file again: %+v, %v", got, err)
+	}
+	f, _ := os.OpenFile(path, os.O_APPEND|os.O_WRONLY, 0)
+	f.WriteString(record("four", "alice") + record("five", "alice"))
+	f.Close()
+	if got, err := s.Import(t.Context(), path); err != nil || got != (Imported{Read: 7, Added: 2, Present: 4, Skipped: 1}) {
+		t.Fatalf("the file grown: %+v, %v", got, err)
+	}
+	if err := s.Append(t.Context(), "alice", store.Task{Title: "after"}); !errors.Is(err, store.ErrQuota) {
+		t.Errorf("alice has 3 tasks (imported past her quota of 2): Append = %v, want ErrQuota", err)
+	}
+	if err := s.Append(t.Context(), "carol", store.Task{Title: "after"}); err != nil {
+		t.Fatal(err)
+	}
+	for viewer, want := range map[string]string{"alice": "[one two one four five]", "bob": "[one three one]", "carol": "[one one after]"} {
+		tasks, total := page(t, s, viewer, 0, 100)
+		var names []string
+		for _, task := range tasks {
+			names = append(names, task.Title)
+		}
+		if fmt.Sprint(names) != want || total != len(names) {
+			t.Errorf("%s sees %v (total %d), want %s", viewer, names, total, want)
+		}
+	}
+}
+
+func TestImportRefusesWhatIsNoTasksFile(t *testing.T) {
+	s := open(t, pgtest.NewDatabase(t), store.Options{})
+	folder := t.TempDir()
+	if _, err := s.Import(t.Context(), filepath.Join(folder, "missing.txt")); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("a missing file: %v, want not exist", err)
+	}
+	if _, err := os.Stat(filepath.Join(folder, "missing.txt")); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("import created the missing file")
+	}
+	notTasks := filepath.Join(folder, "users.jsonl")
+	writeFile(t, notTasks, `{"id":"x","email":"a@b.c"}`+"\n")
+	if got, err := s.Import(t.Context(), notTasks); err == nil {
+		t.Errorf("a file that is not a tasks file: imported %+v", got)
+	}
+	if tasks, _ := page(t, s, "", 0, 10); len(tasks) != 0 {
+		t.Errorf("tasks stored from files that are not tasks files: %v", tasks)
+	}
+}
