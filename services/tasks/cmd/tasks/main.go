@@ -1,5 +1,6 @@
 // Command tasks is kub-demo's public tasks service: it lists and stores each user's tasks in
-// tasks.txt after checking the caller's token with the auth service.
+// tasks.txt, or in PostgreSQL (DATABASE_URL), after checking the caller's token with the auth
+// service. "tasks -import FILE" adds the tasks of a tasks.txt to DATABASE_URL and exits.
 package main
 
 import (
@@ -12,17 +13,23 @@ import (
 	"github.com/kub-demo/kub-demo/platform/metrics"
 	"github.com/kub-demo/kub-demo/platform/service"
 	"github.com/kub-demo/kub-demo/services/tasks/internal/server"
-	"github.com/kub-demo/kub-demo/services/tasks/internal/store"
 )
 
 func main() { service.Main(run) }
 
 func run(ctx context.Context, args []string, stdout io.Writer) error {
 	var cfg config
+	args, err := cfg.takeImportFlag(args)
+	if err != nil {
+		return err
+	}
 	if done, err := service.Setup("tasks", args, stdout, &cfg); done {
 		return err
 	}
 	log := cfg.Logger(stdout, "tasks")
+	if cfg.importFrom != "" {
+		return importTasks(ctx, &cfg, log)
+	}
 	auth, _ := cfg.AuthURL() // validated by Setup
 	maxBytes, maxBytesSource := cfg.maxBytes()
 	log.Info("starting", "port", cfg.Port, "tasksFolder", cfg.TasksFolder, "tasksShared", cfg.TasksShared,
@@ -35,20 +42,16 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	}
 
 	m := metrics.New()
-	tasks, err := store.Open(cfg.TasksFolder, log, store.Options{
-		Shared: cfg.TasksShared, MaxTasksPerUser: cfg.MaxTasksPerUser, MaxBytesPerUser: cfg.MaxBytesPerUser,
-		MaxBytes: maxBytes, OnCommit: m.Store("tasks").ObserveCommit,
-	})
+	tasks, err := openStore(ctx, &cfg, log, m)
 	if err != nil {
 		return err
 	}
-	defer tasks.Close()
-	m.GaugeFunc("tasks_stored", "Tasks in tasks.txt.", func() float64 { return float64(tasks.Count()) })
+	defer tasks.close()
 	authClient := authapi.NewClient(authapi.Config{URL: auth.URL, APIKey: cfg.AuthAPIKey, Timeout: cfg.AuthTimeout, Observe: m.AuthCalls()})
 	go authClient.WaitAnswered(ctx, log, time.Second)
 
 	probes := httpserver.NewProbes(log)
 	probes.AddCheck("auth has not answered yet", httpserver.ReadyWhen(authClient.Answered))
-	probes.AddCheck("tasks file", func(context.Context) error { return tasks.Check() })
+	probes.AddCheck(tasks.checkName, tasks.check)
 	return cfg.Serve(ctx, log, cfg.Port, server.Routes(log, probes, m, tasks, authClient), m, probes)
 }

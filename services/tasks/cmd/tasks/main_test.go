@@ -2,16 +2,21 @@ package main
 
 import (
 	"encoding/json"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/kub-demo/kub-demo/platform/authapi"
+	"github.com/kub-demo/kub-demo/platform/pgtest"
 	"github.com/kub-demo/kub-demo/platform/servicetest"
 )
+
+func TestMain(m *testing.M) { os.Exit(pgtest.RunTests(m)) }
 
 func TestRunStoresTasksInTheConfiguredFolder(t *testing.T) {
 	auth := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -45,5 +50,117 @@ func TestRunStoresTasksInTheConfiguredFolder(t *testing.T) {
 	}
 	if !strings.Contains(svc.Logs(), `"source":"AUTH_SERVICE_SERVICE_HOST and AUTH_SERVICE_SERVICE_PORT"`) {
 		t.Errorf("no log line says where auth was found:\n%s", svc.Logs())
+	}
+}
+
+func fakeAuth(t *testing.T, uid string) *httptest.Server {
+	auth := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		json.NewEncoder(w).Encode(authapi.VerifyResponse{Message: "Valid token.", UID: uid})
+	}))
+	t.Cleanup(auth.Close)
+	return auth
+}
+
+func send(t *testing.T, method, url, body string) (int, string) {
+	t.Helper()
+	req, _ := http.NewRequest(method, url, strings.NewReader(body))
+	req.Header.Set("Authorization", "Bearer any")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	raw, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(raw)
+}
+
+// waitReady polls /readyz: with a database, tasks is ready once the schema is migrated.
+func waitReady(t *testing.T, url string) {
+	t.Helper()
+	for range 200 {
+		if status, _ := send(t, "GET", url+"/readyz", ""); status == http.StatusOK {
+			return
+		}
+		time.Sleep(25 * time.Millisecond)
+	}
+	t.Fatalf("%s/readyz never answered 200", url)
+}
+
+// withPassword puts a password into a pgtest URL (its server trusts loopback, so it is never
+// asked for): the logs must not show it.
+func withPassword(url, password string) string {
+	return strings.Replace(url, "postgres@", "postgres:"+password+"@", 1)
+}
+
+// TestRunKeepsTasksInPostgres: with DATABASE_URL, tasks are in the database, not in
+// tasks.txt; they outlive a restart; the log says which store, and never the password.
+func TestRunKeepsTasksInPostgres(t *testing.T) {
+	auth := fakeAuth(t, "u1")
+	folder := t.TempDir()
+	env := map[string]string{
+		"AUTH_ADDRESS": strings.TrimPrefix(auth.URL, "http://"),
+		"TASKS_FOLDER": folder,
+		"DATABASE_URL": withPassword(pgtest.NewDatabase(t), "hunter2-not-logged"),
+		"DB_MAX_CONNS": "2",
+	}
+	svc := servicetest.Start(t, "tasks", run, env)
+	waitReady(t, svc.URL)
+	if status, body := send(t, "POST", svc.URL+"/tasks", `{"title":"t","text":"in the database"}`); status != http.StatusCreated {
+		t.Fatalf("POST /tasks: %d %s", status, body)
+	}
+	if err := svc.Stop(); err != nil {
+		t.Fatal(err)
+	}
+	again := servicetest.Start(t, "tasks", run, env)
+	waitReady(t, again.URL)
+	if status, body := send(t, "GET", again.URL+"/tasks", ""); status != http.StatusOK ||
+		body != `{"message":"Tasks loaded.","tasks":[{"title":"t","text":"in the database"}]}`+"\n" {
+		t.Fatalf("GET /tasks after a restart: %d %s", status, body)
+	}
+	if entries, _ := os.ReadDir(folder); len(entries) != 0 {
+		t.Errorf("TASKS_FOLDER holds %v: with DATABASE_URL nothing goes there", entries)
+	}
+	logs := svc.Logs() + again.Logs()
+	if !strings.Contains(logs, `"backend":"postgres","database":"postgres@127.0.0.1:`) {
+		t.Errorf("no log line says the tasks are in PostgreSQL:\n%s", logs)
+	}
+	if strings.Contains(logs, "hunter2") {
+		t.Errorf("the database password is in the log:\n%s", logs)
+	}
+}
+
+// TestImportCommand: "tasks -import FILE" adds a tasks.txt to the database, says how many,
+// and adds nothing the second time; the service then lists those tasks.
+func TestImportCommand(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "tasks.txt")
+	os.WriteFile(path, []byte(`{"title":"from the original","text":""}TASK_SPLIT{"title":"u1's","text":"x","owner":"u1"}TASK_SPLIT{"title":"u2's","text":"","owner":"u2"}TASK_SPLIT`), 0o644)
+	url := pgtest.NewDatabase(t)
+	t.Setenv("DATABASE_URL", url)
+	for _, want := range []string{`"records":3,"added":3,"alreadyThere":0,"skipped":0`, `"records":3,"added":0,"alreadyThere":3,"skipped":0`} {
+		var out strings.Builder
+		if err := run(t.Context(), []string{"tasks", "-import", path}, &out); err != nil {
+			t.Fatalf("tasks -import: %v\n%s", err, out.String())
+		}
+		if !strings.Contains(out.String(), want) {
+			t.Fatalf("tasks -import printed\n%s\nwant %s", out.String(), want)
+		}
+	}
+	auth := fakeAuth(t, "u1")
+	svc := servicetest.Start(t, "tasks", run, map[string]string{"AUTH_ADDRESS": strings.TrimPrefix(auth.URL, "http://"), "DATABASE_URL": url})
+	waitReady(t, svc.URL)
+	if _, body := send(t, "GET", svc.URL+"/tasks", ""); body != `{"message":"Tasks loaded.","tasks":[{"title":"from the original","text":""},{"title":"u1's","text":"x"}]}`+"\n" {
+		t.Fatalf("after the import u1 sees %s", body)
+	}
+}
+
+func TestImportNeedsADatabase(t *testing.T) {
+	t.Setenv("DATABASE_URL", "")
+	for _, args := range [][]string{{"tasks", "-import", "tasks.txt"}, {"tasks", "--import=tasks.txt"}} {
+		if err := run(t.Context(), args, io.Discard); err == nil || !strings.Contains(err.Error(), "DATABASE_URL") {
+			t.Errorf("%v without DATABASE_URL: %v, want an error naming DATABASE_URL", args, err)
+		}
+	}
+	if err := run(t.Context(), []string{"tasks", "-import"}, io.Discard); err == nil || !strings.Contains(err.Error(), "needs a file") {
+		t.Errorf("-import with no file: %v", err)
 	}
 }

@@ -141,9 +141,9 @@ func (s *Store) ready() error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.migrateErr != nil {
-		return fmt.Errorf("%w: the database schema is not migrated yet: %w", store.ErrUnavailable, s.migrateErr)
+		return unavailable(fmt.Errorf("the schema is not migrated yet: %w", s.migrateErr))
 	}
-	return fmt.Errorf("%w: the database schema is not migrated yet", store.ErrUnavailable)
+	return unavailable(errors.New("the schema is not migrated yet"))
 }
 
 // Check reports whether the store can serve now: migrated, and the database answers.
@@ -311,17 +311,35 @@ func fail(err error) error {
 	if errors.As(err, &pgErr) {
 		switch {
 		case pgErr.Code == "53100": // disk_full
-			return fmt.Errorf("%w: %w", store.ErrFull, err)
+			return &dbError{sentinel: store.ErrFull, what: "the database's disk is full", err: err}
 		case strings.HasPrefix(pgErr.Code, "08"), // connection exception
 			strings.HasPrefix(pgErr.Code, "53"),  // insufficient resources (too many connections…)
 			strings.HasPrefix(pgErr.Code, "57P"), // shutting down, cannot connect now (recovery)
 			pgErr.Code == "57014",                // query_canceled: a statement timeout
 			pgErr.Code == "25006",                // read_only_sql_transaction: a standby, after a failover
 			pgErr.Code == "40001", pgErr.Code == "40P01": // serialization failure, deadlock
-			return fmt.Errorf("%w: %w", store.ErrUnavailable, err)
+			return unavailable(err)
 		}
 		return err
 	}
 	// Not an answer from the server: no connection, a connection lost, or a timeout.
-	return fmt.Errorf("%w: %w", store.ErrUnavailable, err)
+	return unavailable(err)
 }
+
+// dbError is one of the store's errors (store.ErrUnavailable, store.ErrFull) in the words of
+// the database: theirs speak of a file.
+type dbError struct {
+	sentinel error
+	what     string
+	err      error
+}
+
+func (e *dbError) Error() string   { return e.what + ": " + e.err.Error() }
+func (e *dbError) Unwrap() []error { return []error{e.sentinel, e.err} }
+
+func unavailable(err error) error {
+	return &dbError{sentinel: store.ErrUnavailable, what: "the database cannot be used now", err: err}
+}
+
+// PoolStat is the pool's state now, for metrics.
+func (s *Store) PoolStat() *pgxpool.Stat { return s.pool.Stat() }

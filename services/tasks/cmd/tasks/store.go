@@ -1,0 +1,73 @@
+package main
+
+import (
+	"context"
+	"log/slog"
+	"math"
+	"path/filepath"
+	"time"
+
+	"github.com/kub-demo/kub-demo/platform/metrics"
+	"github.com/kub-demo/kub-demo/services/tasks/internal/pgstore"
+	"github.com/kub-demo/kub-demo/services/tasks/internal/server"
+	"github.com/kub-demo/kub-demo/services/tasks/internal/store"
+)
+
+// backend is the task store main serves: tasks.txt, or PostgreSQL when DATABASE_URL is set.
+type backend struct {
+	server.Tasks
+	checkName string // what /readyz names while check fails
+	check     func(context.Context) error
+	close     func()
+}
+
+// openStore opens the store cfg chooses, with its metrics, and logs which it is.
+func openStore(ctx context.Context, cfg *config, log *slog.Logger, m *metrics.Registry) (*backend, error) {
+	opts := store.Options{Shared: cfg.TasksShared, MaxTasksPerUser: cfg.MaxTasksPerUser, MaxBytesPerUser: cfg.MaxBytesPerUser}
+	if cfg.DatabaseURL == "" {
+		opts.MaxBytes, _ = cfg.maxBytes()
+		opts.OnCommit = m.Store("tasks").ObserveCommit
+		tasks, err := store.Open(cfg.TasksFolder, log, opts)
+		if err != nil {
+			return nil, err
+		}
+		log.Info("task store", "backend", "file", "path", filepath.Join(cfg.TasksFolder, store.FileName))
+		m.GaugeFunc("tasks_stored", "Tasks in tasks.txt.", func() float64 { return float64(tasks.Count()) })
+		return &backend{Tasks: tasks, checkName: "tasks file", check: func(context.Context) error { return tasks.Check() }, close: func() { tasks.Close() }}, nil
+	}
+
+	db, err := pgstore.Open(cfg.database(), opts, log)
+	if err != nil {
+		return nil, err
+	}
+	log.Info("task store", "backend", "postgres", "database", db.Endpoint(), "maxConns", db.MaxConns(), "timeout", cfg.DBTimeout.String())
+	// Replicas may start before the database: ready once it is there and migrated.
+	go db.WaitMigrated(ctx, time.Second)
+	m.GaugeFunc("tasks_stored", "Tasks in the database.", func() float64 {
+		n, err := db.Count(context.Background())
+		if err != nil {
+			return math.NaN()
+		}
+		return float64(n)
+	})
+	stat := db.PoolStat
+	m.GaugeFunc("db_pool_max_connections", "Connections this process may open to the database (DB_MAX_CONNS).", func() float64 { return float64(stat().MaxConns()) })
+	m.GaugeFunc("db_pool_acquired_connections", "Database connections in use now.", func() float64 { return float64(stat().AcquiredConns()) })
+	m.GaugeFunc("db_pool_idle_connections", "Database connections open and idle now.", func() float64 { return float64(stat().IdleConns()) })
+	m.GaugeFunc("db_pool_waited_acquires", "Times a call waited for a free database connection, since start.", func() float64 { return float64(stat().EmptyAcquireCount()) })
+	return &backend{Tasks: db, checkName: "database", check: db.Check, close: db.Close}, nil
+}
+
+// importTasks adds the tasks of a tasks.txt to DATABASE_URL (tasks -import FILE), and logs
+// what it did.
+func importTasks(ctx context.Context, cfg *config, log *slog.Logger) error {
+	db, err := pgstore.Open(cfg.database(), store.Options{}, log)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	log.Info("importing", "file", cfg.importFrom, "database", db.Endpoint())
+	n, err := db.Import(ctx, cfg.importFrom)
+	log.Info("imported", "file", cfg.importFrom, "records", n.Read, "added", n.Added, "alreadyThere", n.Present, "skipped", n.Skipped)
+	return err
+}
