@@ -1,5 +1,5 @@
-// Package accounts signs users up and logs them in: users are kept in a file, passwords are
-// hashed and tokens issued by the auth service.
+// Package accounts signs users up and logs them in: users are kept in a file (Store) or a
+// database (package pgusers), passwords are hashed and tokens issued by the auth service.
 package accounts
 
 import (
@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/kub-demo/kub-demo/platform/authapi"
+	"github.com/kub-demo/kub-demo/platform/recordlog"
 )
 
 var (
@@ -21,7 +22,21 @@ var (
 	ErrExists = errors.New("a user with this email exists")
 	// ErrBadCredentials: login with an unknown email or a wrong password (the same error for both).
 	ErrBadCredentials = errors.New("invalid email or password")
+	// ErrUnavailable: the user store cannot be used now (the file, or the database).
+	ErrUnavailable = recordlog.ErrUnavailable
 )
+
+// Users is where accounts are kept: *Store (users.jsonl) or a database (package pgusers).
+// Emails are normalised (NormalizeEmail) before they get here.
+type Users interface {
+	// Create stores u, durably before it returns. Errors: ErrExists (an account has its
+	// email, made by this process or any other), ErrFull, ErrUnavailable, or the store's.
+	Create(ctx context.Context, u User) error
+	// ByEmail finds the user with email, including those other processes created.
+	ByEmail(ctx context.Context, email string) (User, bool, error)
+}
+
+var _ Users = (*Store)(nil)
 
 // Auth is what accounts needs of the auth service; *authapi.Client is one.
 type Auth interface {
@@ -57,7 +72,7 @@ func NormalizeEmail(email string) string {
 
 // Accounts signs up and logs in.
 type Accounts struct {
-	store *Store
+	store Users
 	auth  Auth
 	log   *slog.Logger
 
@@ -69,7 +84,7 @@ type Accounts struct {
 }
 
 // New returns Accounts over store and auth; demo, when not nil, is created on first need.
-func New(store *Store, auth Auth, demo *Credentials, log *slog.Logger) *Accounts {
+func New(store Users, auth Auth, demo *Credentials, log *slog.Logger) *Accounts {
 	return &Accounts{store: store, auth: auth, demo: demo, log: log}
 }
 
@@ -79,7 +94,7 @@ func (a *Accounts) SignUp(ctx context.Context, c Credentials) error {
 	if err := a.ensureDemoUser(ctx, email); err != nil {
 		return err
 	}
-	if _, found, err := a.store.ByEmail(email); err != nil {
+	if _, found, err := a.store.ByEmail(ctx, email); err != nil {
 		return err
 	} else if found {
 		return ErrExists
@@ -93,7 +108,7 @@ func (a *Accounts) create(ctx context.Context, email, password string) error {
 	if err != nil {
 		return fmt.Errorf("hash password: %w", err)
 	}
-	return a.store.Create(User{ID: rand.Text(), Email: email, PasswordHash: hash, CreatedAt: time.Now().UTC()})
+	return a.store.Create(ctx, User{ID: rand.Text(), Email: email, PasswordHash: hash, CreatedAt: time.Now().UTC()})
 }
 
 // LogIn returns a token for the account. Errors: ErrBadCredentials, authapi.ErrUnavailable.
@@ -102,7 +117,7 @@ func (a *Accounts) LogIn(ctx context.Context, c Credentials) (string, error) {
 	if err := a.ensureDemoUser(ctx, email); err != nil {
 		return "", err
 	}
-	user, found, err := a.store.ByEmail(email)
+	user, found, err := a.store.ByEmail(ctx, email)
 	if err != nil {
 		return "", err
 	}
@@ -167,7 +182,7 @@ func (a *Accounts) ensureDemoUser(ctx context.Context, email string) error {
 	if a.demoReady {
 		return nil
 	}
-	if _, found, err := a.store.ByEmail(email); err != nil {
+	if _, found, err := a.store.ByEmail(ctx, email); err != nil {
 		return err
 	} else if !found {
 		if err := a.create(ctx, email, a.demo.Password); err != nil && !errors.Is(err, ErrExists) {

@@ -2,9 +2,12 @@ package accounts
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"log/slog"
+	"os"
 	"path/filepath"
 	"sync"
 	"time"
@@ -53,16 +56,11 @@ func OpenStore(folder string, log *slog.Logger, onCommit func(records int, write
 	return s, nil
 }
 
-// apply reads one line. A line is one user; a line that lost its newline holds two (or
-// more) glued together, and each is kept; bytes that are no user are skipped, so that a
-// damaged line costs only the user it damaged.
+// apply reads one line into the index.
 func (s *Store) apply(line []byte) error {
-	users, skipped := decodeUsers(line)
-	if len(users) == 0 {
-		return errors.New("no user record in this line")
-	}
-	if skipped > 0 {
-		s.log.Warn("part of a line of users.jsonl is not a user; the users in it were kept", "bytes", skipped, "users", len(users))
+	users, err := usersOfLine(line, s.log)
+	if err != nil {
+		return err
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -72,6 +70,20 @@ func (s *Store) apply(line []byte) error {
 		}
 	}
 	return nil
+}
+
+// usersOfLine reads one line. A line is one user; a line that lost its newline holds two (or
+// more) glued together, and each is kept; bytes that are no user are skipped, so that a
+// damaged line costs only the user it damaged.
+func usersOfLine(line []byte, log *slog.Logger) ([]User, error) {
+	users, skipped := decodeUsers(line)
+	if len(users) == 0 {
+		return nil, errors.New("no user record in this line")
+	}
+	if skipped > 0 {
+		log.Warn("part of a line of users.jsonl is not a user; the users in it were kept", "bytes", skipped, "users", len(users))
+	}
+	return users, nil
 }
 
 // maxResyncs bounds how many times decodeUsers starts again after bytes that are no user.
@@ -111,7 +123,7 @@ func (s *Store) Check() error { return s.file.Check() }
 
 // Create stores u, on disk before it returns, unless its email is taken (ErrExists), by
 // this process or by another one writing the same file.
-func (s *Store) Create(u User) error {
+func (s *Store) Create(_ context.Context, u User) error {
 	record, err := json.Marshal(u)
 	if err != nil {
 		return err
@@ -125,7 +137,7 @@ func (s *Store) Create(u User) error {
 }
 
 // ByEmail finds the user with a normalised email, including users other processes created.
-func (s *Store) ByEmail(email string) (User, bool, error) {
+func (s *Store) ByEmail(_ context.Context, email string) (User, bool, error) {
 	if err := s.file.Refresh(); err != nil {
 		return User{}, false, err
 	}
@@ -145,6 +157,38 @@ func (s *Store) Count() int {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	return len(s.byEmail)
+}
+
+// ReadFile reads the users of the users.jsonl at path as the file store does: it refuses a
+// file that is not a users file, never creates or changes it, skips what is no user with a
+// warning, and keeps the first user of each email. They come in file order.
+func ReadFile(path string, log *slog.Logger) ([]User, error) {
+	info, err := os.Stat(path)
+	if err != nil {
+		return nil, err
+	}
+	if !info.Mode().IsRegular() {
+		return nil, fmt.Errorf("%s is not a regular file", path)
+	}
+	var users []User
+	seen := map[string]bool{}
+	file, err := recordlog.Open(path, recordlog.Options{
+		Delimiter: []byte("\n"), Log: log, MaxRecordBytes: MaxRecordBytes,
+		Apply: func(line []byte) error {
+			found, err := usersOfLine(line, log)
+			for _, u := range found {
+				if !seen[u.Email] {
+					seen[u.Email] = true
+					users = append(users, u)
+				}
+			}
+			return err
+		},
+	})
+	if err != nil {
+		return nil, err
+	}
+	return users, file.Close()
 }
 
 // Close closes the file.

@@ -54,10 +54,14 @@ func decodeCredentials(w http.ResponseWriter, r *http.Request) (accounts.Credent
 	return accounts.Credentials{Email: req.Email, Password: req.Password}, nil
 }
 
-// authUnavailable maps an auth outage to 503; anything else is returned as it is.
-func authUnavailable(err error) error {
-	if errors.Is(err, authapi.ErrUnavailable) {
+// unavailable maps an auth outage, or a user store that cannot be used now (its file, or its
+// database), to 503; anything else is returned as it is.
+func unavailable(err error) error {
+	switch {
+	case errors.Is(err, authapi.ErrUnavailable):
 		return web.Unavailable("The auth service is unavailable. Try again in a moment.", err)
+	case errors.Is(err, accounts.ErrUnavailable):
+		return web.Unavailable("The user store is unavailable. Try again in a moment.", err)
 	}
 	return err
 }
@@ -79,7 +83,7 @@ func handleSignup(accts *accounts.Accounts, limits Throttles) web.HandlerFunc {
 		case errors.Is(err, accounts.ErrFull):
 			return errStoreFull
 		case err != nil:
-			return authUnavailable(err)
+			return unavailable(err)
 		}
 		web.Respond(w, http.StatusCreated, web.MessageBody{Message: "User created!"})
 		return nil
@@ -108,7 +112,7 @@ func handleLogin(accts *accounts.Accounts, limits Throttles) web.HandlerFunc {
 			limits.LoginFailuresPerAccount.Spend(account, now)
 			return errBadCredentials
 		case err != nil:
-			return authUnavailable(err)
+			return unavailable(err)
 		}
 		web.Respond(w, http.StatusOK, tokenResponse{Token: token})
 		return nil
