@@ -1,0 +1,106 @@
+package pgusers
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/kub-demo/kub-demo/platform/httpserver"
+	"github.com/kub-demo/kub-demo/platform/metrics"
+	"github.com/kub-demo/kub-demo/platform/pgtest"
+	"github.com/kub-demo/kub-demo/services/users/internal/accounts"
+	"github.com/kub-demo/kub-demo/services/users/internal/server"
+)
+
+// The contract both user stores keep is tested in package contract; here is what only the
+// database store does.
+
+func TestMain(m *testing.M) { os.Exit(pgtest.RunTests(m)) }
+
+var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
+
+func TestReplicasStartingTogetherMigrateOnce(t *testing.T) {
+	url := pgtest.NewDatabase(t)
+	var wg sync.WaitGroup
+	errs := make(chan error, 6)
+	for range 6 {
+		s, err := Open(Config{URL: url, MaxConns: 2, Timeout: 10 * time.Second}, quiet)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer s.Close()
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs <- s.Migrate(t.Context())
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Fatalf("a replica's migration: %v", err)
+		}
+	}
+}
+
+// TestNoDatabaseIsUnavailable: with nothing behind DATABASE_URL, calls fail within the
+// timeout with accounts.ErrUnavailable (a 503), never showing the password.
+func TestNoDatabaseIsUnavailable(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := l.Addr().(*net.TCPAddr).Port
+	l.Close()
+	s, err := Open(Config{URL: fmt.Sprintf("postgres://u:secret-pw@127.0.0.1:%d/db", port), MaxConns: 2, Timeout: time.Second}, quiet)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if _, _, err := s.ByEmail(t.Context(), "a@b.c"); !errors.Is(err, accounts.ErrUnavailable) {
+		t.Errorf("ByEmail: %v, want ErrUnavailable", err)
+	}
+	start := time.Now()
+	if err := s.Migrate(t.Context()); err == nil || time.Since(start) > 3*time.Second {
+		t.Errorf("Migrate: %v after %s", err, time.Since(start))
+	}
+	err = s.Create(t.Context(), accounts.User{ID: "x", Email: "a@b.c", CreatedAt: time.Now()})
+	if !errors.Is(err, accounts.ErrUnavailable) || strings.Contains(err.Error(), "secret-pw") {
+		t.Errorf("Create: %v, want ErrUnavailable without the password", err)
+	}
+
+	// Through the API: 503 with a message, as when auth is down.
+	srv := httptest.NewServer(server.Routes(quiet, &httpserver.Probes{}, metrics.New(), accounts.New(s, upAuth{}, nil, quiet), server.Throttles{}))
+	defer srv.Close()
+	for _, path := range []string{"/signup", "/login"} {
+		resp, err := http.Post(srv.URL+path, "application/json", strings.NewReader(`{"email":"a@b.c","password":"pw"}`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusServiceUnavailable || !strings.Contains(string(body), "The user store is unavailable.") {
+			t.Errorf("%s with no database: %d %s, want 503", path, resp.StatusCode, body)
+		}
+	}
+}
+
+// upAuth is an auth that answers.
+type upAuth struct{}
+
+func (upAuth) HashPassword(_ context.Context, p string) (string, error) { return "h:" + p, nil }
+func (upAuth) Ping(context.Context) error                             { return nil }
+func (upAuth) IssueToken(context.Context, string, string, string) (string, error) {
+	return "t", nil
+}
