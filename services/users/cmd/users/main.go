@@ -1,5 +1,6 @@
 // Command users is kub-demo's public users service: signup and login, with passwords hashed
-// and tokens issued by the auth service.
+// and tokens issued by the auth service. Users are kept in users.jsonl, or in PostgreSQL
+// (DATABASE_URL); "users -import FILE" adds the users of a users.jsonl to DATABASE_URL and exits.
 package main
 
 import (
@@ -20,10 +21,17 @@ func main() { service.Main(run) }
 
 func run(ctx context.Context, args []string, stdout io.Writer) error {
 	var cfg config
+	args, err := cfg.takeImportFlag(args)
+	if err != nil {
+		return err
+	}
 	if done, err := service.Setup("users", args, stdout, &cfg); done {
 		return err
 	}
 	log := cfg.Logger(stdout, "users")
+	if cfg.importFrom != "" {
+		return importUsers(ctx, &cfg, log)
+	}
 	auth, _ := cfg.AuthURL() // validated by Setup
 	demo, _ := accounts.ParseDemoUser(cfg.DemoUser)
 	maxBytes, maxBytesSource := cfg.maxBytes()
@@ -35,19 +43,18 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	}
 
 	m := metrics.New()
-	store, err := accounts.OpenStore(cfg.UsersFolder, log, m.Store("users").ObserveCommit, maxBytes)
+	store, err := openStore(ctx, &cfg, maxBytes, log, m)
 	if err != nil {
 		return err
 	}
-	defer store.Close()
-	m.GaugeFunc("users_stored", "Users in users.jsonl.", func() float64 { return float64(store.Count()) })
+	defer store.close()
 	authClient := authapi.NewClient(authapi.Config{URL: auth.URL, APIKey: cfg.AuthAPIKey, Timeout: cfg.AuthTimeout, Observe: m.AuthCalls()})
 	accts := accounts.New(store, authClient, demo, log)
 	go accts.WaitForAuth(ctx, time.Second)
 
 	probes := httpserver.NewProbes(log)
 	probes.AddCheck("auth has not answered yet", httpserver.ReadyWhen(accts.Ready))
-	probes.AddCheck("users file", func(context.Context) error { return store.Check() })
+	probes.AddCheck(store.checkName, store.check)
 	limits := server.Throttles{
 		LoginFailuresPerClient:  throttle.New(cfg.LoginFailuresPerClient, cfg.ThrottleWindow, throttle.DefaultMaxKeys),
 		LoginFailuresPerAccount: throttle.New(cfg.LoginFailuresPerAccount, cfg.ThrottleWindow, throttle.DefaultMaxKeys),

@@ -2,14 +2,21 @@ package main
 
 import (
 	"encoding/json"
+	"io"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/kub-demo/kub-demo/platform/authapi"
+	"github.com/kub-demo/kub-demo/platform/pgtest"
 	"github.com/kub-demo/kub-demo/platform/servicetest"
 )
+
+func TestMain(m *testing.M) { os.Exit(pgtest.RunTests(m)) }
 
 // fakeAuthServer answers the auth API at the boundary: "hashes" reversibly, issues "t-<uid>".
 func fakeAuthServer(t *testing.T) *httptest.Server {
@@ -60,5 +67,99 @@ func TestRunRefusesABadDemoUserSetting(t *testing.T) {
 	t.Setenv("DEMO_USER", "no-password-here")
 	if err := run(t.Context(), []string{"users"}, &strings.Builder{}); err == nil || !strings.Contains(err.Error(), "DEMO_USER") {
 		t.Fatalf("run = %v, want an error naming DEMO_USER", err)
+	}
+}
+
+func login(t *testing.T, url, email, password string) int {
+	t.Helper()
+	resp, err := http.Post(url+"/login", "application/json", strings.NewReader(`{"email":"`+email+`","password":"`+password+`"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	return resp.StatusCode
+}
+
+// waitReady polls /readyz: with a database, users is ready once the schema is migrated and
+// the demo user exists.
+func waitReady(t *testing.T, url string) {
+	t.Helper()
+	for range 200 {
+		if resp, err := http.Get(url + "/readyz"); err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return
+			}
+		}
+		time.Sleep(25 * time.Millisecond)
+	}
+	t.Fatalf("%s/readyz never answered 200", url)
+}
+
+// TestRunKeepsUsersInPostgres: with DATABASE_URL, accounts are in the database, not in
+// users.jsonl; they outlive a restart; the log says which store, and never the password.
+func TestRunKeepsUsersInPostgres(t *testing.T) {
+	auth := fakeAuthServer(t)
+	folder := t.TempDir()
+	env := map[string]string{
+		"AUTH_ADDRESS": strings.TrimPrefix(auth.URL, "http://"),
+		"USERS_FOLDER": folder,
+		"DATABASE_URL": strings.Replace(pgtest.NewDatabase(t), "postgres@", "postgres:hunter2-not-logged@", 1),
+	}
+	svc := servicetest.Start(t, "users", run, env)
+	waitReady(t, svc.URL)
+	resp, err := http.Post(svc.URL+"/signup", "application/json", strings.NewReader(`{"email":"db@example.com","password":"pw"}`))
+	if err != nil || resp.StatusCode != http.StatusCreated {
+		t.Fatalf("signup: %v %v", resp, err)
+	}
+	resp.Body.Close()
+	if err := svc.Stop(); err != nil {
+		t.Fatal(err)
+	}
+	again := servicetest.Start(t, "users", run, env)
+	waitReady(t, again.URL)
+	if status := login(t, again.URL, "db@example.com", "pw"); status != http.StatusOK {
+		t.Fatalf("login after a restart: %d", status)
+	}
+	if entries, _ := os.ReadDir(folder); len(entries) != 0 {
+		t.Errorf("USERS_FOLDER holds %v: with DATABASE_URL nothing goes there", entries)
+	}
+	logs := svc.Logs() + again.Logs()
+	if !strings.Contains(logs, `"backend":"postgres","database":"postgres@127.0.0.1:`) {
+		t.Errorf("no log line says the users are in PostgreSQL:\n%s", logs)
+	}
+	if strings.Contains(logs, "hunter2") {
+		t.Errorf("the database password is in the log:\n%s", logs)
+	}
+}
+
+// TestImportCommand: "users -import FILE" adds a users.jsonl to the database, says how many,
+// adds nothing the second time; those users then log in.
+func TestImportCommand(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "users.jsonl")
+	os.WriteFile(path, []byte(`{"id":"U1","email":"old@example.com","passwordHash":"h:old-pw","createdAt":"2026-01-02T03:04:05Z"}`+"\n"), 0o644)
+	url := pgtest.NewDatabase(t)
+	t.Setenv("DATABASE_URL", url)
+	for _, want := range []string{`"users":1,"added":1,"alreadyThere":0`, `"users":1,"added":0,"alreadyThere":1`} {
+		var out strings.Builder
+		if err := run(t.Context(), []string{"users", "-import", path}, &out); err != nil {
+			t.Fatalf("users -import: %v\n%s", err, out.String())
+		}
+		if !strings.Contains(out.String(), want) {
+			t.Fatalf("users -import printed\n%s\nwant %s", out.String(), want)
+		}
+	}
+	auth := fakeAuthServer(t)
+	svc := servicetest.Start(t, "users", run, map[string]string{"AUTH_ADDRESS": strings.TrimPrefix(auth.URL, "http://"), "DATABASE_URL": url})
+	waitReady(t, svc.URL)
+	if status := login(t, svc.URL, "old@example.com", "old-pw"); status != http.StatusOK {
+		t.Fatalf("an imported user's login: %d", status)
+	}
+}
+
+func TestImportNeedsADatabase(t *testing.T) {
+	t.Setenv("DATABASE_URL", "")
+	if err := run(t.Context(), []string{"users", "-import", "users.jsonl"}, io.Discard); err == nil || !strings.Contains(err.Error(), "DATABASE_URL") {
+		t.Errorf("-import without DATABASE_URL: %v, want an error naming DATABASE_URL", err)
 	}
 }

@@ -1,0 +1,69 @@
+package main
+
+import (
+	"context"
+	"log/slog"
+	"math"
+	"path/filepath"
+	"time"
+
+	"github.com/kub-demo/kub-demo/platform/metrics"
+	"github.com/kub-demo/kub-demo/services/users/internal/accounts"
+	"github.com/kub-demo/kub-demo/services/users/internal/pgusers"
+)
+
+// backend is the user store main serves: users.jsonl, or PostgreSQL when DATABASE_URL is set.
+type backend struct {
+	accounts.Users
+	checkName string // what /readyz names while check fails
+	check     func(context.Context) error
+	close     func()
+}
+
+// openStore opens the store cfg chooses, with its metrics, and logs which it is.
+func openStore(ctx context.Context, cfg *config, maxBytes int64, log *slog.Logger, m *metrics.Registry) (*backend, error) {
+	if cfg.DatabaseURL == "" {
+		users, err := accounts.OpenStore(cfg.UsersFolder, log, m.Store("users").ObserveCommit, maxBytes)
+		if err != nil {
+			return nil, err
+		}
+		log.Info("user store", "backend", "file", "path", filepath.Join(cfg.UsersFolder, accounts.FileName))
+		m.GaugeFunc("users_stored", "Users in users.jsonl.", func() float64 { return float64(users.Count()) })
+		return &backend{Users: users, checkName: "users file", check: func(context.Context) error { return users.Check() }, close: func() { users.Close() }}, nil
+	}
+
+	db, err := pgusers.Open(cfg.database(), log)
+	if err != nil {
+		return nil, err
+	}
+	log.Info("user store", "backend", "postgres", "database", db.Endpoint(), "maxConns", db.MaxConns(), "timeout", cfg.DBTimeout.String())
+	// Replicas may start before the database: ready once it is there and migrated.
+	go db.WaitMigrated(ctx, time.Second)
+	m.GaugeFunc("users_stored", "Users in the database.", func() float64 {
+		n, err := db.Count(context.Background())
+		if err != nil {
+			return math.NaN()
+		}
+		return float64(n)
+	})
+	stat := db.PoolStat
+	m.GaugeFunc("db_pool_max_connections", "Connections this process may open to the database (DB_MAX_CONNS).", func() float64 { return float64(stat().MaxConns()) })
+	m.GaugeFunc("db_pool_acquired_connections", "Database connections in use now.", func() float64 { return float64(stat().AcquiredConns()) })
+	m.GaugeFunc("db_pool_idle_connections", "Database connections open and idle now.", func() float64 { return float64(stat().IdleConns()) })
+	m.GaugeFunc("db_pool_waited_acquires", "Times a call waited for a free database connection, since start.", func() float64 { return float64(stat().EmptyAcquireCount()) })
+	return &backend{Users: db, checkName: "database", check: db.Check, close: db.Close}, nil
+}
+
+// importUsers adds the users of a users.jsonl to DATABASE_URL (users -import FILE), and logs
+// what it did.
+func importUsers(ctx context.Context, cfg *config, log *slog.Logger) error {
+	db, err := pgusers.Open(cfg.database(), log)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	log.Info("importing", "file", cfg.importFrom, "database", db.Endpoint())
+	n, err := db.Import(ctx, cfg.importFrom)
+	log.Info("imported", "file", cfg.importFrom, "users", n.Read, "added", n.Added, "alreadyThere", n.Present)
+	return err
+}
