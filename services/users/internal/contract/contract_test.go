@@ -78,7 +78,7 @@ type fakeAuth struct{}
 var _ accounts.Auth = fakeAuth{}
 
 func (fakeAuth) HashPassword(_ context.Context, p string) (string, error) { return "hashed:" + p, nil }
-func (fakeAuth) Ping(context.Context) error                             { return nil }
+func (fakeAuth) Ping(context.Context) error                               { return nil }
 func (fakeAuth) IssueToken(_ context.Context, p, h, uid string) (string, error) {
 	if h != "hashed:"+p {
 		return "", authapi.ErrRejected

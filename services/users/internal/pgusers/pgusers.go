@@ -260,10 +260,10 @@ func fail(err error) error {
 		case pgErr.Code == "53100": // disk_full
 			return &dbError{sentinel: accounts.ErrFull, what: "the database's disk is full", err: err}
 		case strings.HasPrefix(pgErr.Code, "08"), // connection exception
-			strings.HasPrefix(pgErr.Code, "53"),  // insufficient resources (too many connections…)
-			strings.HasPrefix(pgErr.Code, "57P"), // shutting down, cannot connect now (recovery)
-			pgErr.Code == "57014",                // query_canceled: a statement timeout
-			pgErr.Code == "25006",                // read_only_sql_transaction: a standby, after a failover
+			strings.HasPrefix(pgErr.Code, "53"),          // insufficient resources (too many connections…)
+			strings.HasPrefix(pgErr.Code, "57P"),         // shutting down, cannot connect now (recovery)
+			pgErr.Code == "57014",                        // query_canceled: a statement timeout
+			pgErr.Code == "25006",                        // read_only_sql_transaction: a standby, after a failover
 			pgErr.Code == "40001", pgErr.Code == "40P01": // serialization failure, deadlock
 			return unavailable(err)
 		}
