@@ -43,10 +43,16 @@ func Shared(t testing.TB) *Server {
 // RunTests runs the package's tests, then stops the server NewDatabase started (if it did).
 func RunTests(m *testing.M) int {
 	code := m.Run()
+	StopShared()
+	return code
+}
+
+// StopShared stops the server NewDatabase started, if it did: for a TestMain that cannot
+// end with RunTests (it ends with another package's).
+func StopShared() {
 	if shared.server != nil {
 		if err := shared.server.Stop(); err != nil {
 			fmt.Println("pgtest:", err)
 		}
 	}
-	return code
 }
