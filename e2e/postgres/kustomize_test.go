@@ -1,0 +1,310 @@
+package postgres
+
+import (
+	"bufio"
+	"bytes"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	networkingv1 "k8s.io/api/networking/v1"
+	policyv1 "k8s.io/api/policy/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/serializer/json"
+	"sigs.k8s.io/kustomize/api/krusty"
+	"sigs.k8s.io/kustomize/kyaml/filesys"
+
+	"github.com/kub-demo/kub-demo/e2e/stack"
+)
+
+// overlay is the PostgreSQL variant of deploy/k8s (kubectl apply -k deploy/k8s/postgres).
+const overlay = "deploy/k8s/postgres"
+
+func repoRoot(t *testing.T) string {
+	t.Helper()
+	root, err := stack.RepoRoot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return root
+}
+
+// TestOverlayBaseIsACopyOfDeployK8s: deploy/k8s/postgres/base holds deploy/k8s/*.yaml as
+// they are (kustomize refuses a parent folder as a base, so the overlay patches a copy).
+func TestOverlayBaseIsACopyOfDeployK8s(t *testing.T) {
+	root := repoRoot(t)
+	originals, _ := filepath.Glob(filepath.Join(root, "deploy/k8s/*.yaml"))
+	copies, _ := filepath.Glob(filepath.Join(root, overlay, "base/*.yaml"))
+	listed, _ := os.ReadFile(filepath.Join(root, overlay, "base/kustomization.yaml"))
+	for _, f := range originals {
+		name := filepath.Base(f)
+		want, _ := os.ReadFile(f)
+		have, err := os.ReadFile(filepath.Join(root, overlay, "base", name))
+		if err != nil || !bytes.Equal(have, want) {
+			t.Errorf("%s/base/%s is not a copy of deploy/k8s/%s: run make k8s-postgres-base", overlay, name, name)
+		}
+		if !strings.Contains(string(listed), "  - "+name+"\n") {
+			t.Errorf("%s/base/kustomization.yaml does not list %s: run make k8s-postgres-base", overlay, name)
+		}
+	}
+	if len(copies) != len(originals)+1 { // the copies and kustomization.yaml
+		t.Errorf("%s/base holds %d files for %d manifests in deploy/k8s: run make k8s-postgres-base", overlay, len(copies), len(originals))
+	}
+}
+
+// strictDecoder decodes the k8s.io/api types the overlay holds; unknown fields are errors.
+var strictDecoder = func() runtime.Decoder {
+	scheme := runtime.NewScheme()
+	for _, add := range []func(*runtime.Scheme) error{
+		corev1.AddToScheme, appsv1.AddToScheme, networkingv1.AddToScheme, policyv1.AddToScheme,
+	} {
+		if err := add(scheme); err != nil {
+			panic(err)
+		}
+	}
+	return json.NewSerializerWithOptions(json.DefaultMetaFactory, scheme, scheme, json.SerializerOptions{Yaml: true, Strict: true})
+}()
+
+// render builds the overlay as kubectl apply -k does (files only from inside its folder), and
+// returns the YAML stream and the objects, decoded strictly.
+func render(t *testing.T) ([]byte, []runtime.Object) {
+	t.Helper()
+	k := krusty.MakeKustomizer(krusty.MakeDefaultOptions())
+	resources, err := k.Run(filesys.MakeFsOnDisk(), filepath.Join(repoRoot(t), overlay))
+	if err != nil {
+		t.Fatalf("kustomize build %s: %v", overlay, err)
+	}
+	stream, err := resources.AsYaml()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var objs []runtime.Object
+	for _, r := range resources.Resources() {
+		doc, err := r.AsYAML()
+		if err != nil {
+			t.Fatal(err)
+		}
+		obj, _, err := strictDecoder.Decode(doc, nil, nil)
+		if err != nil {
+			t.Fatalf("%s %s: %v", r.GetKind(), r.GetName(), err)
+		}
+		objs = append(objs, obj)
+	}
+	return stream, objs
+}
+
+// find returns the object of type T named name.
+func find[T interface {
+	runtime.Object
+	GetName() string
+}](t *testing.T, objs []runtime.Object, name string) T {
+	t.Helper()
+	for _, o := range objs {
+		if v, ok := o.(T); ok && v.GetName() == name {
+			return v
+		}
+	}
+	var zero T
+	t.Fatalf("no %T named %s in %s", zero, name, overlay)
+	return zero
+}
+
+// TestOverlay checks what deploy/k8s/postgres is for: users and tasks at 3 replicas with
+// rolling updates, a disruption budget, spread over nodes, reading DATABASE_URL from the
+// Secret, with no volume; a PostgreSQL StatefulSet behind the Service the URL names; network
+// policies that let users and tasks, and only them, reach it; and only settings the binaries
+// read.
+func TestOverlay(t *testing.T) {
+	_, objs := render(t)
+	secret := find[*corev1.Secret](t, objs, "kub-demo-database")
+	dbURL, err := url.Parse(secret.StringData["DATABASE_URL"])
+	if err != nil {
+		t.Fatalf("DATABASE_URL: %v", err)
+	}
+	password, _ := dbURL.User.Password()
+	if dbURL.Hostname() != "postgres" || dbURL.Port() != "5432" || dbURL.User.Username() != secret.StringData["POSTGRES_USER"] ||
+		password != secret.StringData["POSTGRES_PASSWORD"] || strings.TrimPrefix(dbURL.Path, "/") != secret.StringData["POSTGRES_DB"] {
+		t.Errorf("DATABASE_URL %s does not name the postgres Service and the POSTGRES_* of the Secret", dbURL.Redacted())
+	}
+
+	db := find[*appsv1.StatefulSet](t, objs, "postgres")
+	dbPods := labels.Set(db.Spec.Template.Labels)
+	svc := find[*corev1.Service](t, objs, "postgres")
+	if !labels.SelectorFromSet(svc.Spec.Selector).Matches(dbPods) || svc.Spec.Ports[0].Port != 5432 {
+		t.Errorf("Service postgres does not lead to the StatefulSet's pods on 5432")
+	}
+	if headless := find[*corev1.Service](t, objs, db.Spec.ServiceName); headless.Spec.ClusterIP != corev1.ClusterIPNone {
+		t.Errorf("the StatefulSet's serviceName %s is not a headless Service", db.Spec.ServiceName)
+	}
+	if c := db.Spec.Template.Spec.Containers[0]; len(db.Spec.VolumeClaimTemplates) != 1 || !*c.SecurityContext.ReadOnlyRootFilesystem {
+		t.Errorf("the database should keep its data on a claim and run with a read-only root")
+	}
+	if !policyAllows(objs, "users", dbPods, 5432) || !policyAllows(objs, "tasks", dbPods, 5432) || policyAllows(objs, "auth", dbPods, 5432) {
+		t.Errorf("the network policies should let users and tasks, and only them, reach the database on 5432")
+	}
+
+	bin := stack.Build(t)
+	for _, name := range []string{"users", "tasks"} {
+		d := find[*appsv1.Deployment](t, objs, name+"-deployment")
+		spec := d.Spec.Template.Spec
+		if *d.Spec.Replicas != 3 || d.Spec.Strategy.Type != appsv1.RollingUpdateDeploymentStrategyType ||
+			d.Spec.Strategy.RollingUpdate.MaxUnavailable.IntValue() != 0 {
+			t.Errorf("%s: %d replicas, strategy %+v; want 3, rolling, never fewer than 3 ready", name, *d.Spec.Replicas, d.Spec.Strategy)
+		}
+		if len(spec.TopologySpreadConstraints) == 0 || spec.TopologySpreadConstraints[0].TopologyKey != "kubernetes.io/hostname" {
+			t.Errorf("%s: no topology spread over nodes", name)
+		}
+		if len(spec.Volumes) != 0 || len(spec.Containers[0].VolumeMounts) != 0 {
+			t.Errorf("%s: volumes %v: with the data in the database it needs none", name, spec.Volumes)
+		}
+		budgets := 0
+		for _, o := range objs {
+			if pdb, ok := o.(*policyv1.PodDisruptionBudget); ok {
+				if sel, err := metav1.LabelSelectorAsSelector(pdb.Spec.Selector); err == nil && sel.Matches(labels.Set(d.Spec.Template.Labels)) &&
+					pdb.Spec.MaxUnavailable != nil && pdb.Spec.MaxUnavailable.IntValue() == 1 {
+					budgets++
+				}
+			}
+		}
+		if budgets != 1 {
+			t.Errorf("%s: %d disruption budgets of at most one pod down, want 1", name, budgets)
+		}
+
+		env := map[string]corev1.EnvVar{}
+		for _, e := range spec.Containers[0].Env {
+			env[e.Name] = e
+		}
+		if ref := env["DATABASE_URL"].ValueFrom; ref == nil || ref.SecretKeyRef == nil || ref.SecretKeyRef.Name != secret.Name || ref.SecretKeyRef.Key != "DATABASE_URL" {
+			t.Errorf("%s: DATABASE_URL is not read from the Secret %s", name, secret.Name)
+		}
+		out, err := exec.Command(map[string]string{"users": bin.Users, "tasks": bin.Tasks}[name], "-env").Output()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for e := range env {
+			if !regexp.MustCompile(`(?m)^` + regexp.QuoteMeta(e) + `\t`).Match(out) {
+				t.Errorf("%s: the manifest sets %s, which %s -env does not list", name, e, name)
+			}
+		}
+	}
+	for _, o := range objs {
+		if c, ok := o.(*corev1.PersistentVolumeClaim); ok {
+			t.Errorf("PersistentVolumeClaim %s is still there: users and tasks keep no files", c.Name)
+		}
+	}
+}
+
+// policyAllows reports whether the NetworkPolicies let pods labelled app=from reach pods
+// labelled to on port: an egress rule of theirs and an ingress rule of the target's.
+func policyAllows(objs []runtime.Object, from string, to labels.Set, port int) bool {
+	source := labels.Set{"app": from, "app.kubernetes.io/part-of": "kub-demo"}
+	allows := func(peers []networkingv1.NetworkPolicyPeer, ports []networkingv1.NetworkPolicyPort, peer labels.Set, targetPort bool) bool {
+		portOK := len(ports) == 0
+		for _, p := range ports {
+			portOK = portOK || p.Port == nil || p.Port.IntValue() == port || (targetPort && p.Port.String() == "postgres")
+		}
+		for _, p := range peers {
+			if sel, err := metav1.LabelSelectorAsSelector(p.PodSelector); err == nil && p.PodSelector != nil && sel.Matches(peer) && portOK {
+				return true
+			}
+		}
+		return false
+	}
+	var egress, ingress bool
+	for _, o := range objs {
+		np, ok := o.(*networkingv1.NetworkPolicy)
+		if !ok {
+			continue
+		}
+		sel, err := metav1.LabelSelectorAsSelector(&np.Spec.PodSelector)
+		if err != nil {
+			continue
+		}
+		if sel.Matches(source) {
+			for _, r := range np.Spec.Egress {
+				egress = egress || allows(r.To, r.Ports, to, false)
+			}
+		}
+		if sel.Matches(to) {
+			for _, r := range np.Spec.Ingress {
+				ingress = ingress || allows(r.From, r.Ports, source, true)
+			}
+		}
+	}
+	return egress && ingress
+}
+
+// kubeScore finds the pinned kube-score that make k8s-tools (a prerequisite of make test)
+// installs: $KUBE_SCORE, or bin/tools/kube-score-<version>/kube-score.
+func kubeScore(t *testing.T) string {
+	t.Helper()
+	if p := os.Getenv("KUBE_SCORE"); p != "" {
+		return p
+	}
+	mk, err := os.ReadFile(filepath.Join(repoRoot(t), "mk", "k8s.mk"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := regexp.MustCompile(`(?m)^KUBE_SCORE_VERSION\s*\??=\s*(\S+)`).FindSubmatch(mk)
+	if m == nil {
+		t.Fatal("mk/k8s.mk pins no KUBE_SCORE_VERSION")
+	}
+	p := filepath.Join(repoRoot(t), "bin", "tools", "kube-score-"+string(m[1]), "kube-score")
+	if _, err := os.Stat(p); err != nil {
+		t.Fatalf("kube-score %s not installed (%v): run \"make k8s-tools\" (make test does)", m[1], err)
+	}
+	return p
+}
+
+// TestOverlayKubeScore: kube-score finds nothing CRITICAL and nothing WARNING in what the
+// overlay renders, and every check the overlay's files switch off is explained by a comment
+// that names it.
+func TestOverlayKubeScore(t *testing.T) {
+	stream, _ := render(t)
+	cmd := exec.Command(kubeScore(t), "score", "--kubernetes-version", "v1.32", "--output-format", "ci", "-")
+	cmd.Stdin = bytes.NewReader(stream)
+	out, err := cmd.Output()
+	if err != nil && len(out) == 0 {
+		t.Fatalf("kube-score: %v", err)
+	}
+	ok, bad := 0, 0
+	sc := bufio.NewScanner(bytes.NewReader(out))
+	for sc.Scan() {
+		switch line := sc.Text(); {
+		case strings.HasPrefix(line, "[OK]"):
+			ok++
+		case strings.HasPrefix(line, "[SKIPPED]"), line == "":
+		default:
+			bad++
+			t.Error(line)
+		}
+	}
+	if ok == 0 {
+		t.Fatalf("kube-score reported no checks:\n%s", out)
+	}
+	t.Logf("kube-score: %d OK, %d CRITICAL or WARNING", ok, bad)
+
+	files, _ := filepath.Glob(filepath.Join(repoRoot(t), overlay, "*.yaml"))
+	for _, f := range files {
+		data, _ := os.ReadFile(f)
+		for _, doc := range strings.Split(string(data), "\n---\n") {
+			m := regexp.MustCompile(`kube-score/ignore:\s*(\S+)`).FindStringSubmatch(doc)
+			if m == nil {
+				continue
+			}
+			for _, check := range strings.Split(m[1], ",") {
+				if !regexp.MustCompile(`(?m)^\s*#.*\b` + regexp.QuoteMeta(check) + `\b`).MatchString(doc) {
+					t.Errorf("%s: kube-score/ignore %s has no comment saying why", filepath.Base(f), check)
+				}
+			}
+		}
+	}
+}
