@@ -195,7 +195,7 @@ func handleTaskList(tasks Tasks, auth Verifier) web.HandlerFunc {
 			end = append(end, `,"limit":`...)
 			end = strconv.AppendInt(end, int64(p.limit), 10)
 		}
-		end = append(end, "}\n"...)
+		end = append(end, '}')
 		web.RespondEncoded(w, http.StatusOK, append(append([][]byte{listPrefix}, list...), end)...)
 		return nil
 	}

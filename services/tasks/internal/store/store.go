@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/kub-demo/kub-demo/platform/recordlog"
+	"github.com/kub-demo/kub-demo/platform/web"
 )
 
 // FileName is the tasks file inside TASKS_FOLDER.
@@ -101,8 +102,8 @@ func (s *Store) apply(encoded []byte) error {
 	if err != nil {
 		return err
 	}
-	// json.Marshal, as the list answer was always encoded: the bytes clients see stay the same.
-	answer, err := json.Marshal(t)
+	// As the original's res.json encoded it: the bytes clients see are the original's.
+	answer, err := web.Marshal(t)
 	if err != nil {
 		return err
 	}
