@@ -11,8 +11,10 @@ import (
 	"unicode/utf8"
 )
 
-// MaxBodyBytes caps every request body.
-const MaxBodyBytes = 1 << 20
+// MaxBodyBytes caps every request body. Every body a client needs to send fits well (a task
+// at its size limits, even with every character written as a \u escape, takes under 64 KiB),
+// and a service holds at most MAX_CONNECTIONS of them in memory at once: 16 MiB at 256.
+const MaxBodyBytes = 64 << 10
 
 // Respond writes v as JSON (see Marshal) with status. The body is encoded before any header
 // is written, so an encoding failure is still a clean 500.
@@ -92,7 +94,7 @@ func Decode[T any](w http.ResponseWriter, r *http.Request) (T, error) {
 	if err != nil {
 		var tooLarge *http.MaxBytesError
 		if errors.As(err, &tooLarge) {
-			return v, NewError(http.StatusRequestEntityTooLarge, "Request body too large: the limit is 1 MiB.")
+			return v, NewError(http.StatusRequestEntityTooLarge, "Request body too large: the limit is 64 KiB.")
 		}
 		return v, NewError(http.StatusBadRequest, "Could not read the request body.")
 	}

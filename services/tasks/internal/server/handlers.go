@@ -68,7 +68,7 @@ func cause(err error) string {
 	return detail
 }
 
-// Limits on one task, well under the 1 MiB body limit: a task list is read whole by every
+// Limits on one task, under the 64 KiB body limit: a task list is read whole by every
 // client, so one huge task would slow every GET.
 const (
 	maxTitleChars = 500

@@ -110,7 +110,7 @@ func TestAPI(t *testing.T) {
 		{"store 3,000 control characters (18 KB stored)", "POST", "/tasks", "Bearer good", `{"title":"t","text":"` + strings.Repeat(`\u0001`, 3000) + `"}`, 413, ""},
 		{"store broken JSON", "POST", "/tasks", "Bearer good", `{"title":`, 400, ""},
 		{"store title of the wrong type", "POST", "/tasks", "Bearer good", `{"title":["x"]}`, 400, ""},
-		{"store over 1 MiB", "POST", "/tasks", "Bearer good", `{"title":"` + strings.Repeat("x", 1<<20) + `"}`, 413, ""},
+		{"store over 64 KiB", "POST", "/tasks", "Bearer good", `{"title":"` + strings.Repeat("x", 1<<20) + `"}`, 413, ""},
 		{"unknown route", "GET", "/nope", "Bearer good", "", 404, ""},
 		{"wrong method", "DELETE", "/tasks", "Bearer good", "", 405, ""},
 	}

@@ -141,7 +141,7 @@ func TestAPI(t *testing.T) {
 		{"password over 72 bytes", "/signup", `{"email":"a@b.c","password":"` + strings.Repeat("p", 73) + `"}`, 422, "", false},
 		{"broken JSON", "/login", `{"email":"a@b.c",`, 400, "", false},
 		{"email of the wrong type", "/signup", `{"email":1,"password":"x"}`, 400, "", false},
-		{"body over 1 MiB", "/signup", `{"email":"` + strings.Repeat("a", 1<<20) + `"}`, 413, "", false},
+		{"body over 64 KiB", "/signup", `{"email":"` + strings.Repeat("a", 1<<20) + `"}`, 413, "", false},
 		{"unknown route", "/tasks", `{}`, 404, "", false},
 	}
 	for _, tt := range tests {
