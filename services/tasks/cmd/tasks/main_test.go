@@ -114,7 +114,7 @@ func TestRunKeepsTasksInPostgres(t *testing.T) {
 	again := servicetest.Start(t, "tasks", run, env)
 	waitReady(t, again.URL)
 	if status, body := send(t, "GET", again.URL+"/tasks", ""); status != http.StatusOK ||
-		body != `{"message":"Tasks loaded.","tasks":[{"title":"t","text":"in the database"}]}`+"\n" {
+		body != `{"message":"Tasks loaded.","tasks":[{"title":"t","text":"in the database"}]}` {
 		t.Fatalf("GET /tasks after a restart: %d %s", status, body)
 	}
 	if entries, _ := os.ReadDir(folder); len(entries) != 0 {
@@ -148,7 +148,7 @@ func TestImportCommand(t *testing.T) {
 	auth := fakeAuth(t, "u1")
 	svc := servicetest.Start(t, "tasks", run, map[string]string{"AUTH_ADDRESS": strings.TrimPrefix(auth.URL, "http://"), "DATABASE_URL": url})
 	waitReady(t, svc.URL)
-	if _, body := send(t, "GET", svc.URL+"/tasks", ""); body != `{"message":"Tasks loaded.","tasks":[{"title":"from the original","text":""},{"title":"u1's","text":"x"}]}`+"\n" {
+	if _, body := send(t, "GET", svc.URL+"/tasks", ""); body != `{"message":"Tasks loaded.","tasks":[{"title":"from the original","text":""},{"title":"u1's","text":"x"}]}` {
 		t.Fatalf("after the import u1 sees %s", body)
 	}
 }

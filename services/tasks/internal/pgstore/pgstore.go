@@ -12,7 +12,6 @@ package pgstore
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -24,6 +23,7 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/kub-demo/kub-demo/platform/web"
 	"github.com/kub-demo/kub-demo/services/tasks/internal/store"
 )
 
@@ -206,8 +206,8 @@ func encode(t store.Task, owner string) (size int, answer []byte, err error) {
 	if len(record) > store.MaxRecordBytes {
 		return 0, nil, fmt.Errorf("%w: %d bytes, the limit is %d", store.ErrTooLarge, len(record), store.MaxRecordBytes)
 	}
-	// json.Marshal, as the file store encodes its answers: clients see the same bytes.
-	answer, err = json.Marshal(t)
+	// As the file store encodes its answers (the original's res.json): the same bytes.
+	answer, err = web.Marshal(t)
 	return len(record), answer, err
 }
 
