@@ -332,7 +332,7 @@ func (b *bench) run() (string, error) {
 	}
 
 	// Group commit: how many fsyncs those records took, from tasks' own metrics.
-	commits, err := commitStats(tasks100.url + "/metrics")
+	commits, err := commitStats(tasks100.metricsURL + "/metrics")
 	if err != nil {
 		return "", err
 	}

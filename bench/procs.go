@@ -68,14 +68,15 @@ func freePort() (int, error) {
 
 // process is one running service (or floor server).
 type process struct {
-	name  string
-	port  int
-	url   string
-	cmd   *exec.Cmd
-	logs  *tailBuffer
-	ready time.Duration // exec to the first 200 on /readyz
-	done  chan struct{}
-	err   error
+	name       string
+	port       int
+	url        string
+	metricsURL string // http://127.0.0.1:<METRICS_PORT>
+	cmd        *exec.Cmd
+	logs       *tailBuffer
+	ready      time.Duration // exec to the first 200 on /readyz
+	done       chan struct{}
+	err        error
 }
 
 // startProcess runs binary with env plus PORT, and waits (polling every millisecond, for at
@@ -85,10 +86,15 @@ func startProcess(name, binary string, args, env []string, readyPath string, tim
 	if err != nil {
 		return nil, err
 	}
-	p := &process{name: name, port: port, url: "http://127.0.0.1:" + strconv.Itoa(port), logs: &tailBuffer{max: 64 << 10}, done: make(chan struct{})}
+	metricsPort, err := freePort()
+	if err != nil {
+		return nil, err
+	}
+	p := &process{name: name, port: port, url: "http://127.0.0.1:" + strconv.Itoa(port), metricsURL: "http://127.0.0.1:" + strconv.Itoa(metricsPort),
+		logs: &tailBuffer{max: 64 << 10}, done: make(chan struct{})}
 	p.cmd = exec.Command(binary, args...)
-	// Metrics on any free port, no drain delay at stop, and one service credential for all.
-	p.cmd.Env = append(append([]string{"PATH=" + os.Getenv("PATH"), "METRICS_PORT=0", "SHUTDOWN_DELAY=0s",
+	// Metrics on a port of their own, no drain delay at stop, and one service credential for all.
+	p.cmd.Env = append(append([]string{"PATH=" + os.Getenv("PATH"), "METRICS_PORT=" + strconv.Itoa(metricsPort), "SHUTDOWN_DELAY=0s",
 		"AUTH_API_KEY=bench-service-credential-0123456789abcdef"}, env...), "PORT="+strconv.Itoa(port))
 	// A pipe drained by this process, like a container runtime reading stdout: cheaper
 	// targets such as /dev/null would hide what logging costs.
