@@ -136,3 +136,19 @@ func TestSeededFileLoadsInTheRealTasksService(t *testing.T) {
 		t.Errorf("memory: rss %d, peak %d, %v", rss, peak, err)
 	}
 }
+
+// TestFloorsRunTheStoresStatements: the PostgreSQL floors read the store's statements from
+// its source; a rename there must fail here, not at the next make bench.
+func TestFloorsRunTheStoresStatements(t *testing.T) {
+	root, err := repoRoot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	sql, err := storeStatements(root, "appendSQL", "viewSQL")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(sql["appendSQL"], "INSERT INTO tasks") || !strings.Contains(sql["viewSQL"], "task_view_start") {
+		t.Fatalf("not the store's statements: %q", sql)
+	}
+}

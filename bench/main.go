@@ -26,6 +26,8 @@ import (
 
 	vegeta "github.com/tsenart/vegeta/v12/lib"
 	"golang.org/x/crypto/bcrypt"
+
+	"github.com/kub-demo/kub-demo/platform/pgtest"
 )
 
 type settings struct {
@@ -38,6 +40,7 @@ type settings struct {
 	out              string
 	pprofDir         string
 	serviceEnv       []string
+	postgres         bool
 }
 
 func main() {
@@ -60,6 +63,7 @@ func run(args []string, getenv func(string) string, stdout, stderr io.Writer) er
 	flags.StringVar(&s.dir, "dir", getenv("BENCH_DIR"), "folder for binaries and stores; a new temporary folder when empty, removed after ($BENCH_DIR)")
 	flags.StringVar(&s.out, "out", getenv("BENCH_OUT"), "also write the tables to this file ($BENCH_OUT)")
 	flags.StringVar(&s.pprofDir, "pprof", getenv("BENCH_PPROF"), "build the services with -tags benchpprof and save a CPU profile of each service per path into this folder ($BENCH_PPROF)")
+	flags.BoolVar(&s.postgres, "postgres", !pgDisabled(getenv), "also run GET and POST /tasks with the tasks on PostgreSQL, against the same statements through pgx; needs PostgreSQL's server binaries ($BENCH_POSTGRES=off to leave out)")
 	serviceEnv := flags.String("service-env", getenv("BENCH_SERVICE_ENV"), "extra NAME=value settings for every service, comma-separated, for experiments (e.g. LOG_LEVEL=warn) ($BENCH_SERVICE_ENV)")
 	floorRole := flags.String("floor-serve", "", "internal: serve floor (i)'s upstream or front")
 	floorUpstream := flags.String("floor-upstream", "", "internal: floor (i) front's upstream URL")
@@ -96,6 +100,7 @@ type bench struct {
 	temp  bool
 	procs []*process
 	pprof map[*process]int // pprof port of each service, with -pprof
+	pg    *pgtest.Server   // the PostgreSQL run's server
 }
 
 func (b *bench) logf(format string, args ...any) {
@@ -105,6 +110,9 @@ func (b *bench) logf(format string, args ...any) {
 func (b *bench) close() {
 	for i := len(b.procs) - 1; i >= 0; i-- {
 		b.procs[i].stop()
+	}
+	if b.pg != nil {
+		b.pg.Stop()
 	}
 	if b.temp {
 		os.RemoveAll(b.dir)
@@ -361,6 +369,21 @@ func (b *bench) run() (string, error) {
 		}
 	}
 
+	// The same paths with the tasks on PostgreSQL (postgres.go), seeded from fresh copies of
+	// the files (the small one has had POSTs since).
+	var pg *pgFigures
+	if s.postgres {
+		pgSmall := filepath.Join(b.dir, "pg-seed-100")
+		if err := seedTasks(pgSmall, 100); err != nil {
+			return "", err
+		}
+		pg, err = b.postgres(root, bins, authAddress, token,
+			map[string]string{"small": pgSmall, "k1": medium, "big": big}, map[string]int{"small": 100, "k1": 1000, "big": s.bigTasks})
+		if err != nil {
+			return "", err
+		}
+	}
+
 	loads := []loadRow{
 		{Path: "`POST /login`", Result: loginResult, Floor: "(ii)", FloorValue: formatRate(floorBcrypt.Rate) + " /s",
 			Ratio: ratio(loginResult.Rate, floorBcrypt.Rate), Target: atLeast(0.9)},
@@ -390,6 +413,10 @@ func (b *bench) run() (string, error) {
 	header += "\n\n" + machine(small) + fmt.Sprintf(" Load average before the run %s, at its end %s (the run itself keeps both cores busy).", loadAtStart, loadAverage())
 	var out strings.Builder
 	writeReport(&out, header, loads, floors, serviceRows, cpuRows)
+	if pg != nil {
+		out.WriteString("\n")
+		writeReport(&out, pg.header, pg.loads, pg.floors, pg.services, nil)
+	}
 	return out.String(), nil
 }
 
