@@ -144,11 +144,11 @@ func TestFloorsRunTheStoresStatements(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	sql, err := storeStatements(root, "appendSQL", "viewSQL")
+	sql, err := storeStatements(root, "viewSQL", "ensureOwnersSQL", "lockOwnersSQL", "insertTasksSQL", "updateOwnersSQL")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !strings.Contains(sql["appendSQL"], "INSERT INTO tasks") || !strings.Contains(sql["viewSQL"], "task_view_start") {
+	if !strings.Contains(sql["insertTasksSQL"], "INSERT INTO tasks") || !strings.Contains(sql["viewSQL"], "task_view_start") {
 		t.Fatalf("not the store's statements: %q", sql)
 	}
 }

@@ -33,15 +33,16 @@ import (
 // sent through pgx with no HTTP (and so no token check):
 //
 //	(iv)  the store's list query for GET /tasks, whole, as the demo user;
-//	(v)   the store's insert for POST /tasks, as the demo user (one user's tasks are stored
-//	      one after the other: the owner's row is locked until the commit);
+//	(v)   the store's statements for POST /tasks, one task per transaction, as the demo
+//	      user (whose row is locked until each commit: one after the other). The store
+//	      batches concurrent appends into one transaction; the floor does not;
 //	(vi)  the page of 50 at random offsets in the big store.
 //
 // The statements are read from services/tasks/internal/pgstore/pgstore.go itself, so the
 // floor cannot drift from the store.
 
-// pgStoreSource is the store whose statements the floors run.
-const pgStoreSource = "services/tasks/internal/pgstore/pgstore.go"
+// pgStoreSources hold the statements the floors run.
+var pgStoreSources = []string{"services/tasks/internal/pgstore/pgstore.go", "services/tasks/internal/pgstore/commit.go"}
 
 // poolSize is DB_MAX_CONNS's default: the services and the floors get as many connections.
 const poolSize = 4
@@ -56,26 +57,33 @@ type pgFigures struct {
 
 // storeStatements returns the store's SQL constants named names, from its source.
 func storeStatements(root string, names ...string) (map[string]string, error) {
-	file, err := parser.ParseFile(token.NewFileSet(), filepath.Join(root, pgStoreSource), nil, 0)
-	if err != nil {
-		return nil, err
-	}
 	found := map[string]string{}
-	ast.Inspect(file, func(n ast.Node) bool {
-		spec, ok := n.(*ast.ValueSpec)
-		if !ok || len(spec.Names) != 1 || len(spec.Values) != 1 {
-			return true
+	for _, source := range pgStoreSources {
+		file, err := parser.ParseFile(token.NewFileSet(), filepath.Join(root, source), nil, 0)
+		if err != nil {
+			return nil, err
 		}
-		if lit, ok := spec.Values[0].(*ast.BasicLit); ok && lit.Kind == token.STRING {
-			if s, err := strconv.Unquote(lit.Value); err == nil {
-				found[spec.Names[0].Name] = s
+		ast.Inspect(file, func(n ast.Node) bool {
+			spec, ok := n.(*ast.ValueSpec)
+			if !ok {
+				return true
 			}
-		}
-		return true
-	})
+			for i, name := range spec.Names {
+				if i >= len(spec.Values) {
+					break
+				}
+				if lit, ok := spec.Values[i].(*ast.BasicLit); ok && lit.Kind == token.STRING {
+					if s, err := strconv.Unquote(lit.Value); err == nil {
+						found[name.Name] = s
+					}
+				}
+			}
+			return true
+		})
+	}
 	for _, name := range names {
 		if found[name] == "" {
-			return nil, fmt.Errorf("%s has no string constant %s: the floors run the store's statements", pgStoreSource, name)
+			return nil, fmt.Errorf("%v have no string constant %s: the floors run the store's statements", pgStoreSources, name)
 		}
 	}
 	return found, nil
@@ -113,7 +121,7 @@ type pgDatabase struct {
 // big (for the pages), by turns with the floors.
 func (b *bench) postgres(root string, bins map[string]string, authAddress, tok string, seeds map[string]string, counts map[string]int) (*pgFigures, error) {
 	s := b.s
-	sql, err := storeStatements(root, "appendSQL", "viewSQL")
+	sql, err := storeStatements(root, "viewSQL", "ensureOwnersSQL", "lockOwnersSQL", "insertTasksSQL", "updateOwnersSQL")
 	if err != nil {
 		return nil, err
 	}
@@ -185,7 +193,9 @@ func (b *bench) postgres(root string, bins map[string]string, authAddress, tok s
 	}
 	warm("pg GET /tasks", listTargets, http.StatusOK)
 	listFloor()
+	stop := b.profile("pg GET /tasks", []*process{small.tasks}, 2*s.duration)
 	list, floorList := interleave(s.rounds, func() loadResult { return attack("pg GET /tasks", listTargets, conc, slice, http.StatusOK) }, listFloor)
+	stop()
 	b.logf("%-20s %8.1f /s  p99 %-8s floor %8.1f /s", "pg GET /tasks", list.Rate, formatDuration(list.P99), floorList.Rate)
 
 	// POST /tasks by turns with floor (v), both as the demo user; then every 201 and every
@@ -206,11 +216,7 @@ func (b *bench) postgres(root string, bins map[string]string, authAddress, tok s
 	}
 	postFloor := func() loadResult {
 		r := pgFloor(conc, slice, func(ctx context.Context, _ *rand.Rand) error {
-			tag, err := small.pool.Exec(ctx, sql["appendSQL"], uid, recordBytes, int64(0), int64(0), answer)
-			if err == nil && tag.RowsAffected() != 1 {
-				err = fmt.Errorf("%d rows stored", tag.RowsAffected())
-			}
-			return err
+			return insertOne(ctx, small.pool, sql, uid, int64(recordBytes), string(answer))
 		})
 		mu.Lock()
 		inserted += r.OK
@@ -220,8 +226,16 @@ func (b *bench) postgres(root string, bins map[string]string, authAddress, tok s
 	if s.warmup > 0 {
 		postPath(s.warmup)
 	}
+	stop = b.profile("pg POST /tasks", []*process{small.tasks}, 2*s.duration)
 	post, floorPost := interleave(s.rounds, func() loadResult { return postPath(slice) }, postFloor)
+	stop()
 	b.logf("%-20s %8.1f /s  p99 %-8s floor %8.1f /s", "pg POST /tasks", post.Rate, formatDuration(post.P99), floorPost.Rate)
+	commits, err := commitStats(small.tasks.metricsURL + "/metrics")
+	if err != nil {
+		return nil, err
+	}
+	commits = strings.NewReplacer("fsyncs", "commits", "per fsync", "per commit", "mean fsync", "mean commit").Replace(commits)
+	b.logf("pg POST /tasks: %s", commits)
 	var rows int
 	if err := small.pool.QueryRow(ctx, "SELECT count(*) FROM tasks").Scan(&rows); err != nil {
 		return nil, err
@@ -265,9 +279,9 @@ func (b *bench) postgres(root string, bins map[string]string, authAddress, tok s
 	}
 	f.floors = []floorRow{
 		{Name: "(iv) pgx list query", Value: fmt.Sprintf("%s /s (p50 %s, p99 %s)", formatRate(floorList.Rate), formatDuration(floorList.P50), formatDuration(floorList.P99)),
-			Meaning: fmt.Sprintf("the store's list query (%s, viewSQL), the whole list of 100, rows read as the store reads them; %d goroutines on a pool of %d connections, no HTTP, no token check", pgStoreSource, conc, poolSize)},
+			Meaning: fmt.Sprintf("the store's list query (%s, viewSQL), the whole list of 100, rows read as the store reads them; %d goroutines on a pool of %d connections, no HTTP, no token check", pgStoreSources[0], conc, poolSize)},
 		{Name: "(v) pgx insert", Value: fmt.Sprintf("%s /s (p50 %s, p99 %s)", formatRate(floorPost.Rate), formatDuration(floorPost.P50), formatDuration(floorPost.P99)),
-			Meaning: fmt.Sprintf("the store's insert (appendSQL), committed with synchronous_commit on, as the demo user; %d goroutines, pool of %d. The database holds exactly one row per 201 and per floor insert", conc, poolSize)},
+			Meaning: fmt.Sprintf("the store's statements for one task (commit.go: ensure, lock and update the owner's row, insert), one transaction per task, committed with synchronous_commit on, as the demo user; %d goroutines, pool of %d. `POST /tasks` meanwhile: %s; the database holds exactly one row per 201 and per floor insert", conc, poolSize, commits)},
 		{Name: fmt.Sprintf("(vi) pgx page of 50 at %s", bigName), Value: fmt.Sprintf("%s /s (p50 %s, p99 %s)", formatRate(floorPage.Rate), formatDuration(floorPage.P50), formatDuration(floorPage.P99)),
 			Meaning: fmt.Sprintf("the store's list query with limit 50 at random offsets in %s tasks; %d goroutines, pool of %d", bigName, conc, poolSize)},
 	}
@@ -283,6 +297,24 @@ func (b *bench) postgres(root string, bins map[string]string, authAddress, tok s
 		"tasks runs with DB_MAX_CONNS=%d; the floors are the store's own statements through pgx with no HTTP.",
 		serverVersion(ctx, small.pool), bigName, big.imported.Round(100*time.Millisecond), formatRate(float64(big.seeded)/big.imported.Seconds()), poolSize)
 	return f, nil
+}
+
+// insertOne stores one task as the store's batch does, alone in its transaction.
+func insertOne(ctx context.Context, pool *pgxpool.Pool, sql map[string]string, owner string, size int64, answer string) error {
+	return pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
+		owners := []string{owner}
+		if _, err := tx.Exec(ctx, sql["ensureOwnersSQL"], owners); err != nil {
+			return err
+		}
+		var tasks, bytes int64
+		if err := tx.QueryRow(ctx, sql["lockOwnersSQL"], owners).Scan(new(string), &tasks, &bytes); err != nil {
+			return err
+		}
+		writes := &pgx.Batch{}
+		writes.Queue(sql["insertTasksSQL"], owners, []int64{tasks}, []string{answer})
+		writes.Queue(sql["updateOwnersSQL"], owners, []int64{tasks + 1}, []int64{bytes + size})
+		return tx.SendBatch(ctx, writes).Close()
+	})
 }
 
 func newFloorPool(url string) (*pgxpool.Pool, error) {

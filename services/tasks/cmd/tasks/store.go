@@ -36,6 +36,9 @@ func openStore(ctx context.Context, cfg *config, log *slog.Logger, m *metrics.Re
 		return &backend{Tasks: tasks, checkName: "tasks file", check: func(context.Context) error { return tasks.Check() }, close: func() { tasks.Close() }}, nil
 	}
 
+	// The same commit metrics as the file's: tasks_store_batch_records is the tasks one
+	// transaction stored, _write_seconds its statements, _fsync_seconds its commit.
+	opts.OnCommit = m.Store("tasks").ObserveCommit
 	db, err := pgstore.Open(cfg.database(), opts, log)
 	if err != nil {
 		return nil, err

@@ -4,10 +4,11 @@
 // quotas and size limit of a task, and the same bytes in a list answer. Its quotas are exact
 // even across replicas.
 //
-// Each owner has a row counting their tasks, updated in the statement that stores a task: it
-// holds the quota, and gives each task its place among its owner's (pos, with no gap), so
-// that a page of a list is found through the index at any depth. A user's tasks are stored
-// one after the other (the row is locked until the commit); different users' are not.
+// Each owner has a row counting their tasks, updated in the transaction that stores a task:
+// it holds the quota, and gives each task its place among its owner's (pos, with no gap), so
+// that a page of a list is found through the index at any depth. Appends are committed in
+// batches by one goroutine (commit.go): concurrent appends, one user's included, share a
+// commit.
 package pgstore
 
 import (
@@ -48,6 +49,11 @@ type Store struct {
 	migrated   atomic.Bool
 	mu         sync.Mutex
 	migrateErr error // why the last migration attempt failed
+
+	queue   chan *appendRequest // to commitLoop
+	closing chan struct{}
+	stopped chan struct{}
+	closed  sync.Once
 }
 
 // Open prepares the pool; it connects only when first used (see Migrate).
@@ -56,7 +62,10 @@ func Open(cfg Config, opts store.Options, log *slog.Logger) (*Store, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Store{pool: pool, opts: opts, timeout: cfg.Timeout, log: log}, nil
+	s := &Store{pool: pool, opts: opts, timeout: cfg.Timeout, log: log,
+		queue: make(chan *appendRequest, maxBatch), closing: make(chan struct{}), stopped: make(chan struct{})}
+	go s.commitLoop()
+	return s, nil
 }
 
 func newPool(cfg Config, application string) (*pgxpool.Pool, error) {
@@ -155,24 +164,20 @@ func (s *Store) Check(ctx context.Context) error {
 	return fail(s.pool.Ping(ctx))
 }
 
-// Close closes the pool's connections.
-func (s *Store) Close() { s.pool.Close() }
-
-// appendSQL counts the task against its owner's quota and stores it, in one statement (so
-// one transaction). The owner's row stays locked until the commit: their tasks get places
-// 0, 1, 2… in stored order. When the quota refuses it, no row is stored.
-const appendSQL = `
-WITH owner_row AS (
-	INSERT INTO task_owners AS o (owner, tasks, bytes) VALUES ($1, 1, $2)
-	ON CONFLICT (owner) DO UPDATE SET tasks = o.tasks + 1, bytes = o.bytes + excluded.bytes
-		WHERE ($3 = 0 OR o.tasks < $3) AND ($4 = 0 OR o.bytes + excluded.bytes <= $4)
-	RETURNING o.tasks - 1 AS pos
-)
-INSERT INTO tasks (owner, pos, task) SELECT $1, pos, $5 FROM owner_row`
+// Close lets the batch being committed finish, refuses appends from then on, and closes the
+// pool's connections.
+func (s *Store) Close() {
+	s.closed.Do(func() {
+		close(s.closing)
+		<-s.stopped
+		s.pool.Close()
+	})
+}
 
 // Append stores t as owner's, committed (on the database's disk) before it returns. Errors:
 // store.ErrTooLarge, store.ErrQuota, store.ErrFull (the database's disk is full),
-// store.ErrUnavailable, or the database's.
+// store.ErrUnavailable (no answer within the timeout: the task may still be stored), or the
+// database's.
 func (s *Store) Append(ctx context.Context, owner string, t store.Task) error {
 	size, answer, err := encode(t, owner)
 	if err != nil {
@@ -186,14 +191,27 @@ func (s *Store) Append(ctx context.Context, owner string, t store.Task) error {
 	}
 	ctx, cancel := context.WithTimeout(ctx, s.timeout)
 	defer cancel()
-	tag, err := s.pool.Exec(ctx, appendSQL, owner, size, int64(s.opts.MaxTasksPerUser), s.opts.MaxBytesPerUser, answer)
-	if err != nil {
-		return fail(err)
+	r := &appendRequest{owner: owner, size: int64(size), answer: string(answer), done: make(chan error, 1)}
+	select {
+	case s.queue <- r:
+	case <-s.closing:
+		return unavailable(errors.New("the store is closed"))
+	case <-ctx.Done():
+		return fail(ctx.Err())
 	}
-	if tag.RowsAffected() == 0 {
-		return s.quotaError(ctx, owner, size)
+	select {
+	case err := <-r.done:
+		return err
+	case <-s.stopped:
+		select {
+		case err := <-r.done:
+			return err
+		default:
+			return unavailable(errors.New("the store is closed"))
+		}
+	case <-ctx.Done():
+		return fail(ctx.Err())
 	}
-	return nil
 }
 
 // encode returns what t takes as a tasks.txt record (the quota counts that, as the file store
@@ -209,18 +227,6 @@ func encode(t store.Task, owner string) (size int, answer []byte, err error) {
 	// As the file store encodes its answers (the original's res.json): the same bytes.
 	answer, err = web.Marshal(t)
 	return len(record), answer, err
-}
-
-// quotaError says which of the owner's quotas refused a task.
-func (s *Store) quotaError(ctx context.Context, owner string, size int) error {
-	var tasks, bytes int64
-	if err := s.pool.QueryRow(ctx, "SELECT tasks, bytes FROM task_owners WHERE owner = $1", owner).Scan(&tasks, &bytes); err != nil {
-		return fail(err)
-	}
-	if q := s.opts.MaxTasksPerUser; q > 0 && tasks >= int64(q) {
-		return fmt.Errorf("%w: %d tasks, the most a user may have", store.ErrQuota, q)
-	}
-	return fmt.Errorf("%w: %d bytes, the most a user's tasks may take", store.ErrQuota, s.opts.MaxBytesPerUser)
 }
 
 // viewSQL is a page of what viewer sees: their tasks and those with no owner, merged in

@@ -246,3 +246,52 @@ func TestImportRefusesWhatIsNoTasksFile(t *testing.T) {
 		t.Errorf("tasks stored from files that are not tasks files: %v", tasks)
 	}
 }
+
+// TestOneUsersConcurrentAppendsShareCommits: 64 appends of one user at once are stored in
+// fewer transactions than tasks (group commit), each task in a place of its own, 0 to 63,
+// in stored order.
+func TestOneUsersConcurrentAppendsShareCommits(t *testing.T) {
+	url := pgtest.NewDatabase(t)
+	var mu sync.Mutex
+	commits, records := 0, 0
+	s := open(t, url, store.Options{OnCommit: func(n int, _, _ time.Duration, err error) {
+		mu.Lock()
+		defer mu.Unlock()
+		if err == nil {
+			commits++
+			records += n
+		}
+	}})
+	if err := s.Migrate(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	for i := range 64 {
+		wg.Go(func() {
+			if err := s.Append(t.Context(), "alice", store.Task{Title: fmt.Sprint(i)}); err != nil {
+				t.Error(err)
+			}
+		})
+	}
+	wg.Wait()
+	conn, err := pgx.Connect(t.Context(), url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(t.Context())
+	var n, distinct, lowest, highest int
+	var inOrder bool
+	err = conn.QueryRow(t.Context(), `SELECT count(*), count(DISTINCT pos), min(pos), max(pos),
+		bool_and(pos = rank - 1) FROM (SELECT pos, rank() OVER (ORDER BY id) FROM tasks WHERE owner = 'alice') t`).
+		Scan(&n, &distinct, &lowest, &highest, &inOrder)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n != 64 || distinct != 64 || lowest != 0 || highest != 63 || !inOrder {
+		t.Fatalf("%d tasks, %d places from %d to %d, in stored order: %v; want 64 tasks in places 0 to 63", n, distinct, lowest, highest, inOrder)
+	}
+	if records != 64 || commits >= 64 {
+		t.Fatalf("%d tasks in %d commits: concurrent appends should share them", records, commits)
+	}
+	t.Logf("64 concurrent appends of one user: %d commits", commits)
+}
