@@ -36,7 +36,7 @@ func TestAuthTrustsNoCaller(t *testing.T) {
 	bodies := map[string]string{
 		"/token":           mustJSON(forged),
 		"/hashed-password": `{"password":"pw"}`,
-		"/verify-token":    `{"token":"` + forge(t, jwt.SigningMethodHS256, []byte("not-the-key-not-the-key-not-the-key!"),
+		"/verify-token": `{"token":"` + forge(t, jwt.SigningMethodHS256, []byte("not-the-key-not-the-key-not-the-key!"),
 			jwt.MapClaims{"uid": "admin", "sub": "admin", "iss": tokenIssuer, "exp": time.Now().Add(time.Hour).Unix()}) + `"}`,
 	}
 	credentials := map[string]string{
