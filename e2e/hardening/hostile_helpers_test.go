@@ -278,3 +278,32 @@ func mustJSON(v any) string {
 	}
 	return string(raw)
 }
+
+// startSystemWith is startSystem with settings of each service's own (later ones win).
+func startSystemWith(t *testing.T, authEnv, usersEnv, tasksEnv []string) system {
+	t.Helper()
+	bin := stack.Build(t)
+	data := t.TempDir()
+	s := system{tasksFolder: filepath.Join(data, "tasks"), usersFolder: filepath.Join(data, "users")}
+	s.auth = stack.Start(t, bin.Auth, append([]string{"JWT_SECRET=" + jwtSecret, "TOKEN_ISSUER=" + tokenIssuer, "BCRYPT_COST=4"}, authEnv...))
+	authAddress := "AUTH_ADDRESS=127.0.0.1:" + strconv.Itoa(s.auth.Port)
+	s.users = stack.Start(t, bin.Users, append([]string{authAddress, "USERS_FOLDER=" + s.usersFolder}, usersEnv...))
+	s.tasks = stack.Start(t, bin.Tasks, append([]string{authAddress, "TASKS_FOLDER=" + s.tasksFolder}, tasksEnv...))
+	return s
+}
+
+// waitReady polls p's /readyz until it answers 200, failing the test after timeout.
+func waitReady(t *testing.T, p *stack.Process, timeout time.Duration) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		status, _, _, err := do(stack.Client, "GET", p.URL+"/readyz", "", "")
+		if err == nil && status == http.StatusOK {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s not ready after %s: %d %v\n%s", p.Name, timeout, status, err, p.Logs())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
