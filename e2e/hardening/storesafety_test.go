@@ -7,9 +7,11 @@ import (
 	"fmt"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -86,6 +88,110 @@ func TestTasksFileSymlinkedToNotesIsRefused(t *testing.T) {
 	}
 	if info, err := os.Lstat(path); err != nil || info.Mode()&os.ModeSymlink == 0 {
 		t.Errorf("tasks.txt is no longer the symlink: %v %v", info, err)
+	}
+}
+
+// startsOrRefuses runs binary with env until it either logs that it listens (it started: it
+// is stopped again) or exits (it refused: its error line is returned).
+func startsOrRefuses(t *testing.T, binary string, env []string) (started bool, refusal string) {
+	t.Helper()
+	var out syncWriter
+	cmd := exec.Command(binary)
+	cmd.Env = append([]string{"PORT=0", "METRICS_PORT=0", "SHUTDOWN_DELAY=0s", "AUTH_API_KEY=" + stack.APIKey}, env...)
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan struct{})
+	go func() { cmd.Wait(); close(exited) }()
+	defer func() {
+		cmd.Process.Kill()
+		<-exited
+	}()
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+		select {
+		case <-exited:
+			for _, line := range strings.Split(out.String(), "\n") {
+				if strings.HasPrefix(line, "error:") {
+					refusal = line
+				}
+			}
+			return false, refusal
+		default:
+		}
+		if strings.Contains(out.String(), `"msg":"listening"`) {
+			return true, ""
+		}
+	}
+	t.Fatalf("%s neither listened nor exited within 10s:\n%s", filepath.Base(binary), out.String())
+	return false, ""
+}
+
+type syncWriter struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (w *syncWriter) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.buf.Write(p)
+}
+
+func (w *syncWriter) String() string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.buf.String()
+}
+
+// TestSmallJSONFileIsNeverCut: the store's file is (or links to) a small JSON file that is not
+// a store: one object, no delimiter after it (a config file, say). That is what a record torn
+// by a crash looks like too, but a torn record of ours is one of our records, and this object
+// is not. Whether the service refuses to start on it or starts, the file must never change:
+// the first write must not cut it as a torn record.
+func TestSmallJSONFileIsNeverCut(t *testing.T) {
+	s := startSystem(t)
+	authAddress := "AUTH_ADDRESS=127.0.0.1:" + strconv.Itoa(s.auth.Port)
+	token := stack.Login(t, s.users.URL, stack.DemoEmail, stack.DemoPassword)
+	bin := stack.Build(t)
+	for _, c := range []struct {
+		name, file, setting, binary, url, body string
+		token                                  bool
+		content                                string
+	}{
+		{"tasks.txt linked to a config file", "tasks.txt", "TASKS_FOLDER", bin.Tasks, "/tasks", `{"title":"written"}`, true,
+			`{"replicas":3,"owner":"ops","note":"keep this file"}`},
+		{"users.jsonl linked to a config file", "users.jsonl", "USERS_FOLDER", bin.Users, "/signup", `{"email":"new@example.com","password":"pw"}`, false,
+			`{"replicas":3,"note":"keep this file"}`},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			folder, elsewhere := t.TempDir(), t.TempDir()
+			target := filepath.Join(elsewhere, "config.json")
+			if err := os.WriteFile(target, []byte(c.content), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.Symlink(target, filepath.Join(folder, c.file)); err != nil {
+				t.Fatal(err)
+			}
+			env := []string{authAddress, c.setting + "=" + folder, "DEMO_USER="}
+			outcome := ""
+			if started, refusal := startsOrRefuses(t, c.binary, env); !started {
+				outcome = "refused to start: " + refusal
+			} else {
+				p := stack.Start(t, c.binary, env)
+				bearer := ""
+				if c.token {
+					bearer = token
+				}
+				status, answer, _, err := do(stack.Client, "POST", p.URL+c.url, bearer, c.body)
+				outcome = fmt.Sprintf("started; POST %s: %d %v %v", c.url, status, answer["message"], err)
+			}
+			after := fileBytes(t, target)
+			figure(t, "small-json-file", "%s (%q): %s; the file after: %q", c.name, c.content, outcome, after)
+			if string(after) != c.content {
+				t.Errorf("%s was cut as a torn record: %q before, %q after", c.name, c.content, after)
+			}
+		})
 	}
 }
 
