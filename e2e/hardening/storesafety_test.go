@@ -541,4 +541,28 @@ func TestTasksFolderSymlinkRetargeted(t *testing.T) {
 	if strings.Join(listed, ",") != "from b,after the switch" {
 		t.Errorf("GET after the switch lists %q, want the new folder's [from b, after the switch]", listed)
 	}
+
+	// Back to a, with no POST to look at the path: GETs notice within a second.
+	if err := os.Symlink(a, link+".new"); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(link+".new", link); err != nil {
+		t.Fatal(err)
+	}
+	switched := time.Now()
+	for {
+		list := stack.Call(t, "GET", tasks.URL+"/tasks", token, nil)
+		listed = listed[:0]
+		for _, task := range list.Body["tasks"].([]any) {
+			listed = append(listed, task.(map[string]any)["title"].(string))
+		}
+		if strings.Join(listed, ",") == "in a" {
+			break
+		}
+		if time.Since(switched) > 1500*time.Millisecond {
+			t.Fatalf("GETs still list %q 1.5 s after TASKS_FOLDER went back to a, want [in a]", listed)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	figure(t, "folder-retarget", "switched back with no POST: GET lists the old folder's %q after %s", listed, time.Since(switched).Round(time.Millisecond))
 }
