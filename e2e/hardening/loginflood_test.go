@@ -177,8 +177,10 @@ func TestDistributedLoginFloodIsShedByAuth(t *testing.T) {
 	if result.Shed == 0 {
 		t.Errorf("auth shed no login with 503 under a flood of %s: its queue is not bounded", result)
 	}
-	if slowest := percentile(shed, 100); slowest > 100*time.Millisecond {
-		t.Errorf("a login auth had no room for took %s to be refused: auth queues the excess instead of refusing it at once", slowest)
+	// Refused at once: a few milliseconds typically. Queued instead, a login would wait for a
+	// worker and be refused only when its caller gave up (AUTH_TIMEOUT, 3 s).
+	if p50, slowest := percentile(shed, 50), percentile(shed, 100); p50 > 50*time.Millisecond || slowest > time.Second {
+		t.Errorf("logins auth had no room for were refused in p50 %s, slowest %s: auth queues the excess instead of refusing it at once", ms(p50), ms(slowest))
 	}
 	if usersErrors > 10 {
 		t.Errorf("users logged %d ERROR lines for logins auth shed with 503: load being shed is not an error to log line by line", usersErrors)
