@@ -202,9 +202,10 @@ func longestLogLine(p *stack.Process) int {
 }
 
 // runToExit runs binary with env (and the settings stack.Start adds) and waits at most
-// timeout for it to exit, as a service refusing to start should. It returns what it wrote
-// and how long it ran; a process still running after timeout is killed and fails the test.
-func runToExit(t *testing.T, binary string, env []string, timeout time.Duration) (output string, exitErr error, took time.Duration) {
+// timeout for it to exit, as a service refusing to start should. It returns what it wrote,
+// how long it ran and how it exited; a process still running after timeout is killed and
+// fails the test.
+func runToExit(t *testing.T, binary string, env []string, timeout time.Duration) (output string, took time.Duration, exitErr error) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
@@ -217,7 +218,7 @@ func runToExit(t *testing.T, binary string, env []string, timeout time.Duration)
 	if ctx.Err() != nil {
 		t.Fatalf("%s still running after %s (killed): it should have refused to start\n%s", filepath.Base(binary), timeout, out)
 	}
-	return string(out), err, took
+	return string(out), took, err
 }
 
 // loginsFrom logs in as email from client and returns the token, or the status it got.

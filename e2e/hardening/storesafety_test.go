@@ -40,7 +40,7 @@ func notes() []byte {
 // names path and says what is wrong (every one of want).
 func refusesToStart(t *testing.T, binary string, env []string, path string, want ...string) {
 	t.Helper()
-	out, err, took := runToExit(t, binary, env, 10*time.Second)
+	out, took, err := runToExit(t, binary, env, 10*time.Second)
 	errorLine := ""
 	for _, line := range strings.Split(out, "\n") {
 		if strings.HasPrefix(line, "error:") {
