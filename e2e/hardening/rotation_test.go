@@ -111,7 +111,8 @@ const (
 )
 
 // steadyLoad is clients, each its own user, logging in and then checking the token with
-// GET /tasks for about a second, over and over, until stop.
+// GET /tasks for half a second, over and over, until stop. Each replica rollout window (a
+// second) then sees some 16 logins, so tokens of both keys are in use across it.
 type steadyLoad struct {
 	logins, loginFailures, checks, checkFailures atomic.Int64
 	mu                                           sync.Mutex
@@ -135,8 +136,8 @@ func runSteadyLoad(usersURL, tasksURL string, emails []string, stop <-chan struc
 			defer wg.Done()
 			client := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{}}
 			defer client.CloseIdleConnections()
-			// Spread over the second, so that some client logs in at any moment of a rollout.
-			time.Sleep(time.Duration(i) * time.Second / time.Duration(len(emails)))
+			// Spread over the cycle, so that some client logs in at any moment of a rollout.
+			time.Sleep(time.Duration(i) * 500 * time.Millisecond / time.Duration(len(emails)))
 			for {
 				select {
 				case <-stop:
@@ -151,7 +152,7 @@ func runSteadyLoad(usersURL, tasksURL string, emails []string, stop <-chan struc
 					time.Sleep(20 * time.Millisecond)
 					continue
 				}
-				for end := time.Now().Add(time.Second); time.Now().Before(end); {
+				for end := time.Now().Add(500 * time.Millisecond); time.Now().Before(end); {
 					load.checks.Add(1)
 					if status, answer, _, err := do(client, "GET", tasksURL+"/tasks", token, ""); err != nil || status != http.StatusOK {
 						load.checkFailures.Add(1)
@@ -184,7 +185,7 @@ func rotate(t *testing.T, steps [][]string, before func(step int)) *steadyLoad {
 	waitReady(t, users, 10*time.Second)
 	waitReady(t, tasks, 10*time.Second)
 	var emails []string
-	for i := range 6 {
+	for i := range 8 {
 		email := fmt.Sprintf("rotation-%d@example.com", i)
 		if a := stack.Call(t, "POST", users.URL+"/signup", "", map[string]string{"email": email, "password": "pw-" + email}); a.Status != http.StatusCreated {
 			t.Fatalf("signup: %d %s", a.Status, a.Raw)
