@@ -101,6 +101,7 @@ func Start(opts Options) (*Server, error) {
 	if s.cred, err = serverUser(); err != nil {
 		return nil, err
 	}
+	removeStale()
 	if s.dir, err = os.MkdirTemp("", "pgtest-"); err != nil {
 		return nil, err
 	}
@@ -127,6 +128,26 @@ func Start(opts Options) (*Server, error) {
 			os.RemoveAll(s.dir)
 			return nil, err
 		}
+	}
+}
+
+// removeStale removes the folders of servers whose test binary was killed (a timeout, kill
+// -9): the server went with it (Pdeathsig), its folder stayed. Only folders an hour old whose
+// server is not running, so that a server being set up right now is left alone.
+func removeStale() {
+	dirs, _ := filepath.Glob(filepath.Join(os.TempDir(), "pgtest-*"))
+	for _, dir := range dirs {
+		info, err := os.Stat(dir)
+		if err != nil || time.Since(info.ModTime()) < time.Hour {
+			continue
+		}
+		if pid, err := os.ReadFile(filepath.Join(dir, "data", "postmaster.pid")); err == nil {
+			line, _, _ := strings.Cut(string(pid), "\n")
+			if n, err := strconv.Atoi(line); err == nil && syscall.Kill(n, 0) != syscall.ESRCH {
+				continue // running (or not ours to signal)
+			}
+		}
+		os.RemoveAll(dir)
 	}
 }
 
