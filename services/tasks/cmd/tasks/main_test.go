@@ -15,6 +15,7 @@ import (
 
 func TestRunStoresTasksInTheConfiguredFolder(t *testing.T) {
 	auth := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
 		json.NewEncoder(w).Encode(authapi.VerifyResponse{Message: "Valid token.", UID: "u1"})
 	}))
 	defer auth.Close()
