@@ -87,7 +87,9 @@ func startProcess(name, binary string, args, env []string, readyPath string, tim
 	}
 	p := &process{name: name, port: port, url: "http://127.0.0.1:" + strconv.Itoa(port), logs: &tailBuffer{max: 64 << 10}, done: make(chan struct{})}
 	p.cmd = exec.Command(binary, args...)
-	p.cmd.Env = append(append([]string{"PATH=" + os.Getenv("PATH")}, env...), "PORT="+strconv.Itoa(port))
+	// Metrics on any free port, no drain delay at stop, and one service credential for all.
+	p.cmd.Env = append(append([]string{"PATH=" + os.Getenv("PATH"), "METRICS_PORT=0", "SHUTDOWN_DELAY=0s",
+		"AUTH_API_KEY=bench-service-credential-0123456789abcdef"}, env...), "PORT="+strconv.Itoa(port))
 	// A pipe drained by this process, like a container runtime reading stdout: cheaper
 	// targets such as /dev/null would hide what logging costs.
 	p.cmd.Stdout, p.cmd.Stderr = p.logs, p.logs

@@ -19,11 +19,14 @@ read -r AUTH_PORT USERS_PORT TASKS_PORT < <(node -e '
 		servers.forEach(s => s.close());
 	});')
 export AUTH_PORT USERS_PORT TASKS_PORT
+# Metrics on any free ports: nothing scrapes them here.
+export AUTH_METRICS_PORT=0 USERS_METRICS_PORT=0 TASKS_METRICS_PORT=0
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/kub-demo-postman.XXXXXX")
 export DATA=$work/data
 # A key of this run's own; nothing outside this run sees the tokens.
 export JWT_SECRET=postman-test-$(od -An -tx1 -N24 /dev/urandom | tr -d ' \n')
+export AUTH_API_KEY=postman-test-$(od -An -tx1 -N24 /dev/urandom | tr -d ' \n')
 log=$work/services.log
 
 pid=

@@ -8,8 +8,16 @@ AUTH_PORT=${AUTH_PORT:-8090}
 USERS_PORT=${USERS_PORT:-8080}
 TASKS_PORT=${TASKS_PORT:-8000}
 DATA=${DATA:-.data}
-# A development key only: anyone who reads this file can forge tokens for this local run.
+# Metrics ports (0: any free one). Each service needs its own on one machine.
+AUTH_METRICS_PORT=${AUTH_METRICS_PORT:-9092}
+USERS_METRICS_PORT=${USERS_METRICS_PORT:-9090}
+TASKS_METRICS_PORT=${TASKS_METRICS_PORT:-9091}
+# DEVELOPMENT VALUES ONLY: anyone who reads this file can forge tokens (JWT_SECRET) or call
+# auth as users and tasks do (AUTH_API_KEY) on this local run.
 export JWT_SECRET=${JWT_SECRET:-local-development-key-not-for-production-use}
+export AUTH_API_KEY=${AUTH_API_KEY:-local-development-service-credential-not-a-secret}
+# Ctrl-C stops at once: no load balancer to wait for here.
+export SHUTDOWN_DELAY=${SHUTDOWN_DELAY:-0s}
 
 for port in "$AUTH_PORT" "$USERS_PORT" "$TASKS_PORT"; do
 	if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
@@ -37,12 +45,12 @@ wait_healthy() {
 	return 1
 }
 
-PORT=$AUTH_PORT bin/auth > >(sed -u 's/^/auth  | /') 2>&1 &
+PORT=$AUTH_PORT METRICS_PORT=$AUTH_METRICS_PORT bin/auth > >(sed -u 's/^/auth  | /') 2>&1 &
 pids+=($!)
 wait_healthy "$AUTH_PORT"
-PORT=$USERS_PORT AUTH_ADDRESS=127.0.0.1:$AUTH_PORT USERS_FOLDER=$DATA/users bin/users > >(sed -u 's/^/users | /') 2>&1 &
+PORT=$USERS_PORT METRICS_PORT=$USERS_METRICS_PORT AUTH_ADDRESS=127.0.0.1:$AUTH_PORT USERS_FOLDER=$DATA/users bin/users > >(sed -u 's/^/users | /') 2>&1 &
 pids+=($!)
-PORT=$TASKS_PORT AUTH_ADDRESS=127.0.0.1:$AUTH_PORT TASKS_FOLDER=$DATA/tasks bin/tasks > >(sed -u 's/^/tasks | /') 2>&1 &
+PORT=$TASKS_PORT METRICS_PORT=$TASKS_METRICS_PORT AUTH_ADDRESS=127.0.0.1:$AUTH_PORT TASKS_FOLDER=$DATA/tasks bin/tasks > >(sed -u 's/^/tasks | /') 2>&1 &
 pids+=($!)
 wait_healthy "$USERS_PORT"
 wait_healthy "$TASKS_PORT"
@@ -51,6 +59,7 @@ cat <<MSG
   users: http://localhost:$USERS_PORT   (POST /signup, POST /login)
   tasks: http://localhost:$TASKS_PORT   (GET and POST /tasks)
   auth:  internal, on 127.0.0.1:$AUTH_PORT
+  metrics: users :$USERS_METRICS_PORT, tasks :$TASKS_METRICS_PORT, auth :$AUTH_METRICS_PORT (GET /metrics)
   data:  $DATA/   Ctrl-C stops all three.
 
 MSG

@@ -129,7 +129,7 @@ func startService(t *testing.T, binary string, env ...string) *service {
 		exited: make(chan struct{}),
 	}
 	s.cmd = exec.Command(binary)
-	s.cmd.Env = append(env, fmt.Sprintf("PORT=%d", port))
+	s.cmd.Env = append(append([]string{"METRICS_PORT=0", "SHUTDOWN_DELAY=0s", "AUTH_API_KEY=smoke-test-service-credential-0123456789"}, env...), fmt.Sprintf("PORT=%d", port))
 	s.cmd.Stdout, s.cmd.Stderr = s.logs, s.logs
 	if err := s.cmd.Start(); err != nil {
 		t.Fatal(err)

@@ -139,7 +139,7 @@ func TestMetricsAreScrapedAndParse(t *testing.T) {
 			{"http_requests_total", map[string]string{"route": "/hashed-password", "method": "POST", "code": "200"}, 1},
 		}},
 	} {
-		metrics := stack.Scrape(t, check.p.URL)
+		metrics := stack.Scrape(t, check.p.MetricsURL)
 		for _, w := range check.wants {
 			got, ok := metrics.Value(w.name, w.labels)
 			if !ok || got < w.atLeast {

@@ -5,6 +5,7 @@ package stack
 
 import (
 	"bytes"
+	"encoding/json"
 	"fmt"
 	"net"
 	"net/http"
@@ -102,11 +103,16 @@ func FreePort(t testing.TB) int {
 	return l.Addr().(*net.TCPAddr).Port
 }
 
+// APIKey is the service credential Start gives every service that is not given one (auth
+// requires it of users and tasks).
+const APIKey = "the-e2e-service-credential-0123456789abcdef"
+
 // Process is one running service.
 type Process struct {
-	Name string
-	Port int
-	URL  string // http://127.0.0.1:<port>
+	Name       string
+	Port       int
+	URL        string // http://127.0.0.1:<port>
+	MetricsURL string // http://127.0.0.1:<METRICS_PORT>
 
 	binary string
 	args   []string
@@ -117,8 +123,9 @@ type Process struct {
 	err    error
 }
 
-// Start runs binary with exactly env (plus PORT=<free port> when env has no PORT), waits until
-// /healthz answers, and stops it when the test ends.
+// Start runs binary with env, plus what env does not set of: PORT and METRICS_PORT 0 (any
+// free port, read from its "listening" log lines), SHUTDOWN_DELAY 0s, and AUTH_API_KEY
+// APIKey. It waits until /healthz answers, and stops the process when the test ends.
 func Start(t testing.TB, binary string, env []string) *Process {
 	t.Helper()
 	return StartCommand(t, filepath.Base(binary), binary, nil, env)
@@ -128,22 +135,61 @@ func Start(t testing.TB, binary string, env []string) *Process {
 // unshare), named name in messages.
 func StartCommand(t testing.TB, name, binary string, args, env []string) *Process {
 	t.Helper()
-	p := &Process{Name: name, binary: binary, args: args, env: env, logs: &syncBuffer{}}
-	if port, ok := lookup(env, "PORT"); ok {
-		p.Port, _ = strconv.Atoi(port)
-	} else {
-		p.Port = FreePort(t)
-		p.env = append(append([]string(nil), env...), "PORT="+strconv.Itoa(p.Port))
+	p := &Process{Name: name, binary: binary, args: args, logs: &syncBuffer{}}
+	p.env = append([]string(nil), env...)
+	for _, setting := range []string{"PORT=0", "METRICS_PORT=0", "SHUTDOWN_DELAY=0s", "AUTH_API_KEY=" + APIKey} {
+		if name, _, _ := strings.Cut(setting, "="); !has(env, name) {
+			p.env = append(p.env, setting)
+		}
 	}
-	p.URL = "http://127.0.0.1:" + strconv.Itoa(p.Port)
 	t.Cleanup(func() { p.Stop() })
 	if err := p.start(); err != nil {
 		t.Fatal(err)
 	}
+	if err := p.waitListening(10 * time.Second); err != nil {
+		t.Fatalf("%v\nlogs:\n%s", err, p.Logs())
+	}
 	if err := p.WaitHealthy(10 * time.Second); err != nil {
 		t.Fatalf("%v\nlogs:\n%s", err, p.Logs())
 	}
+	// A restart listens on the same ports, so that whoever was told them finds it again.
+	p.env = append(p.env, "PORT="+strconv.Itoa(p.Port), "METRICS_PORT="+p.MetricsURL[strings.LastIndex(p.MetricsURL, ":")+1:])
 	return p
+}
+
+// waitListening reads the ports of this run from its "listening" and "metrics listening"
+// log lines (the addresses it bound).
+func (p *Process) waitListening(timeout time.Duration) error {
+	deadline := time.Now().Add(timeout)
+	for time.Now().Before(deadline) {
+		select {
+		case <-p.exited:
+			return fmt.Errorf("%s exited before it listened: %v", p.Name, p.err)
+		default:
+		}
+		port, metricsPort := 0, 0
+		for _, line := range strings.Split(p.logs.String(), "\n") {
+			var entry struct{ Msg, Addr string }
+			if json.Unmarshal([]byte(line), &entry) != nil || entry.Addr == "" {
+				continue
+			}
+			n, _ := strconv.Atoi(entry.Addr[strings.LastIndex(entry.Addr, ":")+1:])
+			switch entry.Msg {
+			case "listening":
+				port = n
+			case "metrics listening":
+				metricsPort = n
+			}
+		}
+		if port != 0 && metricsPort != 0 {
+			p.Port = port
+			p.URL = "http://127.0.0.1:" + strconv.Itoa(port)
+			p.MetricsURL = "http://127.0.0.1:" + strconv.Itoa(metricsPort)
+			return nil
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	return fmt.Errorf("%s logged no listening address within %s", p.Name, timeout)
 }
 
 func (p *Process) start() error {
@@ -250,13 +296,14 @@ func (p *Process) exitedNow() bool {
 // Logs is everything the process wrote to stdout and stderr, over all its starts.
 func (p *Process) Logs() string { return p.logs.String() }
 
-func lookup(env []string, name string) (string, bool) {
-	for i := len(env) - 1; i >= 0; i-- {
-		if value, ok := strings.CutPrefix(env[i], name+"="); ok {
-			return value, true
+// has reports whether env sets name.
+func has(env []string, name string) bool {
+	for _, setting := range env {
+		if strings.HasPrefix(setting, name+"=") {
+			return true
 		}
 	}
-	return "", false
+	return false
 }
 
 type syncBuffer struct {

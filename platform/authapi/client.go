@@ -7,8 +7,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
+	"sync/atomic"
 	"time"
 
 	"github.com/kub-demo/kub-demo/platform/requestid"
@@ -20,41 +22,82 @@ var (
 	ErrUnavailable = errors.New("auth service unavailable")
 	// ErrRejected means auth refused: wrong password, or a token that is not valid.
 	ErrRejected = errors.New("rejected by auth")
+	// ErrKeyRefused means auth refused this service's AUTH_API_KEY: a configuration error
+	// that users of the service see as an outage (it is an ErrUnavailable too).
+	ErrKeyRefused = fmt.Errorf("%w: auth refused this service's AUTH_API_KEY (it must be the same in auth, users and tasks)", ErrUnavailable)
 )
 
 // jsonContentType is the Content-Type of every call (shared: header values are never changed
 // in place).
 var jsonContentType = []string{"application/json"}
 
+// recycleEvery is how often connections to auth that are idle are closed, so that new ones
+// are opened and spread over auth's replicas (a Kubernetes Service balances connections,
+// not requests: without this, a new auth pod would get no traffic from a busy caller).
+const recycleEvery = 5 * time.Second
+
 // Client calls the auth service.
 type Client struct {
 	baseURL   string
-	transport http.RoundTripper
+	apiKey    []string // the Authorization header's value, shared
+	transport *http.Transport
 	timeout   time.Duration
 	observe   Observer
+
+	answered    atomic.Bool  // auth has answered a call once
+	lastRecycle atomic.Int64 // unix nanoseconds
 }
 
 // Observer is told of every call: its route, how long it took, and its error (nil when ok).
 type Observer func(call string, took time.Duration, err error)
 
-// NewClient returns a client for the auth service at baseURL (e.g. http://auth:80). Every
-// call is bounded by timeout, so a hung auth costs a caller at most that long. observe may
-// be nil. The request id in a call's context is sent along as X-Request-ID.
-func NewClient(baseURL string, timeout time.Duration, observe Observer) *Client {
+// Config configures a Client.
+type Config struct {
+	// URL is auth's base URL, e.g. http://auth:80.
+	URL string
+	// APIKey is the service credential auth requires of its callers (AUTH_API_KEY).
+	APIKey string
+	// Timeout bounds every call, so a hung auth costs a caller at most that long.
+	Timeout time.Duration
+	// Observe, if set, is told of every call.
+	Observe Observer
+}
+
+// NewClient returns a client for the auth service. The request id in a call's context is
+// sent along as X-Request-ID.
+func NewClient(cfg Config) *Client {
 	transport := &http.Transport{
-		DialContext:         (&net.Dialer{Timeout: timeout, KeepAlive: 30 * time.Second}).DialContext,
+		DialContext:         (&net.Dialer{Timeout: cfg.Timeout, KeepAlive: 30 * time.Second}).DialContext,
 		MaxIdleConns:        100,
 		MaxIdleConnsPerHost: 100,
-		IdleConnTimeout:     90 * time.Second,
+		IdleConnTimeout:     30 * time.Second,
 	}
-	if observe == nil {
-		observe = func(string, time.Duration, error) {}
+	c := &Client{baseURL: cfg.URL, transport: transport, timeout: cfg.Timeout, observe: cfg.Observe}
+	if cfg.APIKey != "" {
+		c.apiKey = []string{"Bearer " + cfg.APIKey}
 	}
+	if c.observe == nil {
+		c.observe = func(string, time.Duration, error) {}
+	}
+	c.lastRecycle.Store(time.Now().UnixNano())
 	// The transport alone, not an http.Client: auth never redirects (following one would be a
 	// bug), and the Client's redirect bookkeeping copied every request's headers and wrapped
 	// its context, a tenth of what tasks allocated per GET /tasks (make bench profile).
-	return &Client{baseURL: baseURL, transport: transport, timeout: timeout, observe: observe}
+	return c
 }
+
+// Ping checks that auth answers and accepts this service's API key: it asks auth to verify
+// an empty token, which auth refuses at once.
+func (c *Client) Ping(ctx context.Context) error {
+	if _, err := c.VerifyToken(ctx, ""); err != nil && !errors.Is(err, ErrRejected) {
+		return err
+	}
+	return nil
+}
+
+// Answered reports whether auth has answered one call of this client with its API key
+// accepted: until then, a caller cannot serve anything that needs auth.
+func (c *Client) Answered() bool { return c.answered.Load() }
 
 // HashPassword returns a bcrypt hash of password.
 func (c *Client) HashPassword(ctx context.Context, password string) (string, error) {
@@ -80,6 +123,7 @@ func (c *Client) VerifyToken(ctx context.Context, token string) (string, error) 
 func (c *Client) post(ctx context.Context, path string, body, into any) (err error) {
 	start := time.Now()
 	defer func() { c.observe(path, time.Since(start), err) }()
+	c.recycle(start)
 	payload, err := json.Marshal(body)
 	if err != nil {
 		return err
@@ -89,35 +133,79 @@ func (c *Client) post(ctx context.Context, path string, body, into any) (err err
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.baseURL+path, bytes.NewReader(payload))
 	if err != nil {
-		return fmt.Errorf("%w: %v", ErrUnavailable, err)
+		return fmt.Errorf("%w: %w", ErrUnavailable, err)
 	}
 	req.Header = http.Header{"Content-Type": jsonContentType}
+	if c.apiKey != nil {
+		req.Header["Authorization"] = c.apiKey
+	}
 	if id := requestid.From(ctx); id != "" {
 		req.Header[requestid.Header] = []string{id}
 	}
 	resp, err := c.transport.RoundTrip(req)
 	if err != nil {
 		// The error names only the URL, which carries no secret.
-		return fmt.Errorf("%w: %v", ErrUnavailable, err)
+		return fmt.Errorf("%w: %w", ErrUnavailable, err)
 	}
 	defer resp.Body.Close()
 	respBody, err := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
 	if err != nil {
-		return fmt.Errorf("%w: reading %s answer: %v", ErrUnavailable, path, err)
+		return fmt.Errorf("%w: reading %s answer: %w", ErrUnavailable, path, err)
 	}
+	switch {
+	case resp.StatusCode == http.StatusUnauthorized && resp.Header.Get("WWW-Authenticate") != "":
+		// auth asks this service to authenticate itself: the API key is missing or wrong.
+		return ErrKeyRefused
+	case resp.StatusCode >= 500:
+		return fmt.Errorf("%w: %s answered %s", ErrUnavailable, path, resp.Status)
+	}
+	c.answered.Store(true)
 	switch {
 	case resp.StatusCode == http.StatusOK:
 		if err := json.Unmarshal(respBody, into); err != nil {
-			return fmt.Errorf("%w: %s answered unreadable JSON: %v", ErrUnavailable, path, err)
+			return fmt.Errorf("%w: %s answered unreadable JSON: %w", ErrUnavailable, path, err)
 		}
 		return nil
 	case resp.StatusCode == http.StatusUnauthorized:
 		return ErrRejected
-	case resp.StatusCode >= 500:
-		return fmt.Errorf("%w: %s answered %s", ErrUnavailable, path, resp.Status)
+	case path == PathVerifyToken && resp.StatusCode < 500:
+		// A token auth refuses for its shape (too large, not JSON-safe…) is as invalid as one
+		// with a bad signature.
+		return fmt.Errorf("%w: %s answered %s", ErrRejected, path, resp.Status)
 	default:
 		// A 4xx other than 401 means this client sent something auth will never accept:
 		// a bug on our side, not an outage.
 		return fmt.Errorf("auth %s answered %s: %s", path, resp.Status, bytes.TrimSpace(respBody))
+	}
+}
+
+// recycle closes the idle connections to auth every recycleEvery.
+func (c *Client) recycle(now time.Time) {
+	last := c.lastRecycle.Load()
+	if now.UnixNano()-last < int64(recycleEvery) || !c.lastRecycle.CompareAndSwap(last, now.UnixNano()) {
+		return
+	}
+	c.transport.CloseIdleConnections()
+}
+
+// WaitAnswered pings auth every retryEvery until it answers with this service's key accepted
+// (then Answered is true), or ctx ends. It logs each different reason it keeps trying.
+func (c *Client) WaitAnswered(ctx context.Context, log *slog.Logger, retryEvery time.Duration) {
+	lastErr := ""
+	for !c.Answered() {
+		err := c.Ping(ctx)
+		if err == nil {
+			log.Info("auth answered: ready")
+			return
+		}
+		if err.Error() != lastErr {
+			lastErr = err.Error()
+			log.Warn("not ready yet: retrying until auth answers", "error", lastErr, "retryEvery", retryEvery.String())
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(retryEvery):
+		}
 	}
 }

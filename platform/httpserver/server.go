@@ -6,10 +6,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log"
 	"log/slog"
 	"net"
 	"net/http"
 	"strconv"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -20,81 +22,203 @@ import (
 	"github.com/kub-demo/kub-demo/platform/web"
 )
 
+// Limits that hold for every service: a client can make the server hold at most this much
+// per connection, and MaxConnections connections (Options).
+const (
+	// MaxHeaderBytes bounds a request's line and headers (a JWT is well under 1 KiB). Go adds
+	// 4 KiB of slack; past that the client gets 431.
+	MaxHeaderBytes = 32 << 10
+	// IdleTimeout is how long a kept-alive connection may wait for its next request.
+	IdleTimeout = 30 * time.Second
+	// metricsConnections caps the metrics port: a scraper or two, and a curl.
+	metricsConnections = 16
+)
+
 // Options configure Run.
 type Options struct {
-	Port            int
-	Handler         http.Handler
-	Probes          *Probes
+	Port    int
+	Handler http.Handler
+	// MetricsPort serves Metrics (GET /metrics) apart from the public port, so that a public
+	// Service or load balancer never exposes them.
+	MetricsPort int
+	Metrics     http.Handler
+	Probes      *Probes
+	// MaxConnections caps the connections held open on Port (see connLimiter).
+	MaxConnections int
+	// ShutdownDelay is how long the server goes on serving after SIGTERM, with /readyz at 503
+	// and keep-alives off, so that load balancers and kube-proxy stop sending traffic here
+	// before the listener closes. ShutdownTimeout then bounds the drain of requests in flight.
+	ShutdownDelay   time.Duration
 	ShutdownTimeout time.Duration
 }
 
-// Run serves until ctx is cancelled, then drains: readiness turns 503, in-flight requests
-// get up to ShutdownTimeout to finish, and whatever is left after that is closed.
+// Run serves until ctx is cancelled, then drains: readiness turns 503 and connections stop
+// being kept alive for ShutdownDelay, in-flight requests get up to ShutdownTimeout to finish,
+// and whatever is left after that is closed.
 func Run(ctx context.Context, log *slog.Logger, opts Options) error {
+	errorLog := slog.NewLogLogger(log.Handler(), slog.LevelWarn)
+	metricsListener, err := net.Listen("tcp", ":"+strconv.Itoa(opts.MetricsPort))
+	if err != nil {
+		return fmt.Errorf("listen on METRICS_PORT %d: %w", opts.MetricsPort, err)
+	}
 	listener, err := net.Listen("tcp", ":"+strconv.Itoa(opts.Port))
 	if err != nil {
+		metricsListener.Close()
 		return fmt.Errorf("listen on port %d: %w", opts.Port, err)
 	}
-	srv := &http.Server{
-		Handler:           opts.Handler,
-		ReadHeaderTimeout: 5 * time.Second,
-		ReadTimeout:       15 * time.Second,
-		WriteTimeout:      30 * time.Second,
-		IdleTimeout:       2 * time.Minute,
-		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
-	}
-	serveErr := make(chan error, 1)
-	go func() { serveErr <- srv.Serve(listener) }()
-	log.Info("listening", "addr", listener.Addr().String())
+	public, publicLimit := newServer(opts.Handler, listener, max(opts.MaxConnections, 1), errorLog)
+	metricsSrv, metricsLimit := newServer(metricsHandler(opts.Metrics), metricsListener, metricsConnections, errorLog)
+
+	serveErr := make(chan error, 2)
+	go func() { serveErr <- metricsSrv.Serve(metricsLimit) }()
+	go func() { serveErr <- public.Serve(publicLimit) }()
+	log.Info("metrics listening", "addr", metricsListener.Addr().String())
+	log.Info("listening", "addr", listener.Addr().String(), "maxConnections", opts.MaxConnections)
 
 	select {
 	case err := <-serveErr:
+		public.Close()
+		metricsSrv.Close()
 		return fmt.Errorf("serve: %w", err)
 	case <-ctx.Done():
 	}
 
 	opts.Probes.startDraining()
+	public.SetKeepAlivesEnabled(false) // closes idle connections; answers carry "Connection: close"
+	if opts.ShutdownDelay > 0 {
+		log.Info("shutting down: still serving while load balancers stop sending traffic", "delay", opts.ShutdownDelay)
+		select {
+		case <-time.After(opts.ShutdownDelay):
+		case err := <-serveErr:
+			return fmt.Errorf("serve: %w", err)
+		}
+	}
 	log.Info("shutting down: draining in-flight requests", "timeout", opts.ShutdownTimeout)
 	// ctx is already cancelled: the drain needs a deadline of its own.
 	shutdownCtx, cancel := context.WithTimeout(context.Background(), opts.ShutdownTimeout)
 	defer cancel()
-	if err := srv.Shutdown(shutdownCtx); err != nil {
-		srv.Close()
+	metricsSrv.Close()
+	if err := public.Shutdown(shutdownCtx); err != nil {
+		public.Close()
 		return fmt.Errorf("drain did not finish within %s: %w", opts.ShutdownTimeout, err)
 	}
-	if err := <-serveErr; !errors.Is(err, http.ErrServerClosed) {
-		return fmt.Errorf("serve: %w", err)
+	for range 2 {
+		if err := <-serveErr; !errors.Is(err, http.ErrServerClosed) {
+			return fmt.Errorf("serve: %w", err)
+		}
 	}
 	log.Info("stopped")
 	return nil
 }
 
-// Probes answers /healthz (the process is alive) and /readyz (it takes traffic now).
+// newServer returns a server for handler with every timeout and limit set, and l wrapped to
+// cap its connections at maxConns.
+func newServer(handler http.Handler, l net.Listener, maxConns int, errorLog *log.Logger) (*http.Server, net.Listener) {
+	limited := newConnLimiter(l, maxConns)
+	return &http.Server{
+		Handler:           handler,
+		ReadHeaderTimeout: 5 * time.Second,
+		ReadTimeout:       15 * time.Second,
+		WriteTimeout:      30 * time.Second,
+		IdleTimeout:       IdleTimeout,
+		MaxHeaderBytes:    MaxHeaderBytes,
+		ConnState:         limited.connState,
+		ErrorLog:          errorLog,
+	}, limited
+}
+
+// metricsHandler serves GET /metrics and a JSON 404 for anything else.
+func metricsHandler(metrics http.Handler) http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", metrics)
+	mux.HandleFunc("/", web.NotFound)
+	return mux
+}
+
+// Probes answers /healthz (the process is alive) and /readyz (it can serve the course's
+// flow now: every check passes, and it is not shutting down).
 type Probes struct {
 	draining atomic.Bool
+	mu       sync.Mutex
+	checks   []readinessCheck
+	log      *slog.Logger
 }
+
+type readinessCheck struct {
+	name   string
+	check  func(context.Context) error
+	failed bool // the last answer, to log changes only
+}
+
+// NewProbes returns probes that log when a readiness check changes its answer.
+func NewProbes(log *slog.Logger) *Probes { return &Probes{log: log} }
+
+// AddCheck makes /readyz answer 503 while check fails. name says, in the answer, what is not
+// ready (the error itself is logged, not shown: /readyz is on the public port). Each check
+// gets readinessTimeout.
+func (p *Probes) AddCheck(name string, check func(context.Context) error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.checks = append(p.checks, readinessCheck{name: name, check: check})
+}
+
+const readinessTimeout = time.Second
 
 func (p *Probes) startDraining() { p.draining.Store(true) }
 
 // Healthz always answers 200 while the process can serve HTTP at all.
 func (p *Probes) Healthz(w http.ResponseWriter, r *http.Request) {
-	respondStatus(w, http.StatusOK, "ok")
+	respondStatus(w, http.StatusOK, "ok", "ok")
 }
 
-// Readyz answers 200, or 503 once shutdown has begun so that no new traffic is sent here.
+// Readyz answers 200 when every check passes, or 503 naming the first that fails, and 503
+// once shutdown has begun so that no new traffic is sent here.
 func (p *Probes) Readyz(w http.ResponseWriter, r *http.Request) {
 	if p.draining.Load() {
-		respondStatus(w, http.StatusServiceUnavailable, "shutting down")
+		respondStatus(w, http.StatusServiceUnavailable, "shutting down", "shutting down")
 		return
 	}
-	respondStatus(w, http.StatusOK, "ready")
+	if name := p.failing(r.Context()); name != "" {
+		respondStatus(w, http.StatusServiceUnavailable, "not ready", "not ready: "+name)
+		return
+	}
+	respondStatus(w, http.StatusOK, "ready", "ready")
 }
 
-func respondStatus(w http.ResponseWriter, status int, state string) {
+// Ready reports whether every check passes now (and the server is not draining).
+func (p *Probes) Ready(ctx context.Context) bool {
+	return !p.draining.Load() && p.failing(ctx) == ""
+}
+
+// failing runs the checks in order and returns the name of the first that fails, or "".
+func (p *Probes) failing(ctx context.Context) string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for i := range p.checks {
+		c := &p.checks[i]
+		checkCtx, cancel := context.WithTimeout(ctx, readinessTimeout)
+		err := c.check(checkCtx)
+		cancel()
+		if (err != nil) != c.failed && p.log != nil {
+			if err != nil {
+				p.log.Warn("not ready", "check", c.name, "error", err.Error())
+			} else {
+				p.log.Info("ready again", "check", c.name)
+			}
+		}
+		c.failed = err != nil
+		if err != nil {
+			return c.name
+		}
+	}
+	return ""
+}
+
+func respondStatus(w http.ResponseWriter, status int, state, message string) {
 	w.Header().Set("Content-Type", "application/json; charset=utf-8")
 	w.Header().Set("Cache-Control", "no-store")
 	w.WriteHeader(status)
-	fmt.Fprintf(w, "{\"status\":%q,\"message\":%q}\n", state, state)
+	fmt.Fprintf(w, "{\"status\":%q,\"message\":%q}\n", state, message)
 }
 
 // Probe asks the server on this machine's port for /healthz, for images that have no curl.
@@ -113,16 +237,29 @@ func Probe(port int) error {
 
 // Router returns a chi router with what every service has: a request id for each request,
 // panics turned into JSON 500s, metrics, an access log line per request, JSON 404 and 405,
-// and the operational routes GET /healthz, /readyz and /metrics. Services add their own routes.
+// and the probes GET /healthz and /readyz. Services add their own routes. Metrics are not
+// here: they are served on their own port (Options.MetricsPort).
 // extra middlewares run after those, for every route.
 func Router(log *slog.Logger, probes *Probes, m *metrics.Registry, extra ...func(http.Handler) http.Handler) chi.Router {
 	r := chi.NewRouter()
-	r.Use(requestid.Middleware, web.Recover(log), m.Middleware, web.AccessLog(log, "/healthz", "/readyz", "/metrics"))
+	r.Use(requestid.Middleware, web.Recover(log), m.Middleware, web.AccessLog(log, "/healthz", "/readyz"))
 	r.Use(extra...)
 	r.NotFound(web.NotFound)
 	r.MethodNotAllowed(web.MethodNotAllowed)
 	r.Get("/healthz", probes.Healthz)
 	r.Get("/readyz", probes.Readyz)
-	r.Method(http.MethodGet, "/metrics", m.Handler())
 	return r
+}
+
+// errNotYet is what a ReadyWhen check answers until it passes.
+var errNotYet = errors.New("not yet")
+
+// ReadyWhen is a readiness check that passes when ready reports true.
+func ReadyWhen(ready func() bool) func(context.Context) error {
+	return func(context.Context) error {
+		if !ready() {
+			return errNotYet
+		}
+		return nil
+	}
 }

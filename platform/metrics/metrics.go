@@ -50,7 +50,9 @@ func (m *Registry) Handler() http.Handler {
 }
 
 // Middleware counts and times every request by its chi route pattern (not its path, so ids
-// in paths or scanners' random URLs cannot blow up the number of series).
+// in paths or scanners' random URLs cannot blow up the number of series) and its method,
+// where any method but the standard ones counts as OTHER: every label has a fixed, small set
+// of values, whatever clients send.
 func (m *Registry) Middleware(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
@@ -60,9 +62,20 @@ func (m *Registry) Middleware(next http.Handler) http.Handler {
 		if rctx := chi.RouteContext(r.Context()); rctx != nil && rctx.RoutePattern() != "" {
 			route = rctx.RoutePattern()
 		}
-		m.requests.WithLabelValues(route, r.Method, strconv.Itoa(ww.Status())).Inc()
-		m.latency.WithLabelValues(route, r.Method).Observe(time.Since(start).Seconds())
+		method := MethodLabel(r.Method)
+		m.requests.WithLabelValues(route, method, strconv.Itoa(ww.Status())).Inc()
+		m.latency.WithLabelValues(route, method).Observe(time.Since(start).Seconds())
 	})
+}
+
+// MethodLabel is method when it is one of the standard HTTP methods, else "OTHER".
+func MethodLabel(method string) string {
+	switch method {
+	case http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut, http.MethodPatch,
+		http.MethodDelete, http.MethodOptions, http.MethodConnect, http.MethodTrace:
+		return method
+	}
+	return "OTHER"
 }
 
 // AuthCalls returns an observer for authapi.Client: calls to auth by route and outcome

@@ -4,18 +4,25 @@
 //   - an append is acknowledged only once it is on disk (write, then fsync);
 //   - concurrent appends share one write and one fsync (group commit);
 //   - appends hold an exclusive flock, so records of two processes never interleave;
-//   - a record torn by a crash (bytes after the last delimiter) is ignored when read, and
-//     cut off before the next append, so the file stays loadable by any reader that splits
-//     on the delimiter;
+//   - a record torn by a crash (bytes after the last delimiter that are the start of a record
+//     of ours) is ignored when read, and cut off before the next append, so the file stays
+//     loadable by any reader that splits on the delimiter;
+//   - nothing else is ever cut or rewritten: a file that is not a record file (no record in it
+//     reads, or it ends in bytes that are not a torn record) is refused at open, and if one
+//     appears in its place while running, appends and reads fail until it is fixed;
 //   - a failed write or fsync is cut back, leaving no partial record;
+//   - a record that cannot be read (damaged, or longer than MaxRecordBytes) costs that record
+//     only, with a warning naming its offset;
 //   - readers catch up incrementally: only bytes added since the last read are parsed;
+//   - a file replaced, removed or shrunk under the running process is noticed (at the next
+//     read or write, and at most a second later by Check) and read again from the start;
 //   - the file is open for writing only while a batch is written, so a folder that turns
 //     read-only (or a full disk) fails those appends with an error, and reads go on.
 package recordlog
 
 import (
-	"bufio"
 	"bytes"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -28,27 +35,63 @@ import (
 	"time"
 )
 
-// MaxRecordBytes bounds one record as read back.
-const MaxRecordBytes = 16 << 20
-
 // maxBatchRecords bounds how many appends share one write and fsync.
 const maxBatchRecords = 512
 
-// ErrClosed is returned by Append after Close.
-var ErrClosed = errors.New("recordlog: closed")
+// checkEvery is how often the file's path is looked at again, to notice a file put in its
+// place (a replaced file, a retargeted symlink): at most once per checkEvery, at a read.
+const checkEvery = time.Second
+
+var (
+	// ErrClosed is returned by Append after Close.
+	ErrClosed = errors.New("recordlog: closed")
+	// ErrFull is returned by Append when the record would take the file past MaxBytes.
+	ErrFull = errors.New("recordlog: the file is at its size limit")
+	// ErrTooLarge is returned by Append for a record over MaxRecordBytes.
+	ErrTooLarge = errors.New("recordlog: record over the size limit")
+	// ErrUnavailable wraps why the file cannot be used now (replaced by one that is not a
+	// record file, made unreadable…). It clears once the file can be read again.
+	ErrUnavailable = errors.New("recordlog: the file cannot be used now")
+)
+
+// Options configure a Log.
+type Options struct {
+	// Delimiter ends every record; records must not contain it.
+	Delimiter []byte
+	// Apply is handed every record, in file order, once. An error means the record could
+	// not be read: it is skipped with a warning.
+	Apply func(record []byte) error
+	// Reset, if set, is called before the file is read again from the start (it was replaced
+	// or shrunk): whatever Apply built from the old file must be forgotten.
+	Reset func()
+	// Log takes warnings: skipped records, torn tails cut off, failed writes.
+	Log *slog.Logger
+	// OnCommit, if set, is told of every batch written: its size, the time the write and the
+	// fsync took, or the error that failed it.
+	OnCommit func(records int, write, sync time.Duration, err error)
+	// MaxRecordBytes bounds one record: longer ones are refused by Append and skipped when
+	// read. Zero means 1 MiB.
+	MaxRecordBytes int
+	// MaxBytes, if above zero, bounds the file: an append past it fails with ErrFull.
+	MaxBytes int64
+}
 
 // Log is an open record file. Records are handed to the apply function given to Open, in file
 // order, exactly once each: those found at open, those other processes append, and its own.
 type Log struct {
 	path     string
+	opts     Options
 	delim    []byte
-	apply    func(record []byte) error
 	log      *slog.Logger
 	onCommit func(records int, write, sync time.Duration, err error)
 
-	mu   sync.Mutex   // serialises reading and writing the file
-	file *os.File     // opened read-only: reads, the size, and the flock
-	end  atomic.Int64 // offset just past the last complete record
+	mu        sync.Mutex            // serialises reading and writing the file
+	file      *os.File              // opened read-only: reads, the size, and the flock
+	end       atomic.Int64          // offset just past the last complete record
+	fault     atomic.Pointer[error] // why the file cannot be used now; nil when it can
+	lastCheck atomic.Int64          // unix nanoseconds of the last look at the path
+	refused   fileVersion           // the file the last reload refused: not read again unchanged
+	closedNow atomic.Bool
 
 	queue   chan *appendRequest
 	closing chan struct{}
@@ -62,22 +105,9 @@ type appendRequest struct {
 	result chan error
 }
 
-// Options configure a Log.
-type Options struct {
-	// Delimiter ends every record; records must not contain it.
-	Delimiter []byte
-	// Apply is handed every record, in file order, once.
-	Apply func(record []byte) error
-	// Log takes warnings: skipped records, torn tails cut off, failed writes.
-	Log *slog.Logger
-	// OnCommit, if set, is told of every batch written: its size, the time the write and the
-	// fsync took, or the error that failed it.
-	OnCommit func(records int, write, sync time.Duration, err error)
-}
-
 // Open opens (creating it and its folder if missing) the record file at path and hands every
-// complete record in it to opts.Apply. Unreadable records (Apply returns an error) are
-// skipped with a warning; a torn last record is ignored.
+// complete record in it to opts.Apply. It refuses a path that is not a regular file (a FIFO
+// would hang the process), and a file that is not a record file (see the package comment).
 func Open(path string, opts Options) (*Log, error) {
 	if len(opts.Delimiter) == 0 || opts.Apply == nil || opts.Log == nil {
 		return nil, errors.New("recordlog: Delimiter, Apply and Log are required")
@@ -85,58 +115,113 @@ func Open(path string, opts Options) (*Log, error) {
 	if opts.OnCommit == nil {
 		opts.OnCommit = func(int, time.Duration, time.Duration, error) {}
 	}
-	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-		return nil, fmt.Errorf("create folder for %s: %w", path, err)
+	if opts.Reset == nil {
+		opts.Reset = func() {}
 	}
-	file, err := openFile(path)
-	if err != nil {
-		return nil, err
+	if opts.MaxRecordBytes <= 0 {
+		opts.MaxRecordBytes = 1 << 20
 	}
 	l := &Log{
 		path:     path,
+		opts:     opts,
 		delim:    opts.Delimiter,
-		apply:    opts.Apply,
 		log:      opts.Log,
 		onCommit: opts.OnCommit,
-		file:     file,
 		queue:    make(chan *appendRequest, maxBatchRecords),
 		closing:  make(chan struct{}),
 		stopped:  make(chan struct{}),
 	}
-	if err := l.Refresh(); err != nil {
-		file.Close()
+	l.lastCheck.Store(time.Now().UnixNano())
+	l.mu.Lock()
+	err := l.load()
+	l.mu.Unlock()
+	if err != nil {
 		return nil, err
 	}
 	go l.commitLoop()
 	return l, nil
 }
 
-// openFile opens path for reading, creating it if missing; a file it creates is made durable
-// by syncing its folder.
-func openFile(path string) (*os.File, error) {
-	file, err := os.Open(path)
-	if err == nil {
-		return file, nil
+// load opens the file at l.path and reads it whole, as at open. Callers hold l.mu.
+func (l *Log) load() error {
+	if err := os.MkdirAll(filepath.Dir(l.path), 0o755); err != nil {
+		return fmt.Errorf("create folder for %s: %w", l.path, err)
 	}
-	if !errors.Is(err, os.ErrNotExist) {
+	file, err := openFile(l.path)
+	if err != nil {
+		return err
+	}
+	if err := flock(file, syscall.LOCK_SH); err != nil {
+		file.Close()
+		return err
+	}
+	defer flock(file, syscall.LOCK_UN)
+	l.end.Store(0)
+	if err := l.readNew(file, true); err != nil {
+		file.Close()
+		return err
+	}
+	if l.file != nil {
+		l.file.Close()
+	}
+	l.file = file
+	return nil
+}
+
+// openFile opens path for reading, creating it if missing; a file it creates is made durable
+// by syncing its folder. It refuses anything but a regular file (after symlinks): opening a
+// FIFO would block until a writer came, and a device or folder is not a record file.
+func openFile(path string) (*os.File, error) {
+	info, err := os.Stat(path)
+	switch {
+	case errors.Is(err, os.ErrNotExist):
+		created, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
+		if err != nil && !errors.Is(err, os.ErrExist) {
+			return nil, fmt.Errorf("create %s: %w", path, err)
+		}
+		if err == nil {
+			created.Close()
+			if dir, err := os.Open(filepath.Dir(path)); err == nil {
+				dir.Sync()
+				dir.Close()
+			}
+		}
+	case err != nil:
+		return nil, fmt.Errorf("open %s: %w", path, err)
+	case !info.Mode().IsRegular():
+		return nil, fmt.Errorf("%s is a %s, not a regular file: put a file there (or nothing, and one is created)", path, fileKind(info.Mode()))
+	}
+	// O_NONBLOCK: should a FIFO be put there between the Stat and now, the open returns at
+	// once instead of waiting for a writer; the type is checked again on what was opened.
+	file, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK, 0)
+	if err != nil {
 		return nil, fmt.Errorf("open %s: %w", path, err)
 	}
-	created, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE, 0o644)
-	if err != nil {
-		return nil, fmt.Errorf("create %s: %w", path, err)
+	if info, err := file.Stat(); err != nil || !info.Mode().IsRegular() {
+		file.Close()
+		return nil, fmt.Errorf("%s is not a regular file", path)
 	}
-	created.Close()
-	if dir, err := os.Open(filepath.Dir(path)); err == nil {
-		dir.Sync()
-		dir.Close()
+	return file, nil
+}
+
+func fileKind(mode os.FileMode) string {
+	switch {
+	case mode.IsDir():
+		return "folder"
+	case mode&os.ModeNamedPipe != 0:
+		return "named pipe (FIFO)"
+	case mode&os.ModeSocket != 0:
+		return "socket"
+	case mode&os.ModeDevice != 0:
+		return "device"
 	}
-	return os.Open(path)
+	return "special file"
 }
 
 // openWriter opens the file for one batch of appends, and makes sure it is still the file
 // this Log reads: one put in its place would not match what was read.
 func (l *Log) openWriter() (*os.File, error) {
-	w, err := os.OpenFile(l.path, os.O_WRONLY|os.O_APPEND, 0)
+	w, err := os.OpenFile(l.path, os.O_WRONLY|os.O_APPEND|syscall.O_NONBLOCK, 0)
 	if err != nil {
 		return nil, fmt.Errorf("open %s for writing: %w", l.path, err)
 	}
@@ -144,25 +229,128 @@ func (l *Log) openWriter() (*os.File, error) {
 	rInfo, rErr := l.file.Stat()
 	if wErr != nil || rErr != nil || !os.SameFile(wInfo, rInfo) {
 		w.Close()
-		return nil, fmt.Errorf("%s was replaced or removed while open: restart to read the new file", l.path)
+		return nil, fmt.Errorf("%w: %s was replaced while it was being written", ErrUnavailable, l.path)
 	}
 	return w, nil
 }
 
+// Check reports whether the file can be used now; it looks at the path again (at most once
+// per second) and reloads a file put in its place. Readiness probes call it.
+func (l *Log) Check() error {
+	l.watch(true)
+	return l.faultNow()
+}
+
+func (l *Log) faultNow() error {
+	if err := l.fault.Load(); err != nil {
+		return *err
+	}
+	return nil
+}
+
+// watch looks at the path, at most once per checkEvery unless now is set, and reloads the
+// file when another is in its place or it shrank.
+func (l *Log) watch(now bool) {
+	last := l.lastCheck.Load()
+	t := time.Now().UnixNano()
+	if (!now && t-last < int64(checkEvery)) || !l.lastCheck.CompareAndSwap(last, t) || l.closedNow.Load() {
+		return
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.watchLocked()
+}
+
+// fileVersion tells one state of a file from another: which file, its size and its mtime.
+type fileVersion struct {
+	dev, ino, size uint64
+	mtime          int64
+}
+
+func versionOf(info os.FileInfo) fileVersion {
+	st, ok := info.Sys().(*syscall.Stat_t)
+	if !ok {
+		return fileVersion{}
+	}
+	return fileVersion{dev: st.Dev, ino: st.Ino, size: uint64(st.Size), mtime: info.ModTime().UnixNano()}
+}
+
+// watchLocked reloads the file if the path no longer leads to the file open, or the file
+// shrank, or it could not be used and has changed since. Callers hold l.mu.
+func (l *Log) watchLocked() {
+	reason := ""
+	pathInfo, err := os.Stat(l.path)
+	fileInfo, ferr := l.file.Stat()
+	switch {
+	case l.faultNow() != nil:
+		if err == nil && versionOf(pathInfo) == l.refused {
+			return // the same file as last time: it would be refused again
+		}
+		reason = "it could not be used"
+	case err != nil || ferr != nil:
+		reason = "it is gone"
+	case !os.SameFile(pathInfo, fileInfo):
+		reason = "another file is in its place"
+	case fileInfo.Size() < l.end.Load():
+		reason = fmt.Sprintf("it shrank from %d to %d bytes", l.end.Load(), fileInfo.Size())
+	default:
+		return
+	}
+	l.reloadLocked(reason)
+}
+
+// reloadLocked forgets everything read and reads the file at the path from the start. If
+// that fails, the Log is faulted: reads and appends fail until a later check succeeds.
+func (l *Log) reloadLocked(reason string) {
+	wasFaulted := l.faultNow() != nil
+	if !wasFaulted {
+		l.log.Warn("reading the file again from the start", "file", l.path, "because", reason)
+	}
+	l.opts.Reset()
+	if err := l.load(); err != nil {
+		l.end.Store(0)
+		l.opts.Reset()
+		if !wasFaulted || !errors.Is(l.faultNow(), ErrUnavailable) || !bytes.Contains([]byte(l.faultNow().Error()), []byte(err.Error())) {
+			l.log.Error("the file cannot be used; answering 503 until it can", "file", l.path, "error", err.Error())
+		}
+		fault := fmt.Errorf("%w: %w", ErrUnavailable, err)
+		l.fault.Store(&fault)
+		if info, err := os.Stat(l.path); err == nil {
+			l.refused = versionOf(info)
+		}
+		return
+	}
+	if wasFaulted {
+		l.log.Info("the file can be used again", "file", l.path, "bytes", l.end.Load())
+	}
+	l.fault.Store(nil)
+}
+
 // Refresh reads the records other processes appended since the last read. When nothing was
-// appended it costs one fstat.
+// appended it costs one fstat (and, once a second, a stat of the path).
 func (l *Log) Refresh() error {
+	l.watch(false)
+	if err := l.faultNow(); err != nil {
+		return err
+	}
 	if size, err := l.size(); err == nil && size == l.end.Load() {
 		return nil
 	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if err := flock(l.file, syscall.LOCK_SH); err != nil {
+	if err := l.faultNow(); err != nil {
 		return err
 	}
-	defer flock(l.file, syscall.LOCK_UN)
-	return l.catchUp()
+	unlock, err := l.lockAndCatchUp(syscall.LOCK_SH)
+	if err != nil {
+		return err
+	}
+	unlock()
+	return nil
 }
+
+// Size is the size of the file as last read: the bytes of its complete records.
+func (l *Log) Size() int64 { return l.end.Load() }
 
 // Append writes record (which must not contain the delimiter) and returns once it is on disk.
 // When check is not nil it runs under the file lock after catching up with other processes,
@@ -170,6 +358,9 @@ func (l *Log) Refresh() error {
 func (l *Log) Append(record []byte, check func() error) error {
 	if bytes.Contains(record, l.delim) {
 		return fmt.Errorf("recordlog: record contains the delimiter %q", l.delim)
+	}
+	if len(record) > l.opts.MaxRecordBytes {
+		return fmt.Errorf("%w: %d bytes, the limit is %d", ErrTooLarge, len(record), l.opts.MaxRecordBytes)
 	}
 	req := &appendRequest{record: record, check: check, result: make(chan error, 1)}
 	select {
@@ -194,6 +385,7 @@ func (l *Log) Append(record []byte, check func() error) error {
 func (l *Log) Close() error {
 	var err error
 	l.closed.Do(func() {
+		l.closedNow.Store(true)
 		close(l.closing)
 		<-l.stopped
 		l.mu.Lock()
@@ -256,13 +448,17 @@ func (l *Log) write(batch []*appendRequest) []error {
 	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if err := flock(l.file, syscall.LOCK_EX); err != nil {
+	// A file put in place of ours is read before anything is written to it.
+	l.watchLocked()
+	if err := l.faultNow(); err != nil {
 		return fail(err)
 	}
-	defer flock(l.file, syscall.LOCK_UN)
-	if err := l.catchUp(); err != nil {
+	unlock, err := l.lockAndCatchUp(syscall.LOCK_EX)
+	if err != nil {
 		return fail(err)
 	}
+	defer unlock()
+	start := l.end.Load()
 	var buf []byte
 	var written []*appendRequest
 	for i, req := range batch {
@@ -271,6 +467,10 @@ func (l *Log) write(batch []*appendRequest) []error {
 				results[i] = err
 				continue
 			}
+		}
+		if size := start + int64(len(buf)+len(req.record)+len(l.delim)); l.opts.MaxBytes > 0 && size > l.opts.MaxBytes {
+			results[i] = fmt.Errorf("%w (%d bytes)", ErrFull, l.opts.MaxBytes)
+			continue
 		}
 		buf = append(append(buf, req.record...), l.delim...)
 		written = append(written, req)
@@ -283,7 +483,6 @@ func (l *Log) write(batch []*appendRequest) []error {
 		return fail(err)
 	}
 	defer w.Close()
-	start := l.end.Load()
 	if err := l.dropTornTail(w, start); err != nil {
 		return fail(err)
 	}
@@ -302,16 +501,17 @@ func (l *Log) write(batch []*appendRequest) []error {
 	l.onCommit(len(written), wrote.Sub(began), time.Since(wrote), nil)
 	l.end.Store(start + int64(len(buf)))
 	for _, req := range written {
-		if err := l.apply(req.record); err != nil {
+		if err := l.opts.Apply(req.record); err != nil {
 			l.log.Error("a record just written does not read back", "file", l.path, "error", err)
 		}
 	}
 	return results
 }
 
-// dropTornTail cuts bytes after the last complete record. Under the exclusive lock no writer
-// is active, so such bytes are what a writer that crashed mid-write left behind; appending
-// after them would glue the new record onto garbage.
+// dropTornTail cuts bytes after the last complete record, if they are a record of ours torn by
+// a crash. Under the exclusive lock no writer is active, so such bytes are what a writer that
+// crashed mid-write left behind; appending after them would glue the new record onto garbage.
+// Bytes that are not a torn record are never cut: the Log is faulted instead.
 func (l *Log) dropTornTail(w *os.File, end int64) error {
 	size, err := l.size()
 	if err != nil {
@@ -320,11 +520,44 @@ func (l *Log) dropTornTail(w *os.File, end int64) error {
 	if size == end {
 		return nil
 	}
+	tail := make([]byte, min(size-end, int64(l.opts.MaxRecordBytes+len(l.delim))+1))
+	if _, err := l.file.ReadAt(tail, end); err != nil && !errors.Is(err, io.EOF) {
+		return fmt.Errorf("read the end of %s: %w", l.path, err)
+	}
+	if size-end > int64(len(tail)) || !l.isTornRecord(tail) {
+		err := fmt.Errorf("%w: %s ends in %d bytes at offset %d that are not a record (nor a torn one): fix or move the file",
+			ErrUnavailable, l.path, size-end, end)
+		l.log.Error("refusing to append after bytes that are not a record", "file", l.path, "offset", end, "bytes", size-end)
+		l.fault.Store(&err)
+		return err
+	}
 	l.log.Warn("dropping a torn record left by an interrupted write", "file", l.path, "offset", end, "bytes", size-end)
 	if err := w.Truncate(end); err != nil {
 		return fmt.Errorf("truncate torn tail of %s: %w", l.path, err)
 	}
 	return nil
+}
+
+// isTornRecord reports whether tail is what an interrupted append leaves: the start of a
+// JSON object (every record here is one), or a whole object followed by the start of the
+// delimiter, with no newline in it (records are compact JSON) and no longer than a record.
+func (l *Log) isTornRecord(tail []byte) bool {
+	if len(tail) == 0 {
+		return true
+	}
+	if tail[0] != '{' || len(tail) > l.opts.MaxRecordBytes+len(l.delim) {
+		return false
+	}
+	dec := json.NewDecoder(bytes.NewReader(tail))
+	var object json.RawMessage
+	switch err := dec.Decode(&object); {
+	case errors.Is(err, io.ErrUnexpectedEOF):
+		return !bytes.ContainsAny(tail, "\n") || bytes.Equal(l.delim, []byte("\n"))
+	case err != nil:
+		return false
+	}
+	rest := tail[dec.InputOffset():]
+	return bytes.HasPrefix(l.delim, rest)
 }
 
 // undo cuts a failed write back to where it started, so no partial record stays behind.
@@ -337,43 +570,130 @@ func (l *Log) undo(w *os.File, start int64, cause error) error {
 	return cause
 }
 
-// catchUp hands every complete record after l.end to apply. Callers hold l.mu and a flock.
-func (l *Log) catchUp() error {
-	size, err := l.size()
-	if err != nil {
-		return err
-	}
-	end := l.end.Load()
-	if size < end {
-		return fmt.Errorf("%s shrank from %d to %d bytes: it was changed by something other than kub-demo", l.path, end, size)
-	}
-	if size == end {
-		return nil
-	}
-	scanner := bufio.NewScanner(io.NewSectionReader(l.file, end, size-end))
-	scanner.Buffer(make([]byte, 0, 64<<10), MaxRecordBytes+len(l.delim))
-	scanner.Split(l.splitRecords)
-	for scanner.Scan() {
-		record := scanner.Bytes()
-		if err := l.apply(record); err != nil {
-			l.log.Warn("skipping an unreadable record", "file", l.path, "offset", end, "bytes", len(record), "error", err)
+// lockAndCatchUp takes the flock how (shared to read, exclusive to write) and hands every
+// complete record after l.end to Apply. A file that shrank is read again from the start, and
+// the lock taken on it. It returns the function that releases the lock. Callers hold l.mu.
+func (l *Log) lockAndCatchUp(how int) (unlock func(), err error) {
+	for range 2 {
+		file := l.file
+		if err := flock(file, how); err != nil {
+			return nil, err
 		}
-		end += int64(len(record) + len(l.delim))
+		unlock = func() { flock(file, syscall.LOCK_UN) }
+		size, err := l.size()
+		if err != nil {
+			unlock()
+			return nil, err
+		}
+		if end := l.end.Load(); size < end {
+			unlock()
+			l.reloadLocked(fmt.Sprintf("it shrank from %d to %d bytes", end, size))
+			if err := l.faultNow(); err != nil {
+				return nil, err
+			}
+			continue
+		}
+		if size > l.end.Load() {
+			if err := l.readNew(file, false); err != nil {
+				unlock()
+				return nil, err
+			}
+		}
+		return unlock, nil
+	}
+	return nil, fmt.Errorf("%w: %s keeps changing under this process", ErrUnavailable, l.path)
+}
+
+// readNew reads file from l.end to its end, handing each complete record to Apply and moving
+// l.end past it. Records over MaxRecordBytes and records Apply refuses are skipped with a
+// warning. atOpen, the whole file is being read: it must be a record file (the package
+// comment says what that is), else an error names what is wrong and nothing is kept.
+func (l *Log) readNew(file *os.File, atOpen bool) error {
+	info, err := file.Stat()
+	if err != nil {
+		return fmt.Errorf("stat %s: %w", l.path, err)
+	}
+	size := info.Size()
+	end := l.end.Load()
+	reader := io.NewSectionReader(file, end, size-end)
+	limit := l.opts.MaxRecordBytes + len(l.delim)
+	block := make([]byte, 64<<10)
+	var pending []byte // the record being read, from pendingAt
+	pendingAt := end
+	var skipped int64 // > 0: reading past a record too long to keep
+	var read, failed int
+	for {
+		n, err := reader.Read(block)
+		searchFrom := max(len(pending)-len(l.delim)+1, 0)
+		pending = append(pending, block[:n]...)
+		for {
+			i := bytes.Index(pending[searchFrom:], l.delim)
+			if i < 0 {
+				break
+			}
+			i += searchFrom
+			recordEnd := pendingAt + int64(i) + int64(len(l.delim))
+			switch {
+			case skipped > 0:
+				l.log.Warn("skipping a record longer than the limit", "file", l.path, "offset", pendingAt-skipped,
+					"bytes", skipped+int64(i), "limit", l.opts.MaxRecordBytes)
+				failed++
+				skipped = 0
+			case i > l.opts.MaxRecordBytes:
+				l.log.Warn("skipping a record longer than the limit", "file", l.path, "offset", pendingAt,
+					"bytes", i, "limit", l.opts.MaxRecordBytes)
+				failed++
+			default:
+				if err := l.opts.Apply(pending[:i]); err != nil {
+					l.log.Warn("skipping an unreadable record", "file", l.path, "offset", pendingAt, "bytes", i, "error", err)
+					failed++
+				} else {
+					read++
+				}
+			}
+			pending = pending[i+len(l.delim):]
+			pendingAt = recordEnd
+			end = recordEnd
+			searchFrom = 0
+		}
+		if len(pending) > limit {
+			// Too long to be a record: keep only what could begin the delimiter.
+			keep := len(l.delim) - 1
+			skipped += int64(len(pending) - keep)
+			pendingAt += int64(len(pending) - keep)
+			pending = append(pending[:0], pending[len(pending)-keep:]...)
+		}
+		if errors.Is(err, io.EOF) || (err == nil && n == 0) {
+			break
+		}
+		if err != nil {
+			l.end.Store(end)
+			return fmt.Errorf("read %s at offset %d: %w", l.path, end, err)
+		}
+	}
+	if atOpen {
+		switch {
+		case read == 0 && failed > 0:
+			return fmt.Errorf("%s is not a record file: none of its %d records can be read (at offset 0: %q); "+
+				"refusing to use it, nothing was changed", l.path, failed, preview(file))
+		case skipped > 0 || !l.isTornRecord(pending):
+			return fmt.Errorf("%s is not a record file: it ends in %d bytes at offset %d that are not a record "+
+				"separated by %q (%q); refusing to use it, nothing was changed", l.path, size-end, end, l.delim, preview(file, end))
+		}
 	}
 	l.end.Store(end)
-	if err := scanner.Err(); err != nil {
-		return fmt.Errorf("read %s at offset %d: %w", l.path, end, err)
-	}
 	return nil
 }
 
-// splitRecords yields each record before a delimiter; bytes after the last delimiter are a
-// record still being written, or torn by a crash, and are left unread.
-func (l *Log) splitRecords(data []byte, atEOF bool) (int, []byte, error) {
-	if i := bytes.Index(data, l.delim); i >= 0 {
-		return i + len(l.delim), data[:i], nil
+// preview is the first bytes of file from offset (0 by default), to show in an error.
+func preview(file *os.File, offset ...int64) string {
+	at := int64(0)
+	if len(offset) > 0 {
+		at = offset[0]
 	}
-	return 0, nil, nil
+	buf := make([]byte, 40)
+	n, _ := file.ReadAt(buf, at)
+	return string(buf[:n])
 }
 
 // size is the file's size now. It is asked on every read (Refresh), so it uses fstat with no

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/http"
 	"os"
 	"os/signal"
 	"syscall"
@@ -17,13 +18,47 @@ import (
 	"github.com/kelseyhightower/envconfig"
 
 	"github.com/kub-demo/kub-demo/platform/httpserver"
+	"github.com/kub-demo/kub-demo/platform/metrics"
 	"github.com/kub-demo/kub-demo/platform/requestid"
 )
 
 // Common settings, embedded in every service's config.
 type Common struct {
 	LogLevel        slog.Level    `envconfig:"LOG_LEVEL" default:"info" desc:"log level: debug, info, warn or error"`
+	MetricsPort     int           `envconfig:"METRICS_PORT" default:"9090" desc:"port of GET /metrics (Prometheus), apart from the public port"`
+	MaxConnections  int           `envconfig:"MAX_CONNECTIONS" default:"256" desc:"connections held open at once; past it the longest-idle is closed, or a new one gets 503"`
+	ShutdownDelay   time.Duration `envconfig:"SHUTDOWN_DELAY" default:"5s" desc:"after SIGTERM, how long to go on serving with /readyz at 503 before draining"`
 	ShutdownTimeout time.Duration `envconfig:"SHUTDOWN_TIMEOUT" default:"10s" desc:"how long in-flight requests may take to finish after SIGTERM"`
+}
+
+// validate checks the common settings.
+func (c Common) validate() error {
+	switch {
+	case c.MetricsPort < 0 || c.MetricsPort > 65535:
+		return fmt.Errorf("METRICS_PORT=%d is not a port", c.MetricsPort)
+	case c.MaxConnections < 1:
+		return fmt.Errorf("MAX_CONNECTIONS=%d must be at least 1", c.MaxConnections)
+	case c.ShutdownDelay < 0:
+		return fmt.Errorf("SHUTDOWN_DELAY=%s must not be negative", c.ShutdownDelay)
+	case c.ShutdownTimeout <= 0:
+		return fmt.Errorf("SHUTDOWN_TIMEOUT=%s must be positive", c.ShutdownTimeout)
+	}
+	return nil
+}
+
+// Serve runs handler on port and the metrics of m on METRICS_PORT until ctx ends, then drains
+// (see httpserver.Run).
+func (c Common) Serve(ctx context.Context, log *slog.Logger, port int, handler http.Handler, m *metrics.Registry, probes *httpserver.Probes) error {
+	return httpserver.Run(ctx, log, httpserver.Options{
+		Port:            port,
+		Handler:         handler,
+		MetricsPort:     c.MetricsPort,
+		Metrics:         m.Handler(),
+		Probes:          probes,
+		MaxConnections:  c.MaxConnections,
+		ShutdownDelay:   c.ShutdownDelay,
+		ShutdownTimeout: c.ShutdownTimeout,
+	})
 }
 
 // Logger returns the JSON logger every service writes to stdout, one object per line.
@@ -36,7 +71,10 @@ func (c Common) Logger(w io.Writer, service string) *slog.Logger {
 type Config interface {
 	ListenPort() int
 	Validate() error
+	common() Common
 }
+
+func (c Common) common() Common { return c }
 
 // Setup parses args and the environment into cfg. done reports that a flag did all there
 // was to do (-env listed the variables, -healthcheck probed the running server): the
@@ -66,6 +104,9 @@ func Setup(name string, args []string, stdout io.Writer, cfg Config) (done bool,
 	}
 	if *healthcheck {
 		return true, httpserver.Probe(cfg.ListenPort())
+	}
+	if err := cfg.common().validate(); err != nil {
+		return true, fmt.Errorf("configuration: %w", err)
 	}
 	if err := cfg.Validate(); err != nil {
 		return true, fmt.Errorf("configuration: %w", err)

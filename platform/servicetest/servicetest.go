@@ -27,15 +27,18 @@ type Service struct {
 }
 
 // Start sets env (with t.Setenv, so tests using it cannot run in parallel), runs run with
-// PORT=0, reads the bound address from its "listening" log line, and waits for /healthz.
+// PORT=0 and METRICS_PORT=0 (unless env sets them), reads the bound address from its "listening" log line, and waits for /healthz.
 // The service is stopped at the end of the test.
 func Start(t *testing.T, name string, run service.RunFunc, env map[string]string) *Service {
 	t.Helper()
 	for k, v := range env {
 		t.Setenv(k, v)
 	}
-	if _, ok := env["PORT"]; !ok {
-		t.Setenv("PORT", "0")
+	// Any free ports, and no delay at stop, unless the test says otherwise.
+	for k, v := range map[string]string{"PORT": "0", "METRICS_PORT": "0", "SHUTDOWN_DELAY": "0s"} {
+		if _, ok := env[k]; !ok {
+			t.Setenv(k, v)
+		}
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	s := &Service{cancel: cancel, done: make(chan error, 1)}

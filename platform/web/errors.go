@@ -6,7 +6,10 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"net/http"
+	"strconv"
+	"time"
 )
 
 // Error is an error with the status and the message a client should see.
@@ -15,6 +18,12 @@ type Error struct {
 	Status  int
 	Message string
 	Err     error
+	// RetryAfter, when set, is sent as Retry-After (in whole seconds, at least 1).
+	RetryAfter time.Duration
+	// Quiet 5xx answers are not logged as failures: they are load being shed (a full queue,
+	// a caller that gave up), which metrics count, and a flood must not turn into a flood of
+	// error lines.
+	Quiet bool
 }
 
 // NewError returns an Error that tells the client message with status.
@@ -60,9 +69,12 @@ func RespondError(w http.ResponseWriter, r *http.Request, log *slog.Logger, err 
 	if !errors.As(err, &e) {
 		e = &Error{Status: http.StatusInternalServerError, Message: "Internal server error.", Err: err}
 	}
-	if e.Status >= 500 {
+	if e.RetryAfter > 0 {
+		w.Header().Set("Retry-After", strconv.Itoa(int(max(math.Ceil(e.RetryAfter.Seconds()), 1))))
+	}
+	if e.Status >= 500 && !e.Quiet {
 		log.LogAttrs(r.Context(), slog.LevelError, "request failed",
-			slog.String("method", r.Method), slog.String("path", r.URL.Path),
+			slog.String("method", clip(r.Method, maxLoggedMethod)), slog.String("path", clip(r.URL.Path, maxLoggedPath)),
 			slog.Int("status", e.Status), slog.String("error", e.Error()))
 	}
 	Respond(w, e.Status, MessageBody{Message: e.Message})
@@ -70,10 +82,10 @@ func RespondError(w http.ResponseWriter, r *http.Request, log *slog.Logger, err 
 
 // NotFound answers unknown routes with a JSON 404.
 func NotFound(w http.ResponseWriter, r *http.Request) {
-	Respond(w, http.StatusNotFound, MessageBody{Message: fmt.Sprintf("No route for %s %s.", r.Method, r.URL.Path)})
+	Respond(w, http.StatusNotFound, MessageBody{Message: fmt.Sprintf("No route for %s %s.", clip(r.Method, maxLoggedMethod), clip(r.URL.Path, maxLoggedPath))})
 }
 
 // MethodNotAllowed answers a known route asked with the wrong method.
 func MethodNotAllowed(w http.ResponseWriter, r *http.Request) {
-	Respond(w, http.StatusMethodNotAllowed, MessageBody{Message: fmt.Sprintf("Method %s is not allowed on %s.", r.Method, r.URL.Path)})
+	Respond(w, http.StatusMethodNotAllowed, MessageBody{Message: fmt.Sprintf("Method %s is not allowed on %s.", clip(r.Method, maxLoggedMethod), clip(r.URL.Path, maxLoggedPath))})
 }

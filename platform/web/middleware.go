@@ -38,14 +38,29 @@ func AccessLog(log *slog.Logger, quiet ...string) func(http.Handler) http.Handle
 			now := time.Now()
 			record := slog.NewRecord(now, level, "request", 0)
 			record.AddAttrs(
-				slog.String("method", r.Method),
-				slog.String("path", r.URL.Path),
+				slog.String("method", clip(r.Method, maxLoggedMethod)),
+				slog.String("path", clip(r.URL.Path, maxLoggedPath)),
 				slog.Int("status", ww.Status()),
 				slog.Int("bytes", ww.BytesWritten()),
 				slog.Float64("ms", float64(now.Sub(start).Microseconds())/1000))
 			h.Handle(ctx, record)
 		})
 	}
+}
+
+// What a client controls is clipped in log lines, so that a made-up 30 KB method or path does
+// not become a 30 KB line per request.
+const (
+	maxLoggedMethod = 16
+	maxLoggedPath   = 256
+)
+
+// clip returns s cut to at most n bytes, marked with "…" when it was cut.
+func clip(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n] + "…"
 }
 
 // Recover turns a panic in a handler into a logged JSON 500 instead of a dropped connection.
@@ -57,7 +72,7 @@ func Recover(log *slog.Logger) func(http.Handler) http.Handler {
 					if p == http.ErrAbortHandler {
 						panic(p)
 					}
-					log.Error("handler panicked", "method", r.Method, "path", r.URL.Path, "panic", p)
+					log.Error("handler panicked", "method", clip(r.Method, maxLoggedMethod), "path", clip(r.URL.Path, maxLoggedPath), "panic", p)
 					Respond(w, http.StatusInternalServerError, MessageBody{Message: "Internal server error."})
 				}
 			}()

@@ -2,7 +2,10 @@ module github.com/kub-demo/kub-demo/services/users
 
 go 1.26.0
 
-require github.com/kub-demo/kub-demo/platform v0.0.0
+require (
+	github.com/kub-demo/kub-demo/platform v0.0.0
+	golang.org/x/time v0.16.0
+)
 
 require (
 	github.com/beorn7/perks v1.0.1 // indirect

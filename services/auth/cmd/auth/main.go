@@ -1,5 +1,6 @@
 // Command auth is kub-demo's internal auth service: it hashes passwords and issues and
-// verifies signed tokens for users and tasks. It must not be reachable from outside.
+// verifies signed tokens for users and tasks. It must not be reachable from outside, and
+// serves only callers that present AUTH_API_KEY.
 package main
 
 import (
@@ -22,22 +23,28 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 		return err
 	}
 	log := cfg.Logger(stdout, "auth")
-	log.Info("starting", "port", cfg.Port, "bcryptCost", cfg.BcryptCost, "tokenTTL", cfg.TokenTTL.String(),
-		"tokenIssuer", cfg.TokenIssuer, "jwtSecret", "set, not shown")
-
-	hasher, err := password.NewHasher(cfg.BcryptCost)
+	workers := bcryptWorkers()
+	hasher, err := password.NewHasher(password.Options{Cost: cfg.BcryptCost, Workers: workers, Queue: workers * cfg.BcryptQueuePerCPU})
 	if err != nil {
 		return err
 	}
-	issuer, err := token.NewIssuer([]byte(cfg.JWTSecret), cfg.TokenIssuer, cfg.TokenTTL)
-	if err != nil {
-		return err
-	}
-	probes := &httpserver.Probes{}
-	return httpserver.Run(ctx, log, httpserver.Options{
-		Port:            cfg.Port,
-		Handler:         server.Routes(log, probes, metrics.New(), hasher, issuer),
-		Probes:          probes,
-		ShutdownTimeout: cfg.ShutdownTimeout,
+	issuer, err := token.NewIssuer(token.Options{
+		Secret: []byte(cfg.JWTSecret), Previous: cfg.previousSecrets(),
+		Issuer: cfg.TokenIssuer, TTL: cfg.TokenTTL, Leeway: cfg.TokenLeeway,
 	})
+	if err != nil {
+		return err
+	}
+	log.Info("starting", "port", cfg.Port, "bcryptCost", cfg.BcryptCost, "bcryptWorkers", workers,
+		"bcryptQueue", workers*cfg.BcryptQueuePerCPU, "tokenTTL", cfg.TokenTTL.String(), "tokenLeeway", cfg.TokenLeeway.String(),
+		"tokenIssuer", cfg.TokenIssuer, "jwtSecret", "set, not shown", "signingKeyId", issuer.SigningKeyID(),
+		"previousKeys", len(cfg.previousSecrets()), "apiKey", cfg.APIKey != "")
+	if cfg.APIKey == "" {
+		log.Warn("DEV_MODE: no AUTH_API_KEY, so any caller that reaches auth is trusted; never run like this outside a development machine")
+	}
+
+	m := metrics.New()
+	probes := httpserver.NewProbes(log)
+	handler := server.Routes(log, probes, m, server.Deps{Hasher: hasher, Issuer: issuer, APIKey: cfg.APIKey})
+	return cfg.Serve(ctx, log, cfg.Port, handler, m, probes)
 }

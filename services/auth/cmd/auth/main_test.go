@@ -2,9 +2,12 @@ package main
 
 import (
 	"context"
+	"errors"
 	"strings"
 	"testing"
 	"time"
+
+	"golang.org/x/crypto/bcrypt"
 
 	"github.com/kub-demo/kub-demo/platform/authapi"
 	"github.com/kub-demo/kub-demo/platform/servicetest"
@@ -12,10 +15,11 @@ import (
 
 func TestRunServesUntilCancelled(t *testing.T) {
 	svc := servicetest.Start(t, "auth", run, map[string]string{
-		"JWT_SECRET":  "a-test-secret-that-is-long-enough-123",
-		"BCRYPT_COST": "4",
+		"JWT_SECRET":   "a-test-secret-that-is-long-enough-123",
+		"AUTH_API_KEY": apiKey,
+		"BCRYPT_COST":  "4",
 	})
-	client := authapi.NewClient(svc.URL, 2*time.Second, nil)
+	client := authapi.NewClient(authapi.Config{URL: svc.URL, APIKey: apiKey, Timeout: 2 * time.Second})
 	hash, err := client.HashPassword(context.Background(), "pw")
 	if err != nil {
 		t.Fatal(err)
@@ -29,14 +33,69 @@ func TestRunServesUntilCancelled(t *testing.T) {
 	if !strings.Contains(svc.Logs(), `"msg":"stopped"`) {
 		t.Errorf("no clean stop in logs:\n%s", svc.Logs())
 	}
-	if strings.Contains(svc.Logs(), "a-test-secret") {
-		t.Errorf("the JWT secret reached the logs")
+	for _, secret := range []string{"a-test-secret", apiKey} {
+		if strings.Contains(svc.Logs(), secret) {
+			t.Errorf("a secret reached the logs: %s", secret)
+		}
+	}
+}
+
+const apiKey = "the-service-credential-for-tests-0123456789"
+
+// TestAuthRefusesCallersWithoutTheAPIKey: nothing is hashed or minted for a caller without
+// the key, or with a wrong one; the answer says it is the caller that was refused.
+func TestAuthRefusesCallersWithoutTheAPIKey(t *testing.T) {
+	svc := servicetest.Start(t, "auth", run, map[string]string{
+		"JWT_SECRET":   "a-test-secret-that-is-long-enough-123",
+		"AUTH_API_KEY": apiKey,
+		"BCRYPT_COST":  "4",
+	})
+	ctx := context.Background()
+	for name, key := range map[string]string{"no key": "", "wrong key": apiKey + "x", "prefix of the key": apiKey[:20]} {
+		t.Run(name, func(t *testing.T) {
+			client := authapi.NewClient(authapi.Config{URL: svc.URL, APIKey: key, Timeout: 2 * time.Second})
+			if _, err := client.HashPassword(ctx, "pw"); !errors.Is(err, authapi.ErrKeyRefused) {
+				t.Fatalf("HashPassword: %v, want ErrKeyRefused", err)
+			}
+			// A hash the caller made itself, for a uid of its choosing: nothing minted.
+			forged, _ := bcrypt.GenerateFromPassword([]byte("pw"), 4)
+			if tok, err := client.IssueToken(ctx, "pw", string(forged), "admin"); !errors.Is(err, authapi.ErrKeyRefused) || tok != "" {
+				t.Fatalf("IssueToken: %q, %v, want ErrKeyRefused", tok, err)
+			}
+			if err := client.Ping(ctx); !errors.Is(err, authapi.ErrKeyRefused) || client.Answered() {
+				t.Fatalf("Ping: %v (answered %v), want ErrKeyRefused", err, client.Answered())
+			}
+		})
+	}
+	good := authapi.NewClient(authapi.Config{URL: svc.URL, APIKey: apiKey, Timeout: 2 * time.Second})
+	if err := good.Ping(ctx); err != nil || !good.Answered() {
+		t.Fatalf("Ping with the key: %v", err)
+	}
+}
+
+func TestRunRefusesToStartWithoutAnAPIKeyUnlessInDevMode(t *testing.T) {
+	t.Setenv("JWT_SECRET", "a-test-secret-that-is-long-enough-123")
+	for _, key := range []string{"", "too-short-a-key"} {
+		t.Setenv("AUTH_API_KEY", key)
+		err := run(context.Background(), []string{"auth"}, &strings.Builder{})
+		if err == nil || !strings.Contains(err.Error(), "AUTH_API_KEY") {
+			t.Errorf("AUTH_API_KEY=%q: run = %v, want an error naming AUTH_API_KEY", key, err)
+		}
+	}
+	svc := servicetest.Start(t, "auth", run, map[string]string{"AUTH_API_KEY": "", "DEV_MODE": "true", "BCRYPT_COST": "4"})
+	if !strings.Contains(svc.Logs(), "DEV_MODE") {
+		t.Errorf("a run without a key does not warn:\n%s", svc.Logs())
+	}
+	client := authapi.NewClient(authapi.Config{URL: svc.URL, Timeout: 2 * time.Second})
+	if _, err := client.HashPassword(context.Background(), "pw"); err != nil {
+		t.Fatalf("DEV_MODE without a key: %v", err)
 	}
 }
 
 func TestRunRefusesToStartWithoutAGoodSecret(t *testing.T) {
 	for _, secret := range []string{"", "short"} {
 		t.Setenv("JWT_SECRET", secret)
+		t.Setenv("AUTH_API_KEY", apiKey)
 		err := run(context.Background(), []string{"auth"}, &strings.Builder{})
 		if err == nil || !strings.Contains(err.Error(), "JWT_SECRET") {
 			t.Errorf("JWT_SECRET=%q: run = %v, want an error naming JWT_SECRET", secret, err)

@@ -1,8 +1,11 @@
 package server
 
 import (
+	"context"
+	"errors"
 	"log/slog"
 	"net/http"
+	"time"
 
 	"github.com/kub-demo/kub-demo/platform/authapi"
 	"github.com/kub-demo/kub-demo/platform/web"
@@ -16,7 +19,24 @@ var (
 	errUIDMissing      = web.NewError(http.StatusUnprocessableEntity, "A user id (uid) needs to be specified!")
 	errBadCredentials  = web.NewError(http.StatusUnauthorized, "Invalid credentials.")
 	errCouldNotVerify  = web.NewError(http.StatusUnauthorized, "Could not verify token.")
+	errCostRefused     = web.NewError(http.StatusUnprocessableEntity, "The hash was made at a higher bcrypt cost than this service accepts.")
 )
+
+// hashingError maps what the hasher refuses: a full queue is a 503 to try again in a moment
+// (the caller's client sees auth as unavailable, for now), and a caller that has gone needs
+// no answer, but gets one in case it is still reading.
+func hashingError(err error) error {
+	switch {
+	case errors.Is(err, password.ErrBusy):
+		return &web.Error{Status: http.StatusServiceUnavailable, Message: "Password hashing is at capacity. Try again in a moment.",
+			Err: err, RetryAfter: time.Second, Quiet: true}
+	case errors.Is(err, password.ErrCostNotAccepted):
+		return errCostRefused
+	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
+		return &web.Error{Status: http.StatusServiceUnavailable, Message: "The caller gave up before its turn.", Err: err, Quiet: true}
+	}
+	return err
+}
 
 func handleHashPassword(hasher *password.Hasher) web.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) error {
@@ -30,9 +50,9 @@ func handleHashPassword(hasher *password.Hasher) web.HandlerFunc {
 		if len(req.Password) > authapi.MaxPasswordBytes {
 			return errPasswordTooLong
 		}
-		hash, err := hasher.Hash(req.Password)
+		hash, err := hasher.Hash(r.Context(), req.Password)
 		if err != nil {
-			return err
+			return hashingError(err)
 		}
 		web.Respond(w, http.StatusOK, authapi.HashResponse{HashedPassword: hash})
 		return nil
@@ -51,7 +71,11 @@ func handleIssueToken(log *slog.Logger, hasher *password.Hasher, issuer *token.I
 		if req.UID == "" {
 			return errUIDMissing
 		}
-		if !hasher.Matches(req.HashedPassword, req.Password) {
+		match, err := hasher.Matches(r.Context(), req.HashedPassword, req.Password)
+		if err != nil {
+			return hashingError(err)
+		}
+		if !match {
 			log.InfoContext(r.Context(), "token refused: password does not match", "uid", req.UID)
 			return errBadCredentials
 		}

@@ -22,24 +22,26 @@ import (
 // newAuth serves the real routes on loopback; logs go to the returned builder.
 func newAuth(t testing.TB) (*httptest.Server, *strings.Builder) {
 	t.Helper()
-	hasher, err := password.NewHasher(4)
+	hasher, err := password.NewHasher(password.Options{Cost: 4, Workers: 2, Queue: 4})
 	if err != nil {
 		t.Fatal(err)
 	}
-	issuer, err := token.NewIssuer([]byte("0123456789abcdef0123456789abcdef"), "kub-demo", time.Hour)
+	issuer, err := token.NewIssuer(token.Options{Secret: []byte("0123456789abcdef0123456789abcdef"), Issuer: "kub-demo", TTL: time.Hour})
 	if err != nil {
 		t.Fatal(err)
 	}
 	logs := &strings.Builder{}
 	log := slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	srv := httptest.NewServer(Routes(log, &httpserver.Probes{}, metrics.New(), hasher, issuer))
+	srv := httptest.NewServer(Routes(log, &httpserver.Probes{}, metrics.New(), Deps{Hasher: hasher, Issuer: issuer, APIKey: testAPIKey}))
 	t.Cleanup(srv.Close)
 	return srv, logs
 }
 
+const testAPIKey = "the-service-credential-for-tests-0123456789"
+
 func TestClientRoundTrip(t *testing.T) {
 	srv, logs := newAuth(t)
-	client := authapi.NewClient(srv.URL, 2*time.Second, nil)
+	client := authapi.NewClient(authapi.Config{URL: srv.URL, APIKey: testAPIKey, Timeout: 2 * time.Second})
 	ctx := context.Background()
 
 	hash, err := client.HashPassword(ctx, "testers")
@@ -91,6 +93,7 @@ func TestErrorsAreJSON(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			req, _ := http.NewRequest(tt.method, srv.URL+tt.path, strings.NewReader(tt.body))
+			req.Header.Set("Authorization", "Bearer "+testAPIKey)
 			resp, err := http.DefaultClient.Do(req)
 			if err != nil {
 				t.Fatal(err)

@@ -14,7 +14,7 @@ var secret = []byte("0123456789abcdef0123456789abcdef")
 
 func newIssuer(t *testing.T) *Issuer {
 	t.Helper()
-	i, err := NewIssuer(secret, "kub-demo", time.Hour)
+	i, err := NewIssuer(Options{Secret: secret, Issuer: "kub-demo", TTL: time.Hour})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -34,8 +34,11 @@ func TestIssuedTokenVerifies(t *testing.T) {
 }
 
 func TestNewIssuerRefusesShortSecret(t *testing.T) {
-	if _, err := NewIssuer([]byte("too short"), "kub-demo", time.Hour); err == nil {
+	if _, err := NewIssuer(Options{Secret: []byte("too short"), Issuer: "kub-demo", TTL: time.Hour}); err == nil {
 		t.Fatal("a 9-byte secret was accepted")
+	}
+	if _, err := NewIssuer(Options{Secret: secret, Previous: [][]byte{[]byte("short")}, Issuer: "kub-demo", TTL: time.Hour}); err == nil {
+		t.Fatal("a 5-byte previous secret was accepted")
 	}
 }
 
@@ -127,5 +130,107 @@ func TestRememberedTokensStillExpire(t *testing.T) {
 		if _, err := i.Verify(signed); !errors.Is(err, ErrInvalid) {
 			t.Errorf("%s: remembered token verified: %v", name, err)
 		}
+	}
+}
+
+var newSecret = []byte("the-next-signing-key-0123456789abcdef")
+
+// TestRotationKeepsEveryoneLoggedIn walks a key rotation: tokens of the old key stay valid
+// once the new key signs, tokens of the new key are valid on replicas that only accept it
+// (the first step of a rollout), and once the old key is dropped its tokens are refused.
+func TestRotationKeepsEveryoneLoggedIn(t *testing.T) {
+	issuer := func(signing []byte, previous ...[]byte) *Issuer {
+		i, err := NewIssuer(Options{Secret: signing, Previous: previous, Issuer: "kub-demo", TTL: time.Hour})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return i
+	}
+	old := issuer(secret)
+	oldToken, _ := old.Issue("u1")
+	// A token made before tokens carried key ids.
+	legacy := sign(t, jwt.SigningMethodHS256, secret, jwt.MapClaims{"uid": "u1", "sub": "u1", "iss": "kub-demo",
+		"iat": time.Now().Unix(), "exp": time.Now().Add(time.Hour).Unix()})
+
+	step1 := issuer(secret, newSecret) // signs with the old key, accepts the new one
+	step2 := issuer(newSecret, secret) // signs with the new key, accepts the old one
+	step3 := issuer(newSecret)         // the old key dropped, once its tokens expired
+	newToken, _ := step2.Issue("u2")
+
+	for name, c := range map[string]struct {
+		i     *Issuer
+		token string
+		ok    bool
+	}{
+		"old token, old replica":      {old, oldToken, true},
+		"old token, step 1":           {step1, oldToken, true},
+		"old token, step 2":           {step2, oldToken, true},
+		"legacy token, step 2":        {step2, legacy, true},
+		"new token, step 1":           {step1, newToken, true},
+		"new token, step 2":           {step2, newToken, true},
+		"new token, step 3":           {step3, newToken, true},
+		"new token, old replica":      {old, newToken, false},
+		"old token, old key dropped":  {step3, oldToken, false},
+		"legacy token, old key drops": {step3, legacy, false},
+	} {
+		t.Run(name, func(t *testing.T) {
+			_, err := c.i.Verify(c.token)
+			if (err == nil) != c.ok {
+				t.Fatalf("Verify: %v, want ok=%v", err, c.ok)
+			}
+		})
+	}
+	if step2.SigningKeyID() != KeyID(newSecret) || step1.SigningKeyID() != KeyID(secret) {
+		t.Fatal("the signing key id is not the signing key's")
+	}
+}
+
+// TestLeewayToleratesClockSkew: replicas whose clocks differ by less than the leeway accept
+// each other's tokens at both ends of their life; past the leeway they do not.
+func TestLeewayToleratesClockSkew(t *testing.T) {
+	start := time.Now()
+	mk := func(leeway time.Duration, at time.Time) *Issuer {
+		i, err := NewIssuer(Options{Secret: secret, Issuer: "kub-demo", TTL: time.Minute, Leeway: leeway})
+		if err != nil {
+			t.Fatal(err)
+		}
+		i.now = func() time.Time { return at }
+		return i
+	}
+	signed, _ := mk(0, start).Issue("u1") // by a replica whose clock is 2 s ahead
+	for name, c := range map[string]struct {
+		leeway time.Duration
+		at     time.Time
+		ok     bool
+	}{
+		"2 s behind, 30 s leeway":     {30 * time.Second, start.Add(-2 * time.Second), true},
+		"2 s behind, no leeway":       {0, start.Add(-2 * time.Second), false},
+		"2 s after exp, 30 s leeway":  {30 * time.Second, start.Add(time.Minute + 2*time.Second), true},
+		"40 s after exp, 30 s leeway": {30 * time.Second, start.Add(time.Minute + 40*time.Second), false},
+		"40 s behind, 30 s leeway":    {30 * time.Second, start.Add(-40 * time.Second), false},
+		"31 s after exp, 30 s leeway": {30 * time.Second, start.Add(time.Minute + 31*time.Second), false},
+	} {
+		t.Run(name, func(t *testing.T) {
+			i := mk(c.leeway, c.at)
+			for range 2 { // the second time from what Verify remembers
+				if _, err := i.Verify(signed); (err == nil) != c.ok {
+					t.Fatalf("Verify: %v, want ok=%v", err, c.ok)
+				}
+			}
+		})
+	}
+}
+
+func TestTokenNamingAnUnknownKeyIsRefused(t *testing.T) {
+	i := newIssuer(t)
+	tok := jwt.NewWithClaims(jwt.SigningMethodHS256, jwt.MapClaims{"uid": "u1", "sub": "u1", "iss": "kub-demo",
+		"iat": time.Now().Unix(), "exp": time.Now().Add(time.Hour).Unix()})
+	tok.Header["kid"] = "0000000000000000"
+	signed, err := tok.SignedString(secret)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := i.Verify(signed); !errors.Is(err, ErrInvalid) {
+		t.Fatalf("a token naming an unknown key: %v, want ErrInvalid", err)
 	}
 }

@@ -10,9 +10,14 @@ import (
 )
 
 type config struct {
-	Port        int           `envconfig:"PORT" default:"8000" desc:"port to listen on"`
-	TasksFolder string        `envconfig:"TASKS_FOLDER" default:"tasks" desc:"folder of tasks.txt (created if missing)"`
-	AuthTimeout time.Duration `envconfig:"AUTH_TIMEOUT" default:"3s" desc:"longest wait for one call to auth before answering 503"`
+	Port            int           `envconfig:"PORT" default:"8000" desc:"port to listen on"`
+	TasksFolder     string        `envconfig:"TASKS_FOLDER" default:"tasks" desc:"folder of tasks.txt (created if missing)"`
+	TasksShared     bool          `envconfig:"TASKS_SHARED" default:"false" desc:"true: every user sees every task (the course's one shared list); false: their own and those with no owner"`
+	MaxTasksPerUser int           `envconfig:"TASKS_PER_USER" default:"1000" desc:"tasks one user may store; 0: no limit"`
+	MaxBytesPerUser int64         `envconfig:"TASK_BYTES_PER_USER" default:"1048576" desc:"bytes one user's tasks may take in tasks.txt; 0: no limit"`
+	TasksMaxBytes   int64         `envconfig:"TASKS_MAX_BYTES" desc:"size limit of tasks.txt; default: derived from the memory limit (GOMEMLIMIT)"`
+	AuthTimeout     time.Duration `envconfig:"AUTH_TIMEOUT" default:"3s" desc:"longest wait for one call to auth before answering 503"`
+	AuthAPIKey      string        `envconfig:"AUTH_API_KEY" desc:"service credential sent to auth (the same value as auth's)"`
 	discovery.AuthEnv
 	service.Common
 }
@@ -26,6 +31,19 @@ func (c *config) Validate() error {
 	if c.TasksFolder == "" {
 		return errors.New("TASKS_FOLDER must not be empty")
 	}
+	if c.MaxTasksPerUser < 0 || c.MaxBytesPerUser < 0 || c.TasksMaxBytes < 0 {
+		return errors.New("TASKS_PER_USER, TASK_BYTES_PER_USER and TASKS_MAX_BYTES must not be negative")
+	}
 	_, err := c.AuthURL()
 	return err
+}
+
+// maxBytes is TASKS_MAX_BYTES, or the store ceiling of the memory this process may use: the
+// tasks are kept in memory, so the file must always fit there to be loaded again.
+func (c *config) maxBytes() (int64, string) {
+	if c.TasksMaxBytes > 0 {
+		return c.TasksMaxBytes, "TASKS_MAX_BYTES"
+	}
+	limit, source := service.MemoryLimit()
+	return service.StoreCeiling(limit), "the store ceiling of " + source
 }

@@ -1,10 +1,11 @@
-// Command tasks is kub-demo's public tasks service: it lists and stores tasks in tasks.txt
-// after checking the caller's token with the auth service.
+// Command tasks is kub-demo's public tasks service: it lists and stores each user's tasks in
+// tasks.txt after checking the caller's token with the auth service.
 package main
 
 import (
 	"context"
 	"io"
+	"time"
 
 	"github.com/kub-demo/kub-demo/platform/authapi"
 	"github.com/kub-demo/kub-demo/platform/httpserver"
@@ -23,23 +24,31 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	}
 	log := cfg.Logger(stdout, "tasks")
 	auth, _ := cfg.AuthURL() // validated by Setup
-	log.Info("starting", "port", cfg.Port, "tasksFolder", cfg.TasksFolder, "authTimeout", cfg.AuthTimeout.String())
+	maxBytes, maxBytesSource := cfg.maxBytes()
+	log.Info("starting", "port", cfg.Port, "tasksFolder", cfg.TasksFolder, "tasksShared", cfg.TasksShared,
+		"tasksPerUser", cfg.MaxTasksPerUser, "taskBytesPerUser", cfg.MaxBytesPerUser,
+		"tasksMaxBytes", maxBytes, "tasksMaxBytesFrom", maxBytesSource,
+		"authTimeout", cfg.AuthTimeout.String(), "authApiKey", cfg.AuthAPIKey != "")
 	log.Info("auth service found", "url", auth.URL, "source", auth.Source)
+	if cfg.AuthAPIKey == "" {
+		log.Warn("AUTH_API_KEY is not set: auth will refuse this service unless it runs with DEV_MODE=true")
+	}
 
 	m := metrics.New()
-	tasks, err := store.Open(cfg.TasksFolder, log, m.Store("tasks").ObserveCommit)
+	tasks, err := store.Open(cfg.TasksFolder, log, store.Options{
+		Shared: cfg.TasksShared, MaxTasksPerUser: cfg.MaxTasksPerUser, MaxBytesPerUser: cfg.MaxBytesPerUser,
+		MaxBytes: maxBytes, OnCommit: m.Store("tasks").ObserveCommit,
+	})
 	if err != nil {
 		return err
 	}
 	defer tasks.Close()
 	m.GaugeFunc("tasks_stored", "Tasks in tasks.txt.", func() float64 { return float64(tasks.Count()) })
-	authClient := authapi.NewClient(auth.URL, cfg.AuthTimeout, m.AuthCalls())
+	authClient := authapi.NewClient(authapi.Config{URL: auth.URL, APIKey: cfg.AuthAPIKey, Timeout: cfg.AuthTimeout, Observe: m.AuthCalls()})
+	go authClient.WaitAnswered(ctx, log, time.Second)
 
-	probes := &httpserver.Probes{}
-	return httpserver.Run(ctx, log, httpserver.Options{
-		Port:            cfg.Port,
-		Handler:         server.Routes(log, probes, m, tasks, authClient),
-		Probes:          probes,
-		ShutdownTimeout: cfg.ShutdownTimeout,
-	})
+	probes := httpserver.NewProbes(log)
+	probes.AddCheck("auth has not answered yet", httpserver.ReadyWhen(authClient.Answered))
+	probes.AddCheck("tasks file", func(context.Context) error { return tasks.Check() })
+	return cfg.Serve(ctx, log, cfg.Port, server.Routes(log, probes, m, tasks, authClient), m, probes)
 }

@@ -40,7 +40,7 @@ func TestRunStoresTasksInTheConfiguredFolder(t *testing.T) {
 		t.Fatalf("run after cancel: %v", err)
 	}
 	raw, err := os.ReadFile(filepath.Join(folder, "tasks.txt"))
-	if err != nil || string(raw) != `{"title":"t","text":"x"}TASK_SPLIT` {
+	if err != nil || string(raw) != `{"title":"t","text":"x","owner":"u1"}TASK_SPLIT` {
 		t.Fatalf("tasks.txt = %q, %v", raw, err)
 	}
 	if !strings.Contains(svc.Logs(), `"source":"AUTH_SERVICE_SERVICE_HOST and AUTH_SERVICE_SERVICE_PORT"`) {

@@ -25,7 +25,7 @@ func FuzzTaskCreate(f *testing.F) {
 	}
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	f.Fuzz(func(t *testing.T, body string) {
-		tasks, err := store.Open(t.TempDir(), log, nil)
+		tasks, err := store.Open(t.TempDir(), log, store.Options{})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -43,7 +43,7 @@ func FuzzTaskCreate(f *testing.F) {
 		if err := json.Unmarshal(rec.Body.Bytes(), &answer); err != nil || answer.Message == "" {
 			t.Fatalf("%d %q is not a JSON message", rec.Code, rec.Body)
 		}
-		stored, _ := tasks.List()
+		stored, _ := tasks.List("user-1")
 		switch rec.Code {
 		case http.StatusCreated:
 			if len(stored) != 1 || answer.CreatedTask == nil || stored[0] != *answer.CreatedTask {

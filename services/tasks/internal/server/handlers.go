@@ -17,10 +17,12 @@ import (
 
 // Tasks is the task store; *store.Store is one.
 type Tasks interface {
-	Append(store.Task) error
-	// Page returns tasks offset to offset+limit as the JSON elements of an array (no
-	// brackets), and how many there are in all.
-	Page(offset, limit int) (tasks []byte, total int, err error)
+	// Append stores t as owner's, durably before it returns. Errors: store.ErrTooLarge,
+	// store.ErrQuota, store.ErrFull, store.ErrUnavailable, or any other failure.
+	Append(ctx context.Context, owner string, t store.Task) error
+	// Page returns the tasks viewer may see, offset to offset+limit, as slices that together
+	// are the JSON elements of an array (no brackets), and how many viewer may see in all.
+	Page(ctx context.Context, viewer string, offset, limit int) (parts [][]byte, total int, err error)
 }
 
 // Verifier checks tokens with the auth service; *authapi.Client is one.
@@ -40,7 +42,31 @@ var (
 	errTitleMissing   = web.NewError(http.StatusUnprocessableEntity, "A title needs to be specified!")
 	errTitleTooLong   = web.NewError(http.StatusUnprocessableEntity, fmt.Sprintf("A title can have at most %d characters.", maxTitleChars))
 	errTextTooLong    = web.NewError(http.StatusUnprocessableEntity, fmt.Sprintf("A text can have at most %d characters.", maxTextChars))
+	errTaskTooLarge   = web.NewError(http.StatusRequestEntityTooLarge, fmt.Sprintf(
+		"This task would take more than %d KiB once stored (characters such as control characters take six bytes each).", store.MaxRecordBytes>>10))
+	errStoreFull = web.NewError(http.StatusInsufficientStorage, "No more tasks can be stored here: the task store is at its size limit.")
 )
+
+// storeError maps what the store refuses to an answer.
+func storeError(err error, action string) error {
+	switch {
+	case errors.Is(err, store.ErrTooLarge):
+		return errTaskTooLarge
+	case errors.Is(err, store.ErrQuota):
+		return web.NewError(http.StatusInsufficientStorage, "Your task quota is used up: "+cause(err)+".")
+	case errors.Is(err, store.ErrFull):
+		return errStoreFull
+	case errors.Is(err, store.ErrUnavailable):
+		return web.Unavailable("The task store is unavailable. Try again in a moment.", err)
+	}
+	return &web.Error{Status: http.StatusInternalServerError, Message: "Could not " + action + ".", Err: err}
+}
+
+// cause is what an error says after its sentinel's text: the detail.
+func cause(err error) string {
+	_, detail, _ := strings.Cut(err.Error(), ": ")
+	return detail
+}
 
 // Limits on one task, well under the 1 MiB body limit: a task list is read whole by every
 // client, so one huge task would slow every GET.
@@ -62,6 +88,25 @@ func validateTask(task store.Task) error {
 	return nil
 }
 
+// maxTokenBytes bounds a token sent on to auth: ours are about 300 bytes.
+const maxTokenBytes = 4096
+
+// tokenShaped reports whether token could be one of ours: a JWT is base64url parts separated
+// by dots. Anything else is refused here, without a call to auth.
+func tokenShaped(token string) bool {
+	if token == "" || len(token) > maxTokenBytes {
+		return false
+	}
+	for _, c := range []byte(token) {
+		switch {
+		case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9', c == '-', c == '_', c == '.', c == '=':
+		default:
+			return false
+		}
+	}
+	return true
+}
+
 // authenticate checks the request's bearer token with auth and returns the user id.
 // missing is the error for a request with no Authorization header at all.
 func authenticate(r *http.Request, auth Verifier, missing error) (string, error) {
@@ -71,7 +116,7 @@ func authenticate(r *http.Request, auth Verifier, missing error) (string, error)
 	}
 	scheme, token, _ := strings.Cut(header, " ")
 	token = strings.TrimSpace(token)
-	if !strings.EqualFold(scheme, "Bearer") || token == "" || strings.ContainsAny(token, " \t") {
+	if !strings.EqualFold(scheme, "Bearer") || !tokenShaped(token) {
 		return "", errCouldNotVerify
 	}
 	uid, err := auth.VerifyToken(r.Context(), token)
@@ -124,7 +169,8 @@ var listPrefix = []byte(`{"message":"Tasks loaded.","tasks":[`)
 // stays the original's.
 func handleTaskList(tasks Tasks, auth Verifier) web.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) error {
-		if _, err := authenticate(r, auth, errNoToken); err != nil {
+		uid, err := authenticate(r, auth, errNoToken)
+		if err != nil {
 			return err
 		}
 		p, err := parsePage(r)
@@ -135,9 +181,9 @@ func handleTaskList(tasks Tasks, auth Verifier) web.HandlerFunc {
 		if p.paged {
 			offset, limit = p.offset, p.limit
 		}
-		list, total, err := tasks.Page(offset, limit)
+		list, total, err := tasks.Page(r.Context(), uid, offset, limit)
 		if err != nil {
-			return &web.Error{Status: http.StatusInternalServerError, Message: "Could not load the tasks.", Err: err}
+			return storeError(err, "load the tasks")
 		}
 		end := make([]byte, 0, 64)
 		end = append(end, ']')
@@ -150,7 +196,7 @@ func handleTaskList(tasks Tasks, auth Verifier) web.HandlerFunc {
 			end = strconv.AppendInt(end, int64(p.limit), 10)
 		}
 		end = append(end, "}\n"...)
-		web.RespondEncoded(w, http.StatusOK, listPrefix, list, end)
+		web.RespondEncoded(w, http.StatusOK, append(append([][]byte{listPrefix}, list...), end)...)
 		return nil
 	}
 }
@@ -162,7 +208,8 @@ type taskCreateResponse struct {
 
 func handleTaskCreate(tasks Tasks, auth Verifier) web.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) error {
-		if _, err := authenticate(r, auth, errCouldNotVerify); err != nil {
+		uid, err := authenticate(r, auth, errCouldNotVerify)
+		if err != nil {
 			return err
 		}
 		task, err := web.Decode[store.Task](w, r)
@@ -172,8 +219,8 @@ func handleTaskCreate(tasks Tasks, auth Verifier) web.HandlerFunc {
 		if err := validateTask(task); err != nil {
 			return err
 		}
-		if err := tasks.Append(task); err != nil {
-			return &web.Error{Status: http.StatusInternalServerError, Message: "Could not store the task.", Err: err}
+		if err := tasks.Append(r.Context(), uid, task); err != nil {
+			return storeError(err, "store the task")
 		}
 		web.Respond(w, http.StatusCreated, taskCreateResponse{Message: "Task stored.", CreatedTask: task})
 		return nil

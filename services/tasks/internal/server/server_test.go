@@ -45,7 +45,7 @@ var authDown = &fakeVerifier{verifyToken: func(context.Context, string) (string,
 func newTasks(t *testing.T, folder string, auth Verifier) *httptest.Server {
 	t.Helper()
 	log := slog.New(slog.NewJSONHandler(io.Discard, nil))
-	tasks, err := store.Open(folder, log, nil)
+	tasks, err := store.Open(folder, log, store.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,16 +1,18 @@
 // Package store keeps tasks in $TASKS_FOLDER/tasks.txt in the original service's format: each
 // task a JSON object followed by the 10 bytes TASK_SPLIT, no newline. Files written by the
-// original load here, and files written here load in the original.
+// original load here, and files written here load in the original. Each task records its
+// owner's user id; a user sees their own tasks and those with no owner (the original's).
 package store
 
 import (
-	"bytes"
+	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"math"
-	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"time"
 
@@ -20,93 +22,62 @@ import (
 // FileName is the tasks file inside TASKS_FOLDER.
 const FileName = "tasks.txt"
 
-// Delimiter ends every record.
-var Delimiter = []byte("TASK_SPLIT")
+// MaxRecordBytes bounds one stored record: what a task takes once encoded (a control
+// character takes six bytes), not its characters. A longer one is refused with ErrTooLarge.
+const MaxRecordBytes = 16 << 10
 
-// escapedDelimiter is Delimiter with its first letter as a JSON \u escape: the same string
-// once parsed, but no longer the delimiter's bytes.
-var escapedDelimiter = []byte(`\u0054ASK_SPLIT`)
+var (
+	// ErrTooLarge: the task takes more than MaxRecordBytes once stored.
+	ErrTooLarge = recordlog.ErrTooLarge
+	// ErrFull: the store is at its size limit (Options.MaxBytes).
+	ErrFull = recordlog.ErrFull
+	// ErrQuota: the user has as many tasks, or bytes of them, as a user may.
+	ErrQuota = errors.New("the user's task quota is used up")
+	// ErrUnavailable: the file cannot be used now (see recordlog.ErrUnavailable).
+	ErrUnavailable = recordlog.ErrUnavailable
+)
 
-// Task is one stored task.
-type Task struct {
-	Title string `json:"title"`
-	Text  string `json:"text"`
+// Options configure a Store.
+type Options struct {
+	// Shared gives every user every task: the course's one shared list.
+	Shared bool
+	// MaxTasksPerUser and MaxBytesPerUser are each user's quota (0: none).
+	MaxTasksPerUser int
+	MaxBytesPerUser int64
+	// MaxBytes bounds tasks.txt (0: none). The tasks are kept in memory: the bound keeps the
+	// file loadable in the memory the process has.
+	MaxBytes int64
+	// OnCommit, when not nil, is told of every batch written (see recordlog.Options).
+	OnCommit func(records int, write, sync time.Duration, err error)
 }
 
-// EncodeRecord returns t as one record: compact JSON in which the bytes TASK_SPLIT never
-// appear, even when the title or text contains them. JSON can only hold those letters inside
-// a string, where an escaped first letter keeps the value and hides the delimiter.
-func EncodeRecord(t Task) ([]byte, error) {
-	var buf bytes.Buffer
-	enc := json.NewEncoder(&buf)
-	enc.SetEscapeHTML(false) // keep <, > and & readable, as the original wrote them
-	if err := enc.Encode(t); err != nil {
-		return nil, err
-	}
-	record := bytes.TrimSuffix(buf.Bytes(), []byte("\n"))
-	// Occurrences can overlap ("TASK_SPLITASK_SPLIT": SPLIT ends with the T that starts the
-	// next one), and one pass skips the second, so repeat until none is left. Each pass
-	// removes at least one and creates none: the escape holds no T.
-	for bytes.Contains(record, Delimiter) {
-		record = bytes.ReplaceAll(record, Delimiter, escapedDelimiter)
-	}
-	return record, nil
-}
-
-// DecodeRecord reads one record. It is lenient with what the original could have written:
-// a missing title or text is empty, and a non-string value is kept as its JSON text.
-func DecodeRecord(record []byte) (Task, error) {
-	var fields struct {
-		Title json.RawMessage `json:"title"`
-		Text  json.RawMessage `json:"text"`
-	}
-	if err := json.Unmarshal(record, &fields); err != nil {
-		return Task{}, err
-	}
-	return Task{Title: stringValue(fields.Title), Text: stringValue(fields.Text)}, nil
-}
-
-func stringValue(raw json.RawMessage) string {
-	var s string
-	if len(raw) == 0 || string(raw) == "null" {
-		return ""
-	}
-	if json.Unmarshal(raw, &s) == nil {
-		return s
-	}
-	return string(raw)
-}
-
-// Store is the tasks file and, in memory, every task in it, in stored order.
-//
-// Tasks are kept as the JSON the API answers with, encoded once when a record is read or
-// written: a list or a page is then a slice of one buffer, copied out with no encoding per
-// request, and the buffer holds no pointers for the garbage collector to scan (which keeps
-// pauses flat at a million tasks).
+// Store is the tasks file and, in memory, every task in it, encoded as the API answers them,
+// by owner.
 type Store struct {
 	file *recordlog.Log
+	opts Options
 
-	mu sync.RWMutex
-	// encoded holds every task as json.Marshal writes it, each followed by a comma:
-	// {"title":…,"text":…},{"title":…,"text":…},
-	encoded []byte
-	// ends[i] is the offset in encoded just past task i's comma.
-	ends []int
+	mu      sync.RWMutex
+	seq     uint32           // tasks read so far: the next task's place
+	all     *list            // every task, when Shared
+	unowned *list            // tasks with no owner, when not Shared
+	owners  map[string]*list // each owner's tasks, when not Shared
+	usage   map[string]usage // each owner's tasks and bytes, for the quota
 }
 
-// Open opens (or creates, with its folder) folder/tasks.txt and loads it. onCommit, when
-// not nil, is told of every batch written (see recordlog.Options).
-func Open(folder string, log *slog.Logger, onCommit func(records int, write, sync time.Duration, err error)) (*Store, error) {
-	s := &Store{}
-	path := filepath.Join(folder, FileName)
-	if info, err := os.Stat(path); err == nil {
-		// The tasks encoded take about as many bytes as the file (each record's TASK_SPLIT
-		// becomes a comma): one allocation instead of doubling up to it, which at a million
-		// tasks left a peak of twice the memory.
-		s.encoded = make([]byte, 0, info.Size())
-	}
-	file, err := recordlog.Open(path, recordlog.Options{
-		Delimiter: Delimiter, Apply: s.apply, Log: log, OnCommit: onCommit,
+type usage struct {
+	tasks int
+	bytes int64
+}
+
+// Open opens (or creates, with its folder) folder/tasks.txt and loads it. It refuses a file
+// that is not a tasks file, and never changes one (see recordlog).
+func Open(folder string, log *slog.Logger, opts Options) (*Store, error) {
+	s := &Store{opts: opts}
+	s.reset()
+	file, err := recordlog.Open(filepath.Join(folder, FileName), recordlog.Options{
+		Delimiter: Delimiter, Apply: s.apply, Reset: s.reset, Log: log, OnCommit: opts.OnCommit,
+		MaxRecordBytes: MaxRecordBytes, MaxBytes: opts.MaxBytes,
 	})
 	if err != nil {
 		return nil, err
@@ -115,65 +86,113 @@ func Open(folder string, log *slog.Logger, onCommit func(records int, write, syn
 	return s, nil
 }
 
-func (s *Store) apply(record []byte) error {
-	t, err := DecodeRecord(record)
+// reset forgets every task: the file is read (again) from the start.
+func (s *Store) reset() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.seq = 0
+	s.all, s.unowned = &list{}, &list{}
+	s.owners = make(map[string]*list)
+	s.usage = make(map[string]usage)
+}
+
+func (s *Store) apply(encoded []byte) error {
+	t, owner, err := DecodeRecord(encoded)
 	if err != nil {
 		return err
 	}
 	// json.Marshal, as the list answer was always encoded: the bytes clients see stay the same.
-	encoded, err := json.Marshal(t)
+	answer, err := json.Marshal(t)
 	if err != nil {
 		return err
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.encoded = append(append(s.encoded, encoded...), ',')
-	s.ends = append(s.ends, len(s.encoded))
+	if s.seq == math.MaxUint32 {
+		return errors.New("more tasks than a store can hold")
+	}
+	seq := s.seq
+	s.seq++
+	u := s.usage[owner]
+	s.usage[owner] = usage{tasks: u.tasks + 1, bytes: u.bytes + int64(len(encoded))}
+	switch {
+	case s.opts.Shared:
+		s.all.add(seq, answer)
+	case owner == "":
+		s.unowned.add(seq, answer)
+	default:
+		l := s.owners[owner]
+		if l == nil {
+			l = &list{}
+			s.owners[owner] = l
+		}
+		l.add(seq, answer)
+	}
 	return nil
 }
 
-// Append stores t and returns once it is on disk. Concurrent appends share one fsync.
-func (s *Store) Append(t Task) error {
-	record, err := EncodeRecord(t)
+// Append stores t as owner's and returns once it is on disk. Concurrent appends share one
+// fsync. Errors: ErrTooLarge, ErrQuota, ErrFull, ErrUnavailable, or the disk's.
+//
+// The quota is checked against what this process has read, before the write: concurrent
+// appends of one user (or a replica's) may take it over by as many as are in flight. The
+// store's size limit is exact.
+func (s *Store) Append(_ context.Context, owner string, t Task) error {
+	encoded, err := EncodeRecord(t, owner)
 	if err != nil {
 		return fmt.Errorf("encode task: %w", err)
 	}
-	return s.file.Append(record, nil)
+	if len(encoded) > MaxRecordBytes {
+		return fmt.Errorf("%w: %d bytes, the limit is %d", ErrTooLarge, len(encoded), MaxRecordBytes)
+	}
+	if err := s.file.Refresh(); err != nil {
+		return err
+	}
+	s.mu.RLock()
+	u := s.usage[owner]
+	s.mu.RUnlock()
+	if q := s.opts.MaxTasksPerUser; q > 0 && u.tasks >= q {
+		return fmt.Errorf("%w: %d tasks, the most a user may have", ErrQuota, q)
+	}
+	if q := s.opts.MaxBytesPerUser; q > 0 && u.bytes+int64(len(encoded)) > q {
+		return fmt.Errorf("%w: %d bytes, the most a user's tasks may take", ErrQuota, q)
+	}
+	return s.file.Append(encoded, nil)
 }
 
-// Page returns tasks offset to offset+limit (fewer at the end of the list) as the elements
-// of a JSON array, {"title":…,"text":…},{…} with no brackets, in stored order, and how many
-// tasks there are in all. It includes tasks other processes appended: only what was appended
-// since the last call is read. The slice is shared: callers must not change it.
-func (s *Store) Page(offset, limit int) (tasks []byte, total int, err error) {
+// Page returns the tasks viewer may see, offset to offset+limit (fewer at the end), as slices
+// that together are the elements of a JSON array ({"title":…,"text":…},{…} with no
+// brackets), in stored order, and how many tasks viewer may see in all. It includes tasks
+// other processes appended: only what was appended since the last call is read. The slices
+// are shared: callers must not change them.
+func (s *Store) Page(_ context.Context, viewer string, offset, limit int) (parts [][]byte, total int, err error) {
 	if err := s.file.Refresh(); err != nil {
 		return nil, 0, err
 	}
 	s.mu.RLock()
 	defer s.mu.RUnlock()
-	total = len(s.ends)
-	start := min(max(offset, 0), total)
-	end := start + min(max(limit, 0), total-start)
-	if start == end {
-		return nil, total, nil
+	if s.opts.Shared {
+		parts, total = page(s.all, nil, offset, limit)
+	} else {
+		parts, total = page(s.unowned, s.owners[viewer], offset, limit)
 	}
-	from := 0
-	if start > 0 {
-		from = s.ends[start-1]
-	}
-	to := s.ends[end-1] - 1 // without the last comma
-	// Appends only ever write past len(s.encoded), so this slice never changes under a reader.
-	return s.encoded[from:to:to], total, nil
+	return parts, total, nil
 }
 
-// List returns every task in stored order, including those other processes appended.
-func (s *Store) List() ([]Task, error) {
-	encoded, total, err := s.Page(0, math.MaxInt)
+// List returns every task viewer may see, in stored order.
+func (s *Store) List(viewer string) ([]Task, error) {
+	parts, total, err := s.Page(context.Background(), viewer, 0, math.MaxInt)
 	if err != nil {
 		return nil, err
 	}
+	var b strings.Builder
+	b.WriteByte('[')
+	for _, p := range parts {
+		b.Write(p)
+	}
+	b.WriteByte(']')
 	tasks := make([]Task, 0, total)
-	if err := json.Unmarshal(append(append([]byte{'['}, encoded...), ']'), &tasks); err != nil {
+	if err := json.Unmarshal([]byte(b.String()), &tasks); err != nil {
 		return nil, fmt.Errorf("decode the tasks in memory: %w", err)
 	}
 	return tasks, nil
@@ -183,8 +202,11 @@ func (s *Store) List() ([]Task, error) {
 func (s *Store) Count() int {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
-	return len(s.ends)
+	return int(s.seq)
 }
+
+// Check reports whether tasks.txt can be used now (readiness).
+func (s *Store) Check() error { return s.file.Check() }
 
 // Close closes the file.
 func (s *Store) Close() error { return s.file.Close() }

@@ -2,6 +2,7 @@ package store
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -12,9 +13,11 @@ import (
 	"testing"
 )
 
+var ctx = context.Background()
+
 func open(t *testing.T, folder string) *Store {
 	t.Helper()
-	s, err := Open(folder, slog.New(slog.NewTextHandler(io.Discard, nil)), nil)
+	s, err := Open(folder, slog.New(slog.NewTextHandler(io.Discard, nil)), Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -22,9 +25,9 @@ func open(t *testing.T, folder string) *Store {
 	return s
 }
 
-func list(t *testing.T, s *Store) []Task {
+func listAll(t *testing.T, s *Store) []Task {
 	t.Helper()
-	tasks, err := s.List()
+	tasks, err := s.List("")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -35,7 +38,7 @@ func TestFileIsInTheOriginalFormat(t *testing.T) {
 	folder := filepath.Join(t.TempDir(), "not", "there", "yet")
 	s := open(t, folder)
 	for _, task := range []Task{{"Buy milk", "2 litres"}, {"Call Bob", ""}} {
-		if err := s.Append(task); err != nil {
+		if err := s.Append(ctx, "", task); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -55,7 +58,7 @@ func TestFileWrittenByTheOriginalLoads(t *testing.T) {
 	// task without text, one with a number for a title, and unicode.
 	legacy := `{"title":"Buy milk","text":"2 litres"}TASK_SPLIT{"title":"<b>&</b>"}TASK_SPLIT{"title":42,"text":"n"}TASK_SPLIT{"title":"Café ☕","text":"née"}TASK_SPLIT`
 	os.WriteFile(filepath.Join(folder, "tasks.txt"), []byte(legacy), 0o644)
-	got := list(t, open(t, folder))
+	got := listAll(t, open(t, folder))
 	want := []Task{{"Buy milk", "2 litres"}, {"<b>&</b>", ""}, {"42", "n"}, {"Café ☕", "née"}}
 	if fmt.Sprint(got) != fmt.Sprint(want) {
 		t.Fatalf("loaded %q, want %q", got, want)
@@ -72,7 +75,7 @@ func TestDelimiterInsideATaskRoundTrips(t *testing.T) {
 		{"TASK_SPLITASK_SPLIT", "overlapping: SPLIT ends with the next one's T"},
 	}
 	for _, task := range tricky {
-		if err := s.Append(task); err != nil {
+		if err := s.Append(ctx, "", task); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -81,7 +84,7 @@ func TestDelimiterInsideATaskRoundTrips(t *testing.T) {
 	if pieces := bytes.Split(raw, Delimiter); len(pieces)-1 != len(tricky) {
 		t.Fatalf("the original would split the file into %d records, want %d:\n%s", len(pieces)-1, len(tricky), raw)
 	}
-	got := list(t, open(t, folder))
+	got := listAll(t, open(t, folder))
 	if fmt.Sprint(got) != fmt.Sprint(tricky) {
 		t.Fatalf("read back %q, want %q", got, tricky)
 	}
@@ -92,13 +95,13 @@ func TestTornLastRecordIsIgnoredAndTheNextAppendIsClean(t *testing.T) {
 	path := filepath.Join(folder, "tasks.txt")
 	os.WriteFile(path, []byte(`{"title":"whole","text":""}TASK_SPLIT{"title":"torn by a cra`), 0o644)
 	s := open(t, folder)
-	if got := list(t, s); len(got) != 1 || got[0].Title != "whole" {
+	if got := listAll(t, s); len(got) != 1 || got[0].Title != "whole" {
 		t.Fatalf("loaded %v, want only the whole record", got)
 	}
-	if err := s.Append(Task{"after", "crash"}); err != nil {
+	if err := s.Append(ctx, "", Task{"after", "crash"}); err != nil {
 		t.Fatal(err)
 	}
-	got := list(t, open(t, folder))
+	got := listAll(t, open(t, folder))
 	if len(got) != 2 || got[1] != (Task{"after", "crash"}) {
 		t.Fatalf("after reopen: %v", got)
 	}
@@ -114,17 +117,17 @@ func TestConcurrentAppendsKeepEveryTask(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			for i := range each {
-				if err := s.Append(Task{Title: fmt.Sprintf("w%d-%d", w, i)}); err != nil {
+				if err := s.Append(ctx, "", Task{Title: fmt.Sprintf("w%d-%d", w, i)}); err != nil {
 					t.Error(err)
 				}
 			}
 		}()
 	}
 	wg.Wait()
-	if n := len(list(t, s)); n != writers*each {
+	if n := len(listAll(t, s)); n != writers*each {
 		t.Fatalf("in memory: %d tasks, want %d", n, writers*each)
 	}
-	reopened := list(t, open(t, folder))
+	reopened := listAll(t, open(t, folder))
 	seen := map[string]bool{}
 	for _, task := range reopened {
 		seen[task.Title] = true
@@ -137,14 +140,14 @@ func TestConcurrentAppendsKeepEveryTask(t *testing.T) {
 func TestTwoStoresOnOneFolderSeeEachOther(t *testing.T) {
 	folder := t.TempDir()
 	a, b := open(t, folder), open(t, folder)
-	if err := a.Append(Task{Title: "from a"}); err != nil {
+	if err := a.Append(ctx, "", Task{Title: "from a"}); err != nil {
 		t.Fatal(err)
 	}
-	if err := b.Append(Task{Title: "from b"}); err != nil {
+	if err := b.Append(ctx, "", Task{Title: "from b"}); err != nil {
 		t.Fatal(err)
 	}
 	for name, s := range map[string]*Store{"a": a, "b": b} {
-		if got := list(t, s); len(got) != 2 || got[0].Title != "from a" || got[1].Title != "from b" {
+		if got := listAll(t, s); len(got) != 2 || got[0].Title != "from a" || got[1].Title != "from b" {
 			t.Errorf("store %s lists %v", name, got)
 		}
 	}
@@ -160,17 +163,18 @@ func TestPageIsWhatJSONMarshalWrites(t *testing.T) {
 		t.Fatal(err)
 	}
 	s := open(t, folder)
-	if err := s.Append(Task{Title: "TASK_SPLIT inside", Text: "a\"quote\" and \\ and \t"}); err != nil {
+	if err := s.Append(ctx, "", Task{Title: "TASK_SPLIT inside", Text: "a\"quote\" and \\ and \t"}); err != nil {
 		t.Fatal(err)
 	}
-	all := list(t, s)
+	all := listAll(t, s)
 	if len(all) != 4 {
 		t.Fatalf("%d tasks, want 4: %v", len(all), all)
 	}
 	for _, tt := range []struct{ offset, limit, from, to int }{
 		{0, 100, 0, 4}, {0, 1, 0, 1}, {1, 2, 1, 3}, {3, 5, 3, 4}, {4, 1, 4, 4}, {9, 1, 4, 4}, {0, 0, 0, 0},
 	} {
-		got, total, err := s.Page(tt.offset, tt.limit)
+		parts, total, err := s.Page(ctx, "", tt.offset, tt.limit)
+		got := bytes.Join(parts, nil)
 		if err != nil || total != 4 {
 			t.Fatalf("Page(%d, %d): total %d, %v", tt.offset, tt.limit, total, err)
 		}

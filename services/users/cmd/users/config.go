@@ -11,10 +11,16 @@ import (
 )
 
 type config struct {
-	Port        int           `envconfig:"PORT" default:"8080" desc:"port to listen on"`
-	UsersFolder string        `envconfig:"USERS_FOLDER" default:"users" desc:"folder of users.jsonl (created if missing)"`
-	DemoUser    string        `envconfig:"DEMO_USER" default:"test@gmail.com:testers" desc:"email:password of a user that exists out of the box; empty switches it off"`
-	AuthTimeout time.Duration `envconfig:"AUTH_TIMEOUT" default:"3s" desc:"longest wait for one call to auth before answering 503"`
+	Port                    int           `envconfig:"PORT" default:"8080" desc:"port to listen on"`
+	UsersFolder             string        `envconfig:"USERS_FOLDER" default:"users" desc:"folder of users.jsonl (created if missing)"`
+	DemoUser                string        `envconfig:"DEMO_USER" default:"test@gmail.com:testers" desc:"email:password of a user that exists out of the box; empty switches it off"`
+	AuthTimeout             time.Duration `envconfig:"AUTH_TIMEOUT" default:"3s" desc:"longest wait for one call to auth before answering 503"`
+	AuthAPIKey              string        `envconfig:"AUTH_API_KEY" desc:"service credential sent to auth (the same value as auth's)"`
+	LoginFailuresPerClient  int           `envconfig:"LOGIN_FAILURES_PER_CLIENT" default:"20" desc:"failed logins a client address may make per THROTTLE_WINDOW before 429; 0 switches it off"`
+	LoginFailuresPerAccount int           `envconfig:"LOGIN_FAILURES_PER_ACCOUNT" default:"10" desc:"failed logins an account may take per THROTTLE_WINDOW before 429; 0 switches it off"`
+	SignupsPerClient        int           `envconfig:"SIGNUPS_PER_CLIENT" default:"20" desc:"signups a client address may make per THROTTLE_WINDOW before 429; 0 switches it off"`
+	ThrottleWindow          time.Duration `envconfig:"THROTTLE_WINDOW" default:"1m" desc:"the window of the three limits above (each refills evenly over it)"`
+	UsersMaxBytes           int64         `envconfig:"USERS_MAX_BYTES" desc:"size limit of users.jsonl; default: derived from the memory limit (GOMEMLIMIT)"`
 	discovery.AuthEnv
 	service.Common
 }
@@ -31,6 +37,24 @@ func (c *config) Validate() error {
 	if c.UsersFolder == "" {
 		return errors.New("USERS_FOLDER must not be empty")
 	}
+	if c.ThrottleWindow <= 0 {
+		return fmt.Errorf("THROTTLE_WINDOW=%s must be positive", c.ThrottleWindow)
+	}
+	if c.UsersMaxBytes < 0 {
+		return fmt.Errorf("USERS_MAX_BYTES=%d must not be negative", c.UsersMaxBytes)
+	}
 	_, err := c.AuthURL()
 	return err
+}
+
+// maxBytes is USERS_MAX_BYTES, or the store ceiling of the memory this process may use: the
+// users are kept in memory, so the file must always fit there to be loaded again.
+func (c *config) maxBytes() (int64, string) {
+	if c.UsersMaxBytes > 0 {
+		return c.UsersMaxBytes, "USERS_MAX_BYTES"
+	}
+	limit, source := service.MemoryLimit()
+	// Half the ceiling: a user in memory (its map entry, struct and strings) takes about
+	// twice the bytes of its line.
+	return service.StoreCeiling(limit) / 2, "half the store ceiling of " + source
 }

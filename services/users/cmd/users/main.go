@@ -13,6 +13,7 @@ import (
 	"github.com/kub-demo/kub-demo/platform/service"
 	"github.com/kub-demo/kub-demo/services/users/internal/accounts"
 	"github.com/kub-demo/kub-demo/services/users/internal/server"
+	"github.com/kub-demo/kub-demo/services/users/internal/throttle"
 )
 
 func main() { service.Main(run) }
@@ -25,24 +26,33 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	log := cfg.Logger(stdout, "users")
 	auth, _ := cfg.AuthURL() // validated by Setup
 	demo, _ := accounts.ParseDemoUser(cfg.DemoUser)
-	log.Info("starting", "port", cfg.Port, "usersFolder", cfg.UsersFolder, "demoUser", demo != nil, "authTimeout", cfg.AuthTimeout.String())
+	maxBytes, maxBytesSource := cfg.maxBytes()
+	log.Info("starting", "port", cfg.Port, "usersFolder", cfg.UsersFolder, "demoUser", demo != nil, "authTimeout", cfg.AuthTimeout.String(),
+		"usersMaxBytes", maxBytes, "usersMaxBytesFrom", maxBytesSource, "authApiKey", cfg.AuthAPIKey != "")
 	log.Info("auth service found", "url", auth.URL, "source", auth.Source)
+	if cfg.AuthAPIKey == "" {
+		log.Warn("AUTH_API_KEY is not set: auth will refuse this service unless it runs with DEV_MODE=true")
+	}
 
 	m := metrics.New()
-	store, err := accounts.OpenStore(cfg.UsersFolder, log, m.Store("users").ObserveCommit)
+	store, err := accounts.OpenStore(cfg.UsersFolder, log, m.Store("users").ObserveCommit, maxBytes)
 	if err != nil {
 		return err
 	}
 	defer store.Close()
 	m.GaugeFunc("users_stored", "Users in users.jsonl.", func() float64 { return float64(store.Count()) })
-	accts := accounts.New(store, authapi.NewClient(auth.URL, cfg.AuthTimeout, m.AuthCalls()), demo, log)
-	go accts.SeedDemoUser(ctx, time.Second)
+	authClient := authapi.NewClient(authapi.Config{URL: auth.URL, APIKey: cfg.AuthAPIKey, Timeout: cfg.AuthTimeout, Observe: m.AuthCalls()})
+	accts := accounts.New(store, authClient, demo, log)
+	go accts.WaitForAuth(ctx, time.Second)
 
-	probes := &httpserver.Probes{}
-	return httpserver.Run(ctx, log, httpserver.Options{
-		Port:            cfg.Port,
-		Handler:         server.Routes(log, probes, m, accts),
-		Probes:          probes,
-		ShutdownTimeout: cfg.ShutdownTimeout,
-	})
+	probes := httpserver.NewProbes(log)
+	probes.AddCheck("auth has not answered yet", httpserver.ReadyWhen(accts.Ready))
+	probes.AddCheck("users file", func(context.Context) error { return store.Check() })
+	limits := server.Throttles{
+		LoginFailuresPerClient:  throttle.New(cfg.LoginFailuresPerClient, cfg.ThrottleWindow, throttle.DefaultMaxKeys),
+		LoginFailuresPerAccount: throttle.New(cfg.LoginFailuresPerAccount, cfg.ThrottleWindow, throttle.DefaultMaxKeys),
+		SignupsPerClient:        throttle.New(cfg.SignupsPerClient, cfg.ThrottleWindow, throttle.DefaultMaxKeys),
+	}
+	return cfg.Serve(ctx, log, cfg.Port, server.Routes(log, probes, m, accts, limits), m, probes)
 }
+

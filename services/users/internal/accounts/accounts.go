@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/kub-demo/kub-demo/platform/authapi"
@@ -26,6 +27,7 @@ var (
 type Auth interface {
 	HashPassword(ctx context.Context, password string) (string, error)
 	IssueToken(ctx context.Context, password, hashedPassword, uid string) (string, error)
+	Ping(ctx context.Context) error
 }
 
 var _ Auth = (*authapi.Client)(nil)
@@ -62,6 +64,8 @@ type Accounts struct {
 	demo      *Credentials
 	demoMu    sync.Mutex
 	demoReady bool
+
+	ready atomic.Bool // auth answered (and the demo user exists, when there is one)
 }
 
 // New returns Accounts over store and auth; demo, when not nil, is created on first need.
@@ -117,20 +121,33 @@ func (a *Accounts) LogIn(ctx context.Context, c Credentials) (string, error) {
 	return token, nil
 }
 
-// SeedDemoUser creates the demo user as soon as auth answers, retrying until ctx ends, so the
-// course's first login finds it. Requests that come first create it themselves.
-func (a *Accounts) SeedDemoUser(ctx context.Context, retryEvery time.Duration) {
-	if a.demo == nil {
-		return
-	}
-	for warned := false; ; warned = true {
-		err := a.ensureDemoUser(ctx, a.demo.Email)
+// Ready reports whether the course's flow can be served: auth has answered, and the demo
+// user exists when there is one. Once true it stays true: an auth outage later is answered
+// 503 request by request, and does not take the service out of its load balancer.
+func (a *Accounts) Ready() bool { return a.ready.Load() }
+
+// WaitForAuth makes the service ready as soon as auth answers: it creates the demo user (when
+// there is one), or else asks auth whether it accepts this service, and retries every
+// retryEvery until that works or ctx ends. Requests that come first may create the demo user
+// themselves.
+func (a *Accounts) WaitForAuth(ctx context.Context, retryEvery time.Duration) {
+	lastErr := ""
+	for {
+		err := a.auth.Ping(ctx)
+		if err == nil && a.demo != nil {
+			err = a.ensureDemoUser(ctx, a.demo.Email)
+		}
 		if err == nil {
-			a.log.Info("demo user ready", "email", a.demo.Email)
+			if a.demo != nil {
+				a.log.Info("demo user ready", "email", a.demo.Email)
+			}
+			a.log.Info("auth answered: ready")
+			a.ready.Store(true)
 			return
 		}
-		if !warned {
-			a.log.Warn("demo user not created yet; retrying until auth answers", "error", err.Error())
+		if err.Error() != lastErr { // once per different reason, not once per try
+			lastErr = err.Error()
+			a.log.Warn("not ready yet: retrying until auth answers", "error", lastErr, "retryEvery", retryEvery.String())
 		}
 		select {
 		case <-ctx.Done():

@@ -1,6 +1,7 @@
 package accounts
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"log/slog"
@@ -25,17 +26,25 @@ type User struct {
 // Store keeps users in an append-only file and an index by email in memory.
 type Store struct {
 	file *recordlog.Log
+	log  *slog.Logger
 
 	mu      sync.RWMutex
 	byEmail map[string]User
 }
 
+// MaxRecordBytes bounds one line of users.jsonl: a user takes about 200 bytes.
+const MaxRecordBytes = 16 << 10
+
+// ErrFull is returned by Create when the users file is at its size limit.
+var ErrFull = recordlog.ErrFull
+
 // OpenStore opens (or creates) the users file in folder. onCommit, when not nil, is told of
-// every write (see recordlog.Options).
-func OpenStore(folder string, log *slog.Logger, onCommit func(records int, write, sync time.Duration, err error)) (*Store, error) {
-	s := &Store{byEmail: make(map[string]User)}
+// every write (see recordlog.Options). maxBytes bounds the file (0: no bound).
+func OpenStore(folder string, log *slog.Logger, onCommit func(records int, write, sync time.Duration, err error), maxBytes int64) (*Store, error) {
+	s := &Store{byEmail: make(map[string]User), log: log}
 	file, err := recordlog.Open(filepath.Join(folder, FileName), recordlog.Options{
-		Delimiter: []byte("\n"), Apply: s.apply, Log: log, OnCommit: onCommit,
+		Delimiter: []byte("\n"), Apply: s.apply, Reset: s.reset, Log: log, OnCommit: onCommit,
+		MaxRecordBytes: MaxRecordBytes, MaxBytes: maxBytes,
 	})
 	if err != nil {
 		return nil, err
@@ -44,21 +53,61 @@ func OpenStore(folder string, log *slog.Logger, onCommit func(records int, write
 	return s, nil
 }
 
-func (s *Store) apply(record []byte) error {
-	var u User
-	if err := json.Unmarshal(record, &u); err != nil {
-		return err
+// apply reads one line. A line is one user; a line that lost its newline holds two (or
+// more) glued together, and each is kept; bytes that are no user are skipped, so that a
+// damaged line costs only the user it damaged.
+func (s *Store) apply(line []byte) error {
+	users, skipped := decodeUsers(line)
+	if len(users) == 0 {
+		return errors.New("no user record in this line")
 	}
-	if u.Email == "" || u.ID == "" {
-		return errors.New("user record without an email or id")
+	if skipped > 0 {
+		s.log.Warn("part of a line of users.jsonl is not a user; the users in it were kept", "bytes", skipped, "users", len(users))
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if _, taken := s.byEmail[u.Email]; !taken {
-		s.byEmail[u.Email] = u
+	for _, u := range users {
+		if _, taken := s.byEmail[u.Email]; !taken {
+			s.byEmail[u.Email] = u
+		}
 	}
 	return nil
 }
+
+// maxResyncs bounds how many times decodeUsers starts again after bytes that are no user.
+const maxResyncs = 64
+
+// decodeUsers reads the JSON objects in line one after another; where one does not read as a
+// user, it starts again at the next '{'. It returns the users and how many bytes it skipped.
+func decodeUsers(line []byte) (users []User, skipped int) {
+	for rest, resyncs := line, 0; len(bytes.TrimSpace(rest)) > 0 && resyncs <= maxResyncs; {
+		dec := json.NewDecoder(bytes.NewReader(rest))
+		var u User
+		if err := dec.Decode(&u); err == nil && u.Email != "" && u.ID != "" {
+			users = append(users, u)
+			rest = rest[dec.InputOffset():]
+			continue
+		}
+		resyncs++
+		next := bytes.IndexByte(rest[1:], '{')
+		if next < 0 {
+			return users, skipped + len(bytes.TrimSpace(rest))
+		}
+		skipped += next + 1
+		rest = rest[next+1:]
+	}
+	return users, skipped
+}
+
+// reset forgets every user: the file is being read again from the start.
+func (s *Store) reset() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	clear(s.byEmail)
+}
+
+// Check reports whether the users file can be used now (readiness).
+func (s *Store) Check() error { return s.file.Check() }
 
 // Create stores u, on disk before it returns, unless its email is taken (ErrExists), by
 // this process or by another one writing the same file.

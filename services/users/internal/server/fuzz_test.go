@@ -26,12 +26,12 @@ func FuzzCredentials(f *testing.F) {
 	}
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	f.Fuzz(func(t *testing.T, body string) {
-		store, err := accounts.OpenStore(t.TempDir(), log, nil)
+		store, err := accounts.OpenStore(t.TempDir(), log, nil, 0)
 		if err != nil {
 			t.Fatal(err)
 		}
 		defer store.Close()
-		handler := Routes(log, &httpserver.Probes{}, metrics.New(), accounts.New(store, workingAuth(), demo, log))
+		handler := Routes(log, &httpserver.Probes{}, metrics.New(), accounts.New(store, workingAuth(), demo, log), Throttles{})
 		send := func(path string) int {
 			rec := httptest.NewRecorder()
 			handler.ServeHTTP(rec, httptest.NewRequest("POST", path, strings.NewReader(body)))

@@ -2,12 +2,16 @@ package server
 
 import (
 	"errors"
+	"fmt"
+	"math"
 	"net/http"
 	"strings"
+	"time"
 
 	"github.com/kub-demo/kub-demo/platform/authapi"
 	"github.com/kub-demo/kub-demo/platform/web"
 	"github.com/kub-demo/kub-demo/services/users/internal/accounts"
+	"github.com/kub-demo/kub-demo/services/users/internal/throttle"
 )
 
 // Messages that clients of the original service match on: keep them as they are.
@@ -17,7 +21,15 @@ var (
 	errEmailTooLong       = web.NewError(http.StatusUnprocessableEntity, "An email can have at most 254 characters.")
 	errExists             = web.NewError(http.StatusConflict, "A user with this email exists already.")
 	errBadCredentials     = web.NewError(http.StatusUnauthorized, "Invalid email or password.")
+	errStoreFull          = web.NewError(http.StatusInsufficientStorage, "No more users can be stored here: the user store is at its size limit.")
 )
+
+// tooMany is the 429 for a client or account that must wait before its next try.
+func tooMany(what string, wait time.Duration) *web.Error {
+	seconds := int(math.Ceil(wait.Seconds()))
+	return &web.Error{Status: http.StatusTooManyRequests, RetryAfter: wait,
+		Message: fmt.Sprintf("Too many %s. Try again in %d seconds.", what, seconds)}
+}
 
 type credentialsRequest struct {
 	Email    string `json:"email"`
@@ -50,15 +62,22 @@ func authUnavailable(err error) error {
 	return err
 }
 
-func handleSignup(accts *accounts.Accounts) web.HandlerFunc {
+func handleSignup(accts *accounts.Accounts, limits Throttles) web.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) error {
 		creds, err := decodeCredentials(w, r)
 		if err != nil {
 			return err
 		}
+		now, client := time.Now(), throttle.ClientKey(r.RemoteAddr)
+		if wait := limits.SignupsPerClient.Wait(client, now); wait > 0 {
+			return tooMany("signups from this address", wait)
+		}
+		limits.SignupsPerClient.Spend(client, now)
 		switch err := accts.SignUp(r.Context(), creds); {
 		case errors.Is(err, accounts.ErrExists):
 			return errExists
+		case errors.Is(err, accounts.ErrFull):
+			return errStoreFull
 		case err != nil:
 			return authUnavailable(err)
 		}
@@ -71,15 +90,22 @@ type tokenResponse struct {
 	Token string `json:"token"`
 }
 
-func handleLogin(accts *accounts.Accounts) web.HandlerFunc {
+func handleLogin(accts *accounts.Accounts, limits Throttles) web.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) error {
 		creds, err := decodeCredentials(w, r)
 		if err != nil {
 			return err
 		}
+		now := time.Now()
+		client, account := throttle.ClientKey(r.RemoteAddr), accounts.NormalizeEmail(creds.Email)
+		if wait := max(limits.LoginFailuresPerClient.Wait(client, now), limits.LoginFailuresPerAccount.Wait(account, now)); wait > 0 {
+			return tooMany("failed logins", wait)
+		}
 		token, err := accts.LogIn(r.Context(), creds)
 		switch {
 		case errors.Is(err, accounts.ErrBadCredentials):
+			limits.LoginFailuresPerClient.Spend(client, now)
+			limits.LoginFailuresPerAccount.Spend(account, now)
 			return errBadCredentials
 		case err != nil:
 			return authUnavailable(err)

@@ -9,12 +9,25 @@ import (
 	"github.com/kub-demo/kub-demo/platform/metrics"
 	"github.com/kub-demo/kub-demo/platform/web"
 	"github.com/kub-demo/kub-demo/services/users/internal/accounts"
+	"github.com/kub-demo/kub-demo/services/users/internal/throttle"
 )
 
-// Routes lists every route users serves, besides GET /healthz, /readyz and /metrics.
-func Routes(log *slog.Logger, probes *httpserver.Probes, m *metrics.Registry, accts *accounts.Accounts) http.Handler {
+// Throttles bound what one client may try, counted before anything reaches auth. A nil
+// Limiter allows everything.
+type Throttles struct {
+	// LoginFailuresPerClient and LoginFailuresPerAccount count failed logins (wrong password,
+	// unknown email) by client address and by account: a successful login costs nothing, so
+	// the course's flow never meets them, and a password guesser soon gets 429.
+	LoginFailuresPerClient  *throttle.Limiter
+	LoginFailuresPerAccount *throttle.Limiter
+	// SignupsPerClient counts signups by client address: each costs a bcrypt hash in auth.
+	SignupsPerClient *throttle.Limiter
+}
+
+// Routes lists every route users serves, besides GET /healthz and /readyz.
+func Routes(log *slog.Logger, probes *httpserver.Probes, m *metrics.Registry, accts *accounts.Accounts, limits Throttles) http.Handler {
 	r := httpserver.Router(log, probes, m)
-	r.Post("/signup", web.Handle(log, handleSignup(accts)))
-	r.Post("/login", web.Handle(log, handleLogin(accts)))
+	r.Post("/signup", web.Handle(log, handleSignup(accts, limits)))
+	r.Post("/login", web.Handle(log, handleLogin(accts, limits)))
 	return r
 }

@@ -30,6 +30,11 @@ func (f *fakeAuth) HashPassword(ctx context.Context, password string) (string, e
 	return f.hashPassword(ctx, password)
 }
 
+func (f *fakeAuth) Ping(ctx context.Context) error {
+	_, err := f.hashPassword(ctx, "ping")
+	return err
+}
+
 func (f *fakeAuth) IssueToken(ctx context.Context, password, hashedPassword, uid string) (string, error) {
 	return f.issueToken(ctx, password, hashedPassword, uid)
 }
@@ -61,11 +66,11 @@ var demo = &accounts.Credentials{Email: "test@gmail.com", Password: "testers"}
 func newUsers(t *testing.T, folder string, auth accounts.Auth, demo *accounts.Credentials) *httptest.Server {
 	t.Helper()
 	log := slog.New(slog.NewJSONHandler(io.Discard, nil))
-	store, err := accounts.OpenStore(folder, log, nil)
+	store, err := accounts.OpenStore(folder, log, nil, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := httptest.NewServer(Routes(log, &httpserver.Probes{}, metrics.New(), accounts.New(store, auth, demo, log)))
+	srv := httptest.NewServer(Routes(log, &httpserver.Probes{}, metrics.New(), accounts.New(store, auth, demo, log), Throttles{}))
 	t.Cleanup(func() { srv.Close(); store.Close() })
 	return srv
 }

@@ -1,0 +1,161 @@
+package store
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+func openWith(t *testing.T, folder string, opts Options) *Store {
+	t.Helper()
+	s, err := Open(folder, slog.New(slog.NewTextHandler(io.Discard, nil)), opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
+}
+
+func titles(t *testing.T, s *Store, viewer string) []string {
+	t.Helper()
+	tasks, err := s.List(viewer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	for _, task := range tasks {
+		out = append(out, task.Title)
+	}
+	return out
+}
+
+// TestEachUserSeesTheirOwnAndTheOriginalsTasks: Bob does not see Alice's tasks; both see the
+// tasks the original service wrote (no owner), in stored order; the file keeps the owner in
+// a field the original's reader passes through.
+func TestEachUserSeesTheirOwnAndTheOriginalsTasks(t *testing.T) {
+	folder := t.TempDir()
+	os.WriteFile(filepath.Join(folder, FileName), []byte(`{"title":"from the original","text":""}TASK_SPLIT`), 0o644)
+	s := openWith(t, folder, Options{})
+	s.Append(ctx, "alice", Task{Title: "bank PIN 1234"})
+	s.Append(ctx, "bob", Task{Title: "bob's"})
+	s.Append(ctx, "alice", Task{Title: "alice's second"})
+
+	for viewer, want := range map[string]string{
+		"alice":   "[from the original bank PIN 1234 alice's second]",
+		"bob":     "[from the original bob's]",
+		"mallory": "[from the original]",
+	} {
+		if got := fmt.Sprint(titles(t, s, viewer)); got != want {
+			t.Errorf("%s sees %s, want %s", viewer, got, want)
+		}
+	}
+	raw, _ := os.ReadFile(filepath.Join(folder, FileName))
+	if !strings.Contains(string(raw), `{"title":"bank PIN 1234","text":"","owner":"alice"}TASK_SPLIT`) {
+		t.Fatalf("tasks.txt does not record the owner: %s", raw)
+	}
+	s.Close()
+	// Read again from the file: the same views.
+	again := openWith(t, folder, Options{})
+	if got := fmt.Sprint(titles(t, again, "bob")); got != "[from the original bob's]" {
+		t.Fatalf("after a restart bob sees %s", got)
+	}
+}
+
+func TestSharedModeIsTheCoursesOneList(t *testing.T) {
+	folder := t.TempDir()
+	s := openWith(t, folder, Options{})
+	s.Append(ctx, "alice", Task{Title: "a"})
+	s.Append(ctx, "bob", Task{Title: "b"})
+	s.Close()
+	shared := openWith(t, folder, Options{Shared: true})
+	for _, viewer := range []string{"alice", "bob", "anyone"} {
+		if got := fmt.Sprint(titles(t, shared, viewer)); got != "[a b]" {
+			t.Errorf("shared: %s sees %s, want [a b]", viewer, got)
+		}
+	}
+}
+
+func TestQuotasAndRecordSize(t *testing.T) {
+	s := openWith(t, t.TempDir(), Options{MaxTasksPerUser: 3, MaxBytesPerUser: 200})
+	for i := range 3 {
+		if err := s.Append(ctx, "alice", Task{Title: fmt.Sprint(i)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := s.Append(ctx, "alice", Task{Title: "fourth"}); !errors.Is(err, ErrQuota) {
+		t.Fatalf("a fourth task: %v, want ErrQuota", err)
+	}
+	if err := s.Append(ctx, "bob", Task{Title: "bob", Text: strings.Repeat("x", 150)}); err != nil {
+		t.Fatalf("bob's first: %v", err)
+	}
+	if err := s.Append(ctx, "bob", Task{Title: "bob", Text: strings.Repeat("x", 50)}); !errors.Is(err, ErrQuota) {
+		t.Fatalf("past bob's bytes: %v, want ErrQuota", err)
+	}
+	// 3,000 control characters are 3,000 runes but 18,000 bytes once stored.
+	if err := s.Append(ctx, "carol", Task{Title: "t", Text: strings.Repeat("\x01", 3000)}); !errors.Is(err, ErrTooLarge) {
+		t.Fatalf("a task of 18 KB stored: %v, want ErrTooLarge", err)
+	}
+}
+
+func TestStoreSizeLimit(t *testing.T) {
+	s := openWith(t, t.TempDir(), Options{MaxBytes: 1000})
+	var err error
+	n := 0
+	for ; n < 100 && err == nil; n++ {
+		err = s.Append(ctx, "u", Task{Title: "a task of some length", Text: "0123456789"})
+	}
+	if !errors.Is(err, ErrFull) || n < 10 {
+		t.Fatalf("after %d tasks: %v, want ErrFull after about 15", n, err)
+	}
+}
+
+// TestPagesOfMergedListsAreTheMergeInStoredOrder compares every page of a user's view (their
+// tasks merged with the unowned ones, across many chunks) with the merge done the slow way.
+func TestPagesOfMergedListsAreTheMergeInStoredOrder(t *testing.T) {
+	folder := t.TempDir()
+	var legacy bytes.Buffer
+	var want []Task
+	rng := rand.New(rand.NewPCG(1, 2))
+	s := openWith(t, folder, Options{})
+	for i := range 3000 {
+		task := Task{Title: fmt.Sprint(i), Text: strings.Repeat("x", rng.IntN(900))}
+		switch rng.IntN(3) {
+		case 0:
+			record, _ := EncodeRecord(task, "")
+			legacy.Write(append(record, Delimiter...))
+			want = append(want, task)
+		case 1:
+			record, _ := EncodeRecord(task, "viewer")
+			legacy.Write(append(record, Delimiter...))
+			want = append(want, task)
+		default:
+			record, _ := EncodeRecord(task, "someone else")
+			legacy.Write(append(record, Delimiter...))
+		}
+	}
+	s.Close()
+	os.WriteFile(filepath.Join(folder, FileName), legacy.Bytes(), 0o644)
+	s = openWith(t, folder, Options{})
+	for _, p := range []struct{ offset, limit int }{{0, 5000}, {0, 1}, {1, 50}, {777, 50}, {len(want) - 3, 50}, {len(want), 5}, {400, 1000}} {
+		parts, total, err := s.Page(ctx, "viewer", p.offset, p.limit)
+		if err != nil || total != len(want) {
+			t.Fatalf("Page(%d, %d): total %d (want %d), %v", p.offset, p.limit, total, len(want), err)
+		}
+		var got []Task
+		if err := json.Unmarshal([]byte("["+string(bytes.Join(parts, nil))+"]"), &got); err != nil {
+			t.Fatalf("Page(%d, %d) is not a JSON array's inside: %v", p.offset, p.limit, err)
+		}
+		end := min(p.offset+p.limit, len(want))
+		if fmt.Sprint(got) != fmt.Sprint(want[min(p.offset, end):end]) {
+			t.Fatalf("Page(%d, %d): %d tasks, not the %d expected in order", p.offset, p.limit, len(got), end-p.offset)
+		}
+	}
+}
