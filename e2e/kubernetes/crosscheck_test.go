@@ -586,7 +586,7 @@ func checkVolumes(t *testing.T, set *manifestSet) {
 					continue
 				}
 				if v := vols[m.Name]; v != nil && v.PersistentVolumeClaim != nil {
-					checkClaimHoldsStore(t, set, &c, p.Deployment.Name+"/"+c.Name, v.PersistentVolumeClaim.ClaimName)
+					checkClaimHoldsStore(t, set, &c, svc, p.Deployment.Name+"/"+c.Name, v.PersistentVolumeClaim.ClaimName)
 				}
 			}
 		}
@@ -603,32 +603,56 @@ func checkVolumes(t *testing.T, set *manifestSet) {
 	}
 }
 
-// The store keeps growing until its ceiling, which the service derives from GOMEMLIMIT:
-// (GOMEMLIMIT - 16 MiB) / 2. The claim it writes to must hold that much, or the disk
-// fills before the store stops taking records.
-func checkClaimHoldsStore(t *testing.T, set *manifestSet, c *corev1.Container, where, claimName string) {
+// The store keeps growing until its ceiling: <SVC>_MAX_BYTES when the manifest sets it,
+// else derived from GOMEMLIMIT as (GOMEMLIMIT - 16 MiB) / 2 (platform/service.StoreCeiling).
+// The claim it writes to must hold that much, or the disk fills before the store stops
+// taking records.
+func checkClaimHoldsStore(t *testing.T, set *manifestSet, c *corev1.Container, svc, where, claimName string) {
 	t.Helper()
 	claim := set.claim(claimName)
 	if claim == nil {
 		return // reported by checkVolumes
 	}
-	fromLimit := false
-	for _, e := range c.Env {
-		fromLimit = fromLimit || (e.Name == "GOMEMLIMIT" && e.ValueFrom != nil && e.ValueFrom.ResourceFieldRef != nil &&
-			e.ValueFrom.ResourceFieldRef.Resource == "limits.memory")
+	var ceiling int64
+	from := ""
+	for name := range envOf(t, svc) {
+		if v, ok := literalEnv(c, name); ok && strings.HasSuffix(name, "_MAX_BYTES") && v != "" {
+			n, err := strconv.ParseInt(v, 10, 64)
+			if err != nil {
+				t.Errorf("%s: %s=%q: %v", where, name, v, err)
+				return
+			}
+			ceiling, from = n, name
+		}
 	}
-	limit, ok := c.Resources.Limits[corev1.ResourceMemory]
-	if !fromLimit || !ok {
-		t.Errorf("%s: GOMEMLIMIT not from limits.memory; the store's ceiling derives from it", where)
-		return
+	if from == "" {
+		fromLimit := false
+		for _, e := range c.Env {
+			fromLimit = fromLimit || (e.Name == "GOMEMLIMIT" && e.ValueFrom != nil && e.ValueFrom.ResourceFieldRef != nil &&
+				e.ValueFrom.ResourceFieldRef.Resource == "limits.memory")
+		}
+		limit, ok := c.Resources.Limits[corev1.ResourceMemory]
+		if !fromLimit || !ok {
+			t.Errorf("%s: GOMEMLIMIT not from limits.memory; the store's ceiling derives from it", where)
+			return
+		}
+		ceiling, from = max((limit.Value()-16<<20)/2, 1<<20), "(memory limit "+limit.String()+" - 16Mi) / 2"
 	}
-	ceiling := (limit.Value() - 16<<20) / 2
 	request := claim.Spec.Resources.Requests[corev1.ResourceStorage]
 	if request.Value() < ceiling {
-		t.Errorf("%s: claim %s requests %s, less than the store's ceiling %d MiB ((memory limit %s - 16Mi) / 2)",
-			where, claimName, request.String(), ceiling>>20, limit.String())
+		t.Errorf("%s: claim %s requests %s, less than the store's ceiling %d MiB (%s)", where, claimName, request.String(), ceiling>>20, from)
 	}
-	t.Logf("%s: store ceiling %d MiB (memory limit %s), claim %s of %s", where, ceiling>>20, limit.String(), claimName, request.String())
+	t.Logf("%s: store ceiling %d MiB (%s), claim %s of %s", where, ceiling>>20, from, claimName, request.String())
+}
+
+// literalEnv is the value the manifest gives a variable, if it sets it literally.
+func literalEnv(c *corev1.Container, name string) (string, bool) {
+	for _, e := range c.Env {
+		if e.Name == name && e.ValueFrom == nil {
+			return e.Value, true
+		}
+	}
+	return "", false
 }
 
 // mountFor returns the mount a path lies on.
