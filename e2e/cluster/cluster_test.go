@@ -394,7 +394,6 @@ func diagnose(t *testing.T) {
 	for _, args := range [][]string{
 		{"get", "deployments,replicasets,pods,services,endpointslices,pvc", "-o", "wide"},
 		{"get", "events", "--sort-by=.lastTimestamp"},
-		{"logs", "-l", "app in (auth,users,tasks)", "--all-containers", "--prefix", "--tail=20"},
 	} {
 		out, err := kubectl(30*time.Second, args...)
 		if err != nil {
@@ -402,6 +401,22 @@ func diagnose(t *testing.T) {
 		}
 		t.Logf("kubectl %s:\n%s", strings.Join(args, " "), out)
 	}
+	// Every warning and error the services logged, and the last lines of each.
+	args := []string{"logs", "-l", "app in (auth,users,tasks)", "--all-containers", "--prefix", "--tail=-1", "--max-log-requests=10"}
+	out, err := kubectl(30*time.Second, args...)
+	if err != nil {
+		t.Logf("kubectl %s: %v", strings.Join(args, " "), err)
+		return
+	}
+	var warnings []string
+	for _, line := range strings.Split(out, "\n") {
+		if strings.Contains(line, `"level":"WARN"`) || strings.Contains(line, `"level":"ERROR"`) {
+			warnings = append(warnings, line)
+		}
+	}
+	t.Logf("warnings and errors in the services' logs (%d):\n%s", len(warnings), strings.Join(warnings[max(0, len(warnings)-60):], "\n"))
+	tail, _ := kubectl(30*time.Second, "logs", "-l", "app in (auth,users,tasks)", "--all-containers", "--prefix", "--tail=10")
+	t.Logf("last lines of each:\n%s", tail)
 }
 
 func since(start time.Time) time.Duration { return time.Since(start).Round(100 * time.Millisecond) }
