@@ -18,7 +18,7 @@ FUZZ_TARGETS := \
 	services/tasks/internal/store:FuzzRecordRoundTrip \
 	services/tasks/internal/store:FuzzOpenAnyFile
 
-.PHONY: help build run test vet lint fuzz clean
+.PHONY: help build run check test vet lint fuzz clean
 
 help: ## list the targets
 	@grep -hE '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -48,6 +48,12 @@ fuzz: ## run each fuzz target for FUZZTIME (10s); seed corpora are in testdata/f
 		$(GO) test -run='^$$' -fuzz="^$${t#*:}\$$" -fuzztime=$(FUZZTIME) ./$${t%%:*} || exit 1; \
 	done
 
+# Modules whose tests are unit tests (no binaries built, no containers): make check runs them.
+UNIT_MODULES := platform services/auth services/users services/tasks
+
+check: lint ## the fast loop: vet, staticcheck and the unit tests (-short), under a minute warm
+	$(GO) test -short -count=1 $(addprefix ./,$(addsuffix /...,$(UNIT_MODULES)))
+
 test: lint ## every test of every module, then each fuzz target briefly
 	$(GO) test -race -count=1 -timeout 30m work
 	@$(MAKE) --no-print-directory fuzz
@@ -55,4 +61,4 @@ test: lint ## every test of every module, then each fuzz target briefly
 clean: ## remove binaries and local data
 	rm -rf bin .data
 
--include mk/*.mk
+include mk/*.mk

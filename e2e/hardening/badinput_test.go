@@ -94,7 +94,7 @@ func TestBadInputGetsA4xxJSONErrorAndChangesNothing(t *testing.T) {
 		{"signup: empty body", "POST", users + "/signup", "", ``, 422, missingCredentials},
 		{"signup: 73-byte password", "POST", users + "/signup", "", `{"email":"a@b.c","password":"` + strings.Repeat("p", 73) + `"}`, 422, ""},
 		{"signup: 300-character email", "POST", users + "/signup", "", `{"email":"` + strings.Repeat("e", 290) + `@b.c","password":"p"}`, 422, ""},
-		{"signup: body over 1 MiB", "POST", users + "/signup", "", `{"email":"a@b.c","password":"` + big + `"}`, 413, ""},
+		{"signup: body over 64 KiB", "POST", users + "/signup", "", `{"email":"a@b.c","password":"` + big + `"}`, 413, ""},
 		{"signup: the demo user again", "POST", users + "/signup", "", `{"email":"TEST@gmail.com","password":"other"}`, 409, ""},
 		{"login: wrong password", "POST", users + "/login", "", `{"email":"test@gmail.com","password":"tester"}`, 401, "Invalid email or password."},
 		{"login: unknown email", "POST", users + "/login", "", `{"email":"nobody@example.com","password":"testers"}`, 401, "Invalid email or password."},
@@ -113,7 +113,7 @@ func TestBadInputGetsA4xxJSONErrorAndChangesNothing(t *testing.T) {
 		{"task: blank title", "POST", tasks, bearer(token), `{"title":" \t ","text":"x"}`, 422, titleMissing},
 		{"task: 501-character title", "POST", tasks, bearer(token), `{"title":"` + strings.Repeat("t", 501) + `"}`, 422, ""},
 		{"task: 10001-character text", "POST", tasks, bearer(token), `{"title":"t","text":"` + strings.Repeat("t", 10001) + `"}`, 422, ""},
-		{"task: body over 1 MiB", "POST", tasks, bearer(token), `{"title":"t","text":"` + big + `"}`, 413, ""},
+		{"task: body over 64 KiB", "POST", tasks, bearer(token), `{"title":"t","text":"` + big + `"}`, 413, ""},
 		{"tasks: unknown route", "GET", s.tasks.URL + "/task", bearer(token), ``, 404, ""},
 
 		// tasks: Authorization headers

@@ -3,6 +3,7 @@
 package local
 
 import (
+	"encoding/json"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -120,40 +121,56 @@ func TestAuthOutageIs503AndRecoversWithoutRestart(t *testing.T) {
 	}
 }
 
-// TestSIGTERMDrainsInFlightRequests holds requests inside tasks (auth answers slowly) while
-// tasks gets SIGTERM: every one of them must still be answered, then tasks exits 0.
+// TestSIGTERMDrainsInFlightRequests holds requests inside tasks (auth answers only once all
+// of them are waiting on it) while tasks gets SIGTERM: every one of them must still be
+// answered, then tasks exits 0.
 func TestSIGTERMDrainsInFlightRequests(t *testing.T) {
 	bin := stack.Build(t)
-	slowAuth := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		time.Sleep(time.Second)
+	const inFlight = 20
+	arrived, release := make(chan struct{}, inFlight), make(chan struct{})
+	var once sync.Once
+	t.Cleanup(func() { once.Do(func() { close(release) }) })
+	auth := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var req struct{ Token string }
+		json.NewDecoder(r.Body).Decode(&req)
+		if req.Token == "in-flight" {
+			arrived <- struct{}{}
+			<-release
+		}
 		w.Header().Set("Content-Type", "application/json")
 		w.Write([]byte(`{"message":"Valid token.","uid":"u1"}`))
 	}))
-	defer slowAuth.Close()
+	defer auth.Close()
 	tasks := stack.Start(t, bin.Tasks, []string{
-		"AUTH_ADDRESS=" + strings.TrimPrefix(slowAuth.URL, "http://"),
+		"AUTH_ADDRESS=" + strings.TrimPrefix(auth.URL, "http://"),
 		"TASKS_FOLDER=" + t.TempDir(),
 	})
 
-	const inFlight = 20
-	statuses := make(chan int, inFlight)
-	var wg sync.WaitGroup
+	type result struct {
+		status int
+		err    error
+	}
+	results := make(chan result, inFlight)
 	for i := range inFlight {
-		wg.Add(1)
 		go func() {
-			defer wg.Done()
-			statuses <- stack.Call(t, "POST", tasks.URL+"/tasks", "token", map[string]string{"title": "in flight " + strconv.Itoa(i)}).Status
+			status, err := stack.Send("POST", tasks.URL+"/tasks", "in-flight", map[string]string{"title": "in flight " + strconv.Itoa(i)})
+			results <- result{status, err}
 		}()
 	}
-	time.Sleep(300 * time.Millisecond) // all requests are now waiting on auth
+	for range inFlight {
+		select {
+		case <-arrived: // this request is inside tasks, waiting on auth
+		case <-time.After(10 * time.Second):
+			t.Fatal("the requests did not all reach auth")
+		}
+	}
 	if err := tasks.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
-	wg.Wait()
-	close(statuses)
-	for status := range statuses {
-		if status != http.StatusCreated {
-			t.Errorf("an in-flight POST got %d during shutdown, want 201", status)
+	once.Do(func() { close(release) })
+	for range inFlight {
+		if r := <-results; r.err != nil || r.status != http.StatusCreated {
+			t.Errorf("an in-flight POST got %d, %v during shutdown, want 201", r.status, r.err)
 		}
 	}
 	if err := tasks.Wait(10 * time.Second); err != nil {

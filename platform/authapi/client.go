@@ -48,8 +48,23 @@ type Client struct {
 	lastRecycle atomic.Int64 // unix nanoseconds
 }
 
-// Observer is told of every call: its route, how long it took, and its error (nil when ok).
-type Observer func(call string, took time.Duration, err error)
+// Observer is told of every call: its route, how long it took, and its outcome: "ok",
+// "rejected" (a wrong password, a token not valid), "unavailable" (auth unreachable, slow,
+// failing, or refusing this service's key) or "error" (a request auth will never accept).
+type Observer func(call string, took time.Duration, outcome string)
+
+// outcome names how a call ended, for an Observer.
+func outcome(err error) string {
+	switch {
+	case err == nil:
+		return "ok"
+	case errors.Is(err, ErrRejected):
+		return "rejected"
+	case errors.Is(err, ErrUnavailable):
+		return "unavailable"
+	}
+	return "error"
+}
 
 // Config configures a Client.
 type Config struct {
@@ -77,7 +92,7 @@ func NewClient(cfg Config) *Client {
 		c.apiKey = []string{"Bearer " + cfg.APIKey}
 	}
 	if c.observe == nil {
-		c.observe = func(string, time.Duration, error) {}
+		c.observe = func(string, time.Duration, string) {}
 	}
 	c.lastRecycle.Store(time.Now().UnixNano())
 	// The transport alone, not an http.Client: auth never redirects (following one would be a
@@ -122,7 +137,7 @@ func (c *Client) VerifyToken(ctx context.Context, token string) (string, error) 
 
 func (c *Client) post(ctx context.Context, path string, body, into any) (err error) {
 	start := time.Now()
-	defer func() { c.observe(path, time.Since(start), err) }()
+	defer func() { c.observe(path, time.Since(start), outcome(err)) }()
 	c.recycle(start)
 	payload, err := json.Marshal(body)
 	if err != nil {

@@ -1,13 +1,19 @@
 package httpserver
 
 import (
+	"bytes"
 	"container/list"
+	"encoding/json"
+	"fmt"
 	"net"
 	"net/http"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/kub-demo/kub-demo/platform/web"
 )
 
 // connLimiter caps the connections a server holds open at once, so that no number of
@@ -147,4 +153,42 @@ func (lc *limitedConn) Close() error {
 		c.closed.Add(1)
 	})
 	return err
+}
+
+// plainErrorHeaders are the headers net/http writes, straight to the connection, with its
+// answer to a request it could not read: 431 for headers over MaxHeaderBytes, 400 for a
+// malformed request, 501 for an unknown transfer encoding. The body is text/plain.
+const plainErrorHeaders = "\r\nContent-Type: text/plain; charset=utf-8\r\nConnection: close\r\n\r\n"
+
+// Write passes p on, except net/http's plain-text answer to an unreadable request, which it
+// writes as the same status with a JSON body: every error a client sees is JSON.
+func (lc *limitedConn) Write(p []byte) (int, error) {
+	if body, ok := jsonPlainError(p); ok {
+		if _, err := lc.Conn.Write(body); err != nil {
+			return 0, err
+		}
+		return len(p), nil
+	}
+	return lc.Conn.Write(p)
+}
+
+// jsonPlainError rewrites one of net/http's plain-text error answers as JSON.
+func jsonPlainError(p []byte) ([]byte, bool) {
+	rest, ok := bytes.CutPrefix(p, []byte("HTTP/1.1 "))
+	if !ok || len(p) > 1024 {
+		return nil, false
+	}
+	statusLine, text, ok := bytes.Cut(rest, []byte(plainErrorHeaders))
+	if !ok || bytes.ContainsAny(statusLine, "\r\n") || len(statusLine) < 3 {
+		return nil, false
+	}
+	message := string(text)
+	if code := string(statusLine[:3]); code == "431" {
+		message = "The request's headers are too large: the limit is " + strconv.Itoa(MaxHeaderBytes>>10) + " KiB."
+	} else {
+		message = strings.TrimPrefix(message, code+" ")
+	}
+	body, _ := json.Marshal(web.MessageBody{Message: message})
+	return fmt.Appendf(nil, "HTTP/1.1 %s\r\nContent-Type: application/json; charset=utf-8\r\nConnection: close\r\nContent-Length: %d\r\n\r\n%s",
+		statusLine, len(body), body), true
 }

@@ -11,11 +11,13 @@ import (
 	"net"
 	"net/http"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/go-chi/chi/v5"
+	"github.com/go-chi/chi/v5/middleware"
 
 	"github.com/kub-demo/kub-demo/platform/metrics"
 	"github.com/kub-demo/kub-demo/platform/requestid"
@@ -218,7 +220,7 @@ func respondStatus(w http.ResponseWriter, status int, state, message string) {
 	w.Header().Set("Content-Type", "application/json; charset=utf-8")
 	w.Header().Set("Cache-Control", "no-store")
 	w.WriteHeader(status)
-	fmt.Fprintf(w, "{\"status\":%q,\"message\":%q}\n", state, message)
+	fmt.Fprintf(w, "{\"status\":%q,\"message\":%q}", state, message)
 }
 
 // Probe asks the server on this machine's port for /healthz, for images that have no curl.
@@ -235,20 +237,38 @@ func Probe(port int) error {
 	return nil
 }
 
-// Router returns a chi router with what every service has: a request id for each request,
-// panics turned into JSON 500s, metrics, an access log line per request, JSON 404 and 405,
-// and the probes GET /healthz and /readyz. Services add their own routes. Metrics are not
+// Router returns a chi router with what every service has, outermost first: a request id for
+// each request, metrics, an access log line per request, the original Express services'
+// routing (paths match whatever their case and with or without a trailing slash; HEAD is
+// answered by a GET route), extra (for every route), and, innermost, panics turned into JSON
+// 500s that metrics and the access log count like any other answer. It answers JSON 404 and
+// 405, and the probes GET /healthz and /readyz. Services add their own routes. Metrics are not
 // here: they are served on their own port (Options.MetricsPort).
-// extra middlewares run after those, for every route.
 func Router(log *slog.Logger, probes *Probes, m *metrics.Registry, extra ...func(http.Handler) http.Handler) chi.Router {
 	r := chi.NewRouter()
-	r.Use(requestid.Middleware, web.Recover(log), m.Middleware, web.AccessLog(log, "/healthz", "/readyz"))
+	r.Use(requestid.Middleware, m.Middleware, web.AccessLog(log, "/healthz", "/readyz"), expressPaths, middleware.GetHead)
 	r.Use(extra...)
+	r.Use(web.Recover(log))
 	r.NotFound(web.NotFound)
 	r.MethodNotAllowed(web.MethodNotAllowed)
 	r.Get("/healthz", probes.Healthz)
 	r.Get("/readyz", probes.Readyz)
 	return r
+}
+
+// expressPaths routes a request as Express did by default: /Tasks, /TASKS and /tasks/ all
+// find /tasks. Every route here is lower case; the request's own path is left as it came.
+func expressPaths(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if rctx := chi.RouteContext(r.Context()); rctx != nil {
+			path := strings.ToLower(r.URL.Path)
+			if len(path) > 1 {
+				path = strings.TrimSuffix(path, "/")
+			}
+			rctx.RoutePath = path
+		}
+		next.ServeHTTP(w, r)
+	})
 }
 
 // errNotYet is what a ReadyWhen check answers until it passes.

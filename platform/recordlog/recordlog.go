@@ -100,9 +100,10 @@ type Log struct {
 }
 
 type appendRequest struct {
-	record []byte
-	check  func() error
-	result chan error
+	record  []byte
+	check   func() error
+	applied func() // instead of Apply, once written
+	result  chan error
 }
 
 // Open opens (creating it and its folder if missing) the record file at path and hands every
@@ -354,15 +355,23 @@ func (l *Log) Size() int64 { return l.end.Load() }
 
 // Append writes record (which must not contain the delimiter) and returns once it is on disk.
 // When check is not nil it runs under the file lock after catching up with other processes,
-// just before the write; its error cancels the append (e.g. "this email exists").
+// just before the write; its error cancels the append (e.g. "this email exists"). Once
+// written, the record is handed to Apply, as every record is.
 func (l *Log) Append(record []byte, check func() error) error {
+	return l.AppendApplied(record, check, nil)
+}
+
+// AppendApplied is Append for a caller that already holds what Apply would make of record:
+// once it is written, applied is called (in file order, under the lock) instead of Apply,
+// so that nothing is decoded again.
+func (l *Log) AppendApplied(record []byte, check func() error, applied func()) error {
 	if bytes.Contains(record, l.delim) {
 		return fmt.Errorf("recordlog: record contains the delimiter %q", l.delim)
 	}
 	if len(record) > l.opts.MaxRecordBytes {
 		return fmt.Errorf("%w: %d bytes, the limit is %d", ErrTooLarge, len(record), l.opts.MaxRecordBytes)
 	}
-	req := &appendRequest{record: record, check: check, result: make(chan error, 1)}
+	req := &appendRequest{record: record, check: check, applied: applied, result: make(chan error, 1)}
 	select {
 	case l.queue <- req:
 	case <-l.closing:
@@ -501,7 +510,9 @@ func (l *Log) write(batch []*appendRequest) []error {
 	l.onCommit(len(written), wrote.Sub(began), time.Since(wrote), nil)
 	l.end.Store(start + int64(len(buf)))
 	for _, req := range written {
-		if err := l.opts.Apply(req.record); err != nil {
+		if req.applied != nil {
+			req.applied()
+		} else if err := l.opts.Apply(req.record); err != nil {
 			l.log.Error("a record just written does not read back", "file", l.path, "error", err)
 		}
 	}

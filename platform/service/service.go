@@ -71,10 +71,11 @@ func (c Common) Logger(w io.Writer, service string) *slog.Logger {
 type Config interface {
 	ListenPort() int
 	Validate() error
-	common() Common
+	CommonSettings() Common
 }
 
-func (c Common) common() Common { return c }
+// CommonSettings returns the settings every service has (Config embeds Common for them).
+func (c Common) CommonSettings() Common { return c }
 
 // Setup parses args and the environment into cfg. done reports that a flag did all there
 // was to do (-env listed the variables, -healthcheck probed the running server): the
@@ -105,7 +106,7 @@ func Setup(name string, args []string, stdout io.Writer, cfg Config) (done bool,
 	if *healthcheck {
 		return true, httpserver.Probe(cfg.ListenPort())
 	}
-	if err := cfg.common().validate(); err != nil {
+	if err := cfg.CommonSettings().validate(); err != nil {
 		return true, fmt.Errorf("configuration: %w", err)
 	}
 	if err := cfg.Validate(); err != nil {

@@ -11,24 +11,63 @@ import (
 	"unicode/utf8"
 )
 
-// MaxBodyBytes caps every request body.
-const MaxBodyBytes = 1 << 20
+// MaxBodyBytes caps every request body. Every body a client needs to send fits well (a task
+// at its size limits, even with every character written as a \u escape, takes under 64 KiB),
+// and a service holds at most MAX_CONNECTIONS of them in memory at once: 16 MiB at 256.
+const MaxBodyBytes = 64 << 10
 
-// Respond writes v as JSON with status. The body is encoded before any header is
-// written, so an encoding failure is still a clean 500.
+// Respond writes v as JSON (see Marshal) with status. The body is encoded before any header
+// is written, so an encoding failure is still a clean 500.
 func Respond(w http.ResponseWriter, status int, v any) {
-	body, err := json.Marshal(v)
+	body, err := Marshal(v)
 	if err != nil {
 		status = http.StatusInternalServerError
 		body = []byte(`{"message":"Internal server error."}`)
 	}
 	w.Header().Set("Content-Type", "application/json; charset=utf-8")
+	w.Header().Set("Content-Length", strconv.Itoa(len(body)))
 	w.WriteHeader(status)
-	w.Write(append(body, '\n'))
+	w.Write(body)
+}
+
+// Marshal encodes v as the original Express services' res.json did (JSON.stringify): no
+// newline at the end, and <, >, &, U+2028 and U+2029 as themselves, where json.Marshal
+// would write \u003c, \u2028…, so that answers are byte for byte the original's.
+func Marshal(v any) ([]byte, error) {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		return nil, err
+	}
+	return unescapeLineSeparators(bytes.TrimSuffix(buf.Bytes(), []byte("\n"))), nil
+}
+
+// unescapeLineSeparators turns the escapes \u2028 and \u2029 that encoding/json always writes
+// back into the characters, leaving escaped backslashes (\\u2028 is the text "\u2028") alone.
+func unescapeLineSeparators(b []byte) []byte {
+	if !bytes.Contains(b, []byte(`\u202`)) {
+		return b
+	}
+	out := make([]byte, 0, len(b))
+	for i := 0; i < len(b); i++ {
+		if b[i] != '\\' || i+1 >= len(b) {
+			out = append(out, b[i])
+			continue
+		}
+		if b[i+1] == 'u' && i+6 <= len(b) && (string(b[i+2:i+6]) == "2028" || string(b[i+2:i+6]) == "2029") {
+			out = utf8.AppendRune(out, 0x2028+rune(b[i+5]-'8'))
+			i += 5
+			continue
+		}
+		out = append(out, b[i], b[i+1]) // any other escape, \\ included, as it is
+		i++
+	}
+	return out
 }
 
 // RespondEncoded writes a body of JSON already encoded, in parts (so that a large shared
-// part is not copied), with status. The body should end in a newline, as Respond's do.
+// part is not copied), with status.
 func RespondEncoded(w http.ResponseWriter, status int, parts ...[]byte) {
 	size := 0
 	for _, p := range parts {
@@ -55,7 +94,7 @@ func Decode[T any](w http.ResponseWriter, r *http.Request) (T, error) {
 	if err != nil {
 		var tooLarge *http.MaxBytesError
 		if errors.As(err, &tooLarge) {
-			return v, NewError(http.StatusRequestEntityTooLarge, "Request body too large: the limit is 1 MiB.")
+			return v, NewError(http.StatusRequestEntityTooLarge, "Request body too large: the limit is 64 KiB.")
 		}
 		return v, NewError(http.StatusBadRequest, "Could not read the request body.")
 	}

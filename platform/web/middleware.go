@@ -1,8 +1,10 @@
 package web
 
 import (
+	"fmt"
 	"log/slog"
 	"net/http"
+	"runtime/debug"
 	"slices"
 	"time"
 
@@ -64,6 +66,8 @@ func clip(s string, n int) string {
 }
 
 // Recover turns a panic in a handler into a logged JSON 500 instead of a dropped connection.
+// It is the innermost middleware, so the 500 is counted and logged like any answer; its log
+// line carries the request's id (through the context) and the stack.
 func Recover(log *slog.Logger) func(http.Handler) http.Handler {
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -72,7 +76,8 @@ func Recover(log *slog.Logger) func(http.Handler) http.Handler {
 					if p == http.ErrAbortHandler {
 						panic(p)
 					}
-					log.Error("handler panicked", "method", clip(r.Method, maxLoggedMethod), "path", clip(r.URL.Path, maxLoggedPath), "panic", p)
+					log.ErrorContext(r.Context(), "handler panicked", "method", clip(r.Method, maxLoggedMethod),
+						"path", clip(r.URL.Path, maxLoggedPath), "panic", fmt.Sprint(p), "stack", string(debug.Stack()))
 					Respond(w, http.StatusInternalServerError, MessageBody{Message: "Internal server error."})
 				}
 			}()

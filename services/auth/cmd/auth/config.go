@@ -77,5 +77,13 @@ func (c *config) previousSecrets() [][]byte {
 	return keys
 }
 
-// bcryptWorkers is one bcrypt run per CPU the Go runtime may use.
-func bcryptWorkers() int { return runtime.GOMAXPROCS(0) }
+// bcryptWorkers is one bcrypt run per CPU the Go runtime may use (GOMAXPROCS: the CPUs, or
+// the container's CPU limit). It then gives the runtime one more: with every worker hashing,
+// token checks and the rest of the server still find a free P at once, instead of waiting
+// for the scheduler to preempt a bcrypt run (10 ms at a time), and the kernel shares the CPUs
+// between the threads.
+func bcryptWorkers() int {
+	workers := runtime.GOMAXPROCS(0)
+	runtime.GOMAXPROCS(workers + 1)
+	return workers
+}

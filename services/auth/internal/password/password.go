@@ -4,8 +4,8 @@ package password
 import (
 	"context"
 	"crypto/rand"
-	"errors"
 	"encoding/base64"
+	"errors"
 	"fmt"
 
 	"golang.org/x/crypto/bcrypt"

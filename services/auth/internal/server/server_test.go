@@ -88,7 +88,7 @@ func TestErrorsAreJSON(t *testing.T) {
 		{"the original's password-in-URL route is gone", "GET", "/hashed-password/testers", "", 404},
 		{"the original's token-in-URL route is gone", "GET", "/verify-token/abc", "", 404},
 		{"wrong method", "GET", authapi.PathVerifyToken, "", 405},
-		{"body over 1 MiB", "POST", authapi.PathHashPassword, `{"password":"` + strings.Repeat("x", 1<<20) + `"}`, 413},
+		{"body over 64 KiB", "POST", authapi.PathHashPassword, `{"password":"` + strings.Repeat("x", 1<<20) + `"}`, 413},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -68,7 +68,7 @@ func cause(err error) string {
 	return detail
 }
 
-// Limits on one task, well under the 1 MiB body limit: a task list is read whole by every
+// Limits on one task, under the 64 KiB body limit: a task list is read whole by every
 // client, so one huge task would slow every GET.
 const (
 	maxTitleChars = 500
@@ -195,7 +195,7 @@ func handleTaskList(tasks Tasks, auth Verifier) web.HandlerFunc {
 			end = append(end, `,"limit":`...)
 			end = strconv.AppendInt(end, int64(p.limit), 10)
 		}
-		end = append(end, "}\n"...)
+		end = append(end, '}')
 		web.RespondEncoded(w, http.StatusOK, append(append([][]byte{listPrefix}, list...), end)...)
 		return nil
 	}

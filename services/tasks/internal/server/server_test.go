@@ -82,46 +82,46 @@ func call(t *testing.T, method, url, authorization, body string) answer {
 	return a
 }
 
+// TestAPI: every row of the contract, each against a store of its own, so that no case
+// depends on another having run.
 func TestAPI(t *testing.T) {
-	folder := t.TempDir()
-	srv := newTasks(t, folder, acceptsGood)
-	url := srv.URL + "/tasks"
 	tests := []struct {
-		name, method, authorization, body string
-		wantStatus                        int
-		wantMessage                       string
+		name, method, path, authorization, body string
+		wantStatus                              int
+		wantMessage                             string
 	}{
-		{"list empty", "GET", "Bearer good", "", 200, "Tasks loaded."},
-		{"store", "POST", "Bearer good", `{"title":"Buy milk","text":"2 litres"}`, 201, "Task stored."},
-		{"store without text", "POST", "Bearer good", `{"title":"Call Bob"}`, 201, "Task stored."},
-		{"bearer is case-insensitive", "POST", "bearer good", `{"title":"Third"}`, 201, "Task stored."},
-		{"list without header", "GET", "", "", 401, "No token provided."},
-		{"list with a bad token", "GET", "Bearer bad", "", 401, "Could not verify token."},
-		{"list with another scheme", "GET", "Basic dXNlcjpwdw==", "", 401, "Could not verify token."},
-		{"list with Bearer and no token", "GET", "Bearer", "", 401, "Could not verify token."},
-		{"list with extra parts", "GET", "Bearer good extra", "", 401, "Could not verify token."},
-		{"store without header", "POST", "", `{"title":"x"}`, 401, "Could not verify token."},
-		{"store with a bad token", "POST", "Bearer bad", `{"title":"x"}`, 401, "Could not verify token."},
-		{"store without title", "POST", "Bearer good", `{"text":"x"}`, 422, "A title needs to be specified!"},
-		{"store with blank title", "POST", "Bearer good", `{"title":"  ","text":"x"}`, 422, "A title needs to be specified!"},
-		{"store a title of 501 characters", "POST", "Bearer good", `{"title":"` + strings.Repeat("é", 501) + `"}`, 422, "A title can have at most 500 characters."},
-		{"store a text of 10001 characters", "POST", "Bearer good", `{"title":"t","text":"` + strings.Repeat("x", 10001) + `"}`, 422, "A text can have at most 10000 characters."},
-		{"store broken JSON", "POST", "Bearer good", `{"title":`, 400, ""},
-		{"store title of the wrong type", "POST", "Bearer good", `{"title":["x"]}`, 400, ""},
-		{"store over 1 MiB", "POST", "Bearer good", `{"title":"` + strings.Repeat("x", 1<<20) + `"}`, 413, ""},
-		{"unknown route", "GET", "Bearer good", "", 404, ""},
-		{"wrong method", "DELETE", "Bearer good", "", 405, ""},
+		{"list empty", "GET", "/tasks", "Bearer good", "", 200, "Tasks loaded."},
+		{"store", "POST", "/tasks", "Bearer good", `{"title":"Buy milk","text":"2 litres"}`, 201, "Task stored."},
+		{"store without text", "POST", "/tasks", "Bearer good", `{"title":"Call Bob"}`, 201, "Task stored."},
+		{"bearer is case-insensitive", "POST", "/tasks", "bearer good", `{"title":"Third"}`, 201, "Task stored."},
+		{"path in another case, with a slash", "POST", "/Tasks/", "Bearer good", `{"title":"Express"}`, 201, "Task stored."},
+		{"list without header", "GET", "/tasks", "", "", 401, "No token provided."},
+		{"list with a bad token", "GET", "/tasks", "Bearer bad", "", 401, "Could not verify token."},
+		{"list with another scheme", "GET", "/tasks", "Basic dXNlcjpwdw==", "", 401, "Could not verify token."},
+		{"list with Bearer and no token", "GET", "/tasks", "Bearer", "", 401, "Could not verify token."},
+		{"list with extra parts", "GET", "/tasks", "Bearer good extra", "", 401, "Could not verify token."},
+		{"list with a token of 30,000 <", "GET", "/tasks", "Bearer " + strings.Repeat("<", 30_000), "", 401, "Could not verify token."},
+		{"store without header", "POST", "/tasks", "", `{"title":"x"}`, 401, "Could not verify token."},
+		{"store with a bad token", "POST", "/tasks", "Bearer bad", `{"title":"x"}`, 401, "Could not verify token."},
+		{"store without title", "POST", "/tasks", "Bearer good", `{"text":"x"}`, 422, "A title needs to be specified!"},
+		{"store with blank title", "POST", "/tasks", "Bearer good", `{"title":"  ","text":"x"}`, 422, "A title needs to be specified!"},
+		{"store a title of 501 characters", "POST", "/tasks", "Bearer good", `{"title":"` + strings.Repeat("é", 501) + `"}`, 422, "A title can have at most 500 characters."},
+		{"store a text of 10001 characters", "POST", "/tasks", "Bearer good", `{"title":"t","text":"` + strings.Repeat("x", 10001) + `"}`, 422, "A text can have at most 10000 characters."},
+		{"store 3,000 control characters (18 KB stored)", "POST", "/tasks", "Bearer good", `{"title":"t","text":"` + strings.Repeat(`\u0001`, 3000) + `"}`, 413, ""},
+		{"store broken JSON", "POST", "/tasks", "Bearer good", `{"title":`, 400, ""},
+		{"store title of the wrong type", "POST", "/tasks", "Bearer good", `{"title":["x"]}`, 400, ""},
+		{"store over 64 KiB", "POST", "/tasks", "Bearer good", `{"title":"` + strings.Repeat("x", 1<<20) + `"}`, 413, ""},
+		{"unknown route", "GET", "/nope", "Bearer good", "", 404, ""},
+		{"wrong method", "DELETE", "/tasks", "Bearer good", "", 405, ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			target := url
-			if tt.name == "unknown route" {
-				target = srv.URL + "/nope"
-			}
-			got := call(t, tt.method, target, tt.authorization, tt.body)
+			folder := t.TempDir()
+			srv := newTasks(t, folder, acceptsGood)
+			got := call(t, tt.method, srv.URL+tt.path, tt.authorization, tt.body)
 			msg, _ := got.body["message"].(string)
 			if got.status != tt.wantStatus || msg == "" || (tt.wantMessage != "" && msg != tt.wantMessage) {
-				t.Fatalf("got %d %s, want %d %q", got.status, got.raw, tt.wantStatus, tt.wantMessage)
+				t.Fatalf("got %d %.200s, want %d %q", got.status, got.raw, tt.wantStatus, tt.wantMessage)
 			}
 			for header, want := range map[string]string{
 				"Access-Control-Allow-Origin":  "*",
@@ -132,21 +132,54 @@ func TestAPI(t *testing.T) {
 					t.Errorf("%s = %q, want %q", header, got.header.Get(header), want)
 				}
 			}
+			raw, _ := os.ReadFile(filepath.Join(folder, "tasks.txt"))
+			if stored := strings.Count(string(raw), "TASK_SPLIT"); (got.status == 201) != (stored == 1) {
+				t.Errorf("answered %d and tasks.txt holds %d records", got.status, stored)
+			}
 		})
 	}
+}
 
-	got := call(t, "GET", url, "Bearer good", "")
-	want := `{"message":"Tasks loaded.","tasks":[{"title":"Buy milk","text":"2 litres"},{"title":"Call Bob","text":""},{"title":"Third","text":""}]}`
-	if strings.TrimSpace(got.raw) != want {
+// TestAnswersAreTheOriginalsBytes: the list and the created task, byte for byte what the
+// original answered (JSON.stringify: no newline at the end, <>& as they are).
+func TestAnswersAreTheOriginalsBytes(t *testing.T) {
+	srv := newTasks(t, t.TempDir(), acceptsGood)
+	for _, body := range []string{`{"title":"Buy milk","text":"2 litres"}`, `{"title":"Call Bob"}`, `{"title":"<b>Third</b> & co"}`} {
+		call(t, "POST", srv.URL+"/tasks", "Bearer good", body)
+	}
+	got := call(t, "GET", srv.URL+"/tasks", "Bearer good", "")
+	want := `{"message":"Tasks loaded.","tasks":[{"title":"Buy milk","text":"2 litres"},{"title":"Call Bob","text":""},{"title":"<b>Third</b> & co","text":""}]}`
+	if got.raw != want {
 		t.Fatalf("list =\n%s\nwant\n%s", got.raw, want)
 	}
-	created := call(t, "POST", url, "Bearer good", `{"title":"Fourth","text":"t","extra":1}`)
-	if c, _ := json.Marshal(created.body["createdTask"]); string(c) != `{"text":"t","title":"Fourth"}` {
-		t.Errorf("createdTask = %s", c)
+	created := call(t, "POST", srv.URL+"/tasks", "Bearer good", `{"title":"Fourth","text":"t","extra":1}`)
+	if want := `{"message":"Task stored.","createdTask":{"title":"Fourth","text":"t"}}`; created.raw != want {
+		t.Errorf("created =\n%s\nwant\n%s", created.raw, want)
 	}
-	raw, _ := os.ReadFile(filepath.Join(folder, "tasks.txt"))
-	if strings.Count(string(raw), "TASK_SPLIT") != 4 {
-		t.Errorf("tasks.txt holds %q; refused requests must not write", raw)
+}
+
+// TestUsersSeeOnlyTheirOwnTasks: two users' lists through the API; the original's tasks
+// (no owner) are everybody's.
+func TestUsersSeeOnlyTheirOwnTasks(t *testing.T) {
+	folder := t.TempDir()
+	os.WriteFile(filepath.Join(folder, "tasks.txt"), []byte(`{"title":"from the original","text":""}TASK_SPLIT`), 0o644)
+	twoUsers := &fakeVerifier{verifyToken: func(_ context.Context, token string) (string, error) {
+		if token == "alice" || token == "bob" {
+			return "uid-" + token, nil
+		}
+		return "", authapi.ErrRejected
+	}}
+	srv := newTasks(t, folder, twoUsers)
+	call(t, "POST", srv.URL+"/tasks", "Bearer alice", `{"title":"bank PIN 1234"}`)
+	call(t, "POST", srv.URL+"/tasks", "Bearer bob", `{"title":"bob's"}`)
+	for user, want := range map[string]string{
+		"alice": `[{"title":"from the original","text":""},{"title":"bank PIN 1234","text":""}]`,
+		"bob":   `[{"title":"from the original","text":""},{"title":"bob's","text":""}]`,
+	} {
+		got := call(t, "GET", srv.URL+"/tasks", "Bearer "+user, "")
+		if got.raw != `{"message":"Tasks loaded.","tasks":`+want+`}` {
+			t.Errorf("%s sees %s, want the tasks %s", user, got.raw, want)
+		}
 	}
 }
 
@@ -173,7 +206,7 @@ func TestPaging(t *testing.T) {
 	}
 	for _, tt := range tests {
 		got := call(t, "GET", srv.URL+"/tasks"+tt.query, "Bearer good", "")
-		if got.status != tt.wantStatus || (tt.wantBody != "" && strings.TrimSpace(got.raw) != tt.wantBody) {
+		if got.status != tt.wantStatus || (tt.wantBody != "" && got.raw != tt.wantBody) {
 			t.Errorf("GET /tasks%s = %d %s, want %d %s", tt.query, got.status, got.raw, tt.wantStatus, tt.wantBody)
 		}
 	}

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/kub-demo/kub-demo/platform/recordlog"
+	"github.com/kub-demo/kub-demo/platform/web"
 )
 
 // FileName is the tasks file inside TASKS_FOLDER.
@@ -96,16 +97,22 @@ func (s *Store) reset() {
 	s.usage = make(map[string]usage)
 }
 
+// apply reads one record of the file.
 func (s *Store) apply(encoded []byte) error {
 	t, owner, err := DecodeRecord(encoded)
 	if err != nil {
 		return err
 	}
-	// json.Marshal, as the list answer was always encoded: the bytes clients see stay the same.
-	answer, err := json.Marshal(t)
+	// As the original's res.json encoded it: the bytes clients see are the original's.
+	answer, err := web.Marshal(t)
 	if err != nil {
 		return err
 	}
+	return s.add(owner, answer, len(encoded))
+}
+
+// add keeps a task, encoded as answered, as owner's; recordBytes is its size in the file.
+func (s *Store) add(owner string, answer []byte, recordBytes int) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.seq == math.MaxUint32 {
@@ -114,7 +121,7 @@ func (s *Store) apply(encoded []byte) error {
 	seq := s.seq
 	s.seq++
 	u := s.usage[owner]
-	s.usage[owner] = usage{tasks: u.tasks + 1, bytes: u.bytes + int64(len(encoded))}
+	s.usage[owner] = usage{tasks: u.tasks + 1, bytes: u.bytes + int64(recordBytes)}
 	switch {
 	case s.opts.Shared:
 		s.all.add(seq, answer)
@@ -157,7 +164,12 @@ func (s *Store) Append(_ context.Context, owner string, t Task) error {
 	if q := s.opts.MaxBytesPerUser; q > 0 && u.bytes+int64(len(encoded)) > q {
 		return fmt.Errorf("%w: %d bytes, the most a user's tasks may take", ErrQuota, q)
 	}
-	return s.file.Append(encoded, nil)
+	answer, err := web.Marshal(t)
+	if err != nil {
+		return fmt.Errorf("encode task: %w", err)
+	}
+	// Once written, the task is kept as it is already encoded, not read back from the record.
+	return s.file.AppendApplied(encoded, nil, func() { s.add(owner, answer, len(encoded)) })
 }
 
 // Page returns the tasks viewer may see, offset to offset+limit (fewer at the end), as slices

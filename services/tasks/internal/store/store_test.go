@@ -3,8 +3,8 @@ package store
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
+	"github.com/kub-demo/kub-demo/platform/web"
 	"io"
 	"log/slog"
 	"os"
@@ -153,10 +153,10 @@ func TestTwoStoresOnOneFolderSeeEachOther(t *testing.T) {
 	}
 }
 
-// TestPageIsWhatJSONMarshalWrites: the encoded tasks a list answer is cut from are the bytes
-// json.Marshal writes for the same tasks (HTML escaped, as the answers always were), for
+// TestPageIsWhatTheOriginalAnswered: the encoded tasks a list answer is cut from are the
+// bytes the original's res.json (JSON.stringify) wrote for the same tasks (web.Marshal), for
 // tasks written here and for records as the original could have written them.
-func TestPageIsWhatJSONMarshalWrites(t *testing.T) {
+func TestPageIsWhatTheOriginalAnswered(t *testing.T) {
 	folder := t.TempDir()
 	original := `{"title":"<b>Bold</b> & co","text":"ünïcødé \u2028"}TASK_SPLIT{"title":42,"text":null}TASK_SPLIT{"text":"no title"}TASK_SPLIT`
 	if err := os.WriteFile(filepath.Join(folder, FileName), []byte(original), 0o644); err != nil {
@@ -178,7 +178,7 @@ func TestPageIsWhatJSONMarshalWrites(t *testing.T) {
 		if err != nil || total != 4 {
 			t.Fatalf("Page(%d, %d): total %d, %v", tt.offset, tt.limit, total, err)
 		}
-		want, _ := json.Marshal(all[tt.from:tt.to])
+		want, _ := web.Marshal(all[tt.from:tt.to])
 		if "["+string(got)+"]" != string(want) {
 			t.Errorf("Page(%d, %d) = %s, want the inside of %s", tt.offset, tt.limit, got, want)
 		}

@@ -55,4 +55,3 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	}
 	return cfg.Serve(ctx, log, cfg.Port, server.Routes(log, probes, m, accts, limits), m, probes)
 }
-

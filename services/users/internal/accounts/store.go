@@ -116,11 +116,15 @@ func (s *Store) Create(u User) error {
 	if err != nil {
 		return err
 	}
-	return s.file.Append(record, func() error {
+	return s.file.AppendApplied(record, func() error {
 		if _, found := s.lookup(u.Email); found {
 			return ErrExists
 		}
 		return nil
+	}, func() {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		s.byEmail[u.Email] = u
 	})
 }
 

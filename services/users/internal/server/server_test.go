@@ -11,11 +11,13 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/kub-demo/kub-demo/platform/authapi"
 	"github.com/kub-demo/kub-demo/platform/httpserver"
 	"github.com/kub-demo/kub-demo/platform/metrics"
 	"github.com/kub-demo/kub-demo/services/users/internal/accounts"
+	"github.com/kub-demo/kub-demo/services/users/internal/throttle"
 )
 
 // fakeAuth stands in for the auth service, the boundary of this one.
@@ -65,14 +67,18 @@ var demo = &accounts.Credentials{Email: "test@gmail.com", Password: "testers"}
 
 func newUsers(t *testing.T, folder string, auth accounts.Auth, demo *accounts.Credentials) *httptest.Server {
 	t.Helper()
+	return httptest.NewServer(newHandler(t, folder, auth, demo, Throttles{}))
+}
+
+func newHandler(t *testing.T, folder string, auth accounts.Auth, demo *accounts.Credentials, limits Throttles) http.Handler {
+	t.Helper()
 	log := slog.New(slog.NewJSONHandler(io.Discard, nil))
 	store, err := accounts.OpenStore(folder, log, nil, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := httptest.NewServer(Routes(log, &httpserver.Probes{}, metrics.New(), accounts.New(store, auth, demo, log), Throttles{}))
-	t.Cleanup(func() { srv.Close(); store.Close() })
-	return srv
+	t.Cleanup(func() { store.Close() })
+	return Routes(log, &httpserver.Probes{}, metrics.New(), accounts.New(store, auth, demo, log), limits)
 }
 
 type answer struct {
@@ -82,24 +88,33 @@ type answer struct {
 
 func post(t *testing.T, url, body string) answer {
 	t.Helper()
-	resp, err := http.Post(url, "application/json", strings.NewReader(body))
+	a, err := tryPost(url, body)
 	if err != nil {
 		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	raw, _ := io.ReadAll(resp.Body)
-	var a answer
-	a.status = resp.StatusCode
-	if err := json.Unmarshal(raw, &a.body); err != nil {
-		t.Fatalf("POST %s: body %q is not a JSON object", url, raw)
 	}
 	return a
 }
 
+// tryPost is post for goroutines: it returns what went wrong instead of failing the test.
+func tryPost(url, body string) (answer, error) {
+	resp, err := http.Post(url, "application/json", strings.NewReader(body))
+	if err != nil {
+		return answer{}, err
+	}
+	defer resp.Body.Close()
+	raw, _ := io.ReadAll(resp.Body)
+	a := answer{status: resp.StatusCode}
+	if err := json.Unmarshal(raw, &a.body); err != nil {
+		return a, fmt.Errorf("POST %s: body %q is not a JSON object", url, raw)
+	}
+	return a, nil
+}
+
 const missing = "An email and password needs to be specified!"
 
+// TestAPI: every row of the contract, each case on a users file of its own that holds only
+// the demo user and new@example.com (password "secret").
 func TestAPI(t *testing.T) {
-	srv := newUsers(t, t.TempDir(), workingAuth(), demo)
 	tests := []struct {
 		name, path, body string
 		wantStatus       int
@@ -107,10 +122,12 @@ func TestAPI(t *testing.T) {
 		wantToken        bool
 	}{
 		{"demo user logs in without signup", "/login", `{"email":"test@gmail.com","password":"testers"}`, 200, "", true},
-		{"signup", "/signup", `{"email":"new@example.com","password":"secret"}`, 201, "User created!", false},
-		{"login after signup", "/login", `{"email":"new@example.com","password":"secret"}`, 200, "", true},
+		{"signup", "/signup", `{"email":"other@example.com","password":"secret"}`, 201, "User created!", false},
+		{"login", "/login", `{"email":"new@example.com","password":"secret"}`, 200, "", true},
 		{"login ignores email case and spaces", "/login", `{"email":" New@Example.COM ","password":"secret"}`, 200, "", true},
+		{"login at /Login/, as Express matched it", "/Login/", `{"email":"new@example.com","password":"secret"}`, 200, "", true},
 		{"signup twice", "/signup", `{"email":"new@example.com","password":"other"}`, 409, "", false},
+		{"signup twice, in another case", "/signup", `{"email":"NEW@example.com","password":"other"}`, 409, "", false},
 		{"signup as the demo user", "/signup", `{"email":"test@gmail.com","password":"x"}`, 409, "", false},
 		{"wrong password", "/login", `{"email":"new@example.com","password":"nope"}`, 401, "Invalid email or password.", false},
 		{"unknown email", "/login", `{"email":"who@example.com","password":"secret"}`, 401, "Invalid email or password.", false},
@@ -124,11 +141,16 @@ func TestAPI(t *testing.T) {
 		{"password over 72 bytes", "/signup", `{"email":"a@b.c","password":"` + strings.Repeat("p", 73) + `"}`, 422, "", false},
 		{"broken JSON", "/login", `{"email":"a@b.c",`, 400, "", false},
 		{"email of the wrong type", "/signup", `{"email":1,"password":"x"}`, 400, "", false},
-		{"body over 1 MiB", "/signup", `{"email":"` + strings.Repeat("a", 1<<20) + `"}`, 413, "", false},
+		{"body over 64 KiB", "/signup", `{"email":"` + strings.Repeat("a", 1<<20) + `"}`, 413, "", false},
 		{"unknown route", "/tasks", `{}`, 404, "", false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
+			srv := newUsers(t, t.TempDir(), workingAuth(), demo)
+			defer srv.Close()
+			if got := post(t, srv.URL+"/signup", `{"email":"new@example.com","password":"secret"}`); got.status != 201 {
+				t.Fatalf("setup signup: %d %v", got.status, got.body)
+			}
 			got := post(t, srv.URL+tt.path, tt.body)
 			if got.status != tt.wantStatus {
 				t.Fatalf("status %d %v, want %d", got.status, got.body, tt.wantStatus)
@@ -191,7 +213,11 @@ func TestConcurrentSignupsLoseNothingAndNeverDuplicate(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			statuses <- post(t, srv.URL+"/signup", `{"email":"`+email+`","password":"pw"}`).status
+			got, err := tryPost(srv.URL+"/signup", `{"email":"`+email+`","password":"pw"}`)
+			if err != nil {
+				t.Error(err)
+			}
+			statuses <- got.status
 		}()
 	}
 	wg.Wait()
@@ -210,5 +236,73 @@ func TestConcurrentSignupsLoseNothingAndNeverDuplicate(t *testing.T) {
 		if got := post(t, reopened.URL+"/login", body); got.status != 200 {
 			t.Fatalf("user%d lost after reopen: %d", i, got.status)
 		}
+	}
+}
+
+// from sends body to handler as a client at addr would.
+func from(handler http.Handler, addr, path, body string) *httptest.ResponseRecorder {
+	req := httptest.NewRequest("POST", path, strings.NewReader(body))
+	req.RemoteAddr = addr
+	rec := httptest.NewRecorder()
+	handler.ServeHTTP(rec, req)
+	return rec
+}
+
+// TestFailedLoginsAreThrottled: a guesser gets 429 with Retry-After once its address, or the
+// account it guesses at, has used up its failures, before anything reaches auth; the
+// account's owner, elsewhere, still logs in while only the address is limited; successful
+// logins cost nothing.
+func TestFailedLoginsAreThrottled(t *testing.T) {
+	calls := 0
+	auth := workingAuth()
+	issue := auth.issueToken
+	auth.issueToken = func(ctx context.Context, p, h, uid string) (string, error) { calls++; return issue(ctx, p, h, uid) }
+	handler := newHandler(t, t.TempDir(), auth, demo, Throttles{
+		LoginFailuresPerClient:  throttle.New(3, time.Minute, 100),
+		LoginFailuresPerAccount: throttle.New(5, time.Minute, 100),
+	})
+	const attacker, owner, other = "198.51.100.7:4000", "203.0.113.9:5000", "192.0.2.44:6000"
+	for range 10 { // the course's login, many times: never limited
+		if rec := from(handler, owner, "/login", `{"email":"test@gmail.com","password":"testers"}`); rec.Code != 200 {
+			t.Fatalf("a successful login: %d", rec.Code)
+		}
+	}
+	for i := range 3 {
+		if rec := from(handler, attacker, "/login", `{"email":"test@gmail.com","password":"guess`+fmt.Sprint(i)+`"}`); rec.Code != 401 {
+			t.Fatalf("guess %d: %d, want 401", i, rec.Code)
+		}
+	}
+	before := calls
+	rec := from(handler, attacker, "/login", `{"email":"test@gmail.com","password":"testers"}`)
+	if rec.Code != 429 || rec.Header().Get("Retry-After") == "" || !strings.Contains(rec.Body.String(), "Too many failed logins") {
+		t.Fatalf("the fourth try from the address: %d %s (Retry-After %q), want 429", rec.Code, rec.Body, rec.Header().Get("Retry-After"))
+	}
+	if calls != before {
+		t.Fatal("a throttled login reached auth")
+	}
+	if rec := from(handler, owner, "/login", `{"email":"test@gmail.com","password":"testers"}`); rec.Code != 200 {
+		t.Fatalf("the owner from another address while the attacker is limited: %d", rec.Code)
+	}
+	// Guesses at one account from many addresses: the account's own limit.
+	for i := range 5 {
+		from(handler, fmt.Sprintf("192.0.2.%d:1", i+1), "/login", `{"email":"test@gmail.com","password":"wrong"}`)
+	}
+	if rec := from(handler, other, "/login", `{"email":"test@gmail.com","password":"testers"}`); rec.Code != 429 {
+		t.Fatalf("after 5 failures on the account from 5 addresses: %d, want 429", rec.Code)
+	}
+}
+
+func TestSignupsAreThrottledPerAddress(t *testing.T) {
+	handler := newHandler(t, t.TempDir(), workingAuth(), nil, Throttles{SignupsPerClient: throttle.New(2, time.Minute, 100)})
+	for i := range 2 {
+		if rec := from(handler, "198.51.100.7:1", "/signup", fmt.Sprintf(`{"email":"u%d@example.com","password":"pw"}`, i)); rec.Code != 201 {
+			t.Fatalf("signup %d: %d", i, rec.Code)
+		}
+	}
+	if rec := from(handler, "198.51.100.7:2", "/signup", `{"email":"u3@example.com","password":"pw"}`); rec.Code != 429 || rec.Header().Get("Retry-After") == "" {
+		t.Fatalf("a third signup from the address: %d, want 429 with Retry-After", rec.Code)
+	}
+	if rec := from(handler, "203.0.113.9:1", "/signup", `{"email":"u3@example.com","password":"pw"}`); rec.Code != 201 {
+		t.Fatalf("a signup from another address: %d", rec.Code)
 	}
 }

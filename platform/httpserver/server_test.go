@@ -1,0 +1,253 @@
+package httpserver
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/kub-demo/kub-demo/platform/metrics"
+)
+
+// running is a Run on loopback: its public and metrics addresses, and its result.
+type running struct {
+	public, metrics string
+	cancel          context.CancelFunc
+	done            chan error
+	probes          *Probes
+}
+
+// logAddrs is a log destination that hands over the addresses Run logs.
+type logAddrs struct {
+	mu    sync.Mutex
+	lines []string
+	found chan struct{}
+}
+
+func (l *logAddrs) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.lines = append(l.lines, string(p))
+	if strings.Contains(string(p), `"msg":"listening"`) {
+		close(l.found)
+	}
+	return len(p), nil
+}
+
+func (l *logAddrs) addr(msg string) string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for _, line := range l.lines {
+		var entry struct{ Msg, Addr string }
+		if json.Unmarshal([]byte(line), &entry) == nil && entry.Msg == msg {
+			return "127.0.0.1" + entry.Addr[strings.LastIndex(entry.Addr, ":"):]
+		}
+	}
+	return ""
+}
+
+// serve runs handler with opts (ports 0) until the test ends.
+func serve(t *testing.T, handler http.Handler, opts Options) *running {
+	t.Helper()
+	logs := &logAddrs{found: make(chan struct{})}
+	log := slog.New(slog.NewJSONHandler(logs, nil))
+	if opts.Probes == nil {
+		opts.Probes = NewProbes(log)
+	}
+	m := metrics.New()
+	router := Router(log, opts.Probes, m)
+	for _, path := range []string{"/x", "/slow", "/anything"} {
+		router.Handle(path, handler)
+	}
+	opts.Handler, opts.Metrics = router, m.Handler()
+	if opts.MaxConnections == 0 {
+		opts.MaxConnections = 64
+	}
+	if opts.ShutdownTimeout == 0 {
+		opts.ShutdownTimeout = 5 * time.Second
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	r := &running{cancel: cancel, done: make(chan error, 1), probes: opts.Probes}
+	go func() { r.done <- Run(ctx, log, opts) }()
+	select {
+	case <-logs.found:
+	case err := <-r.done:
+		t.Fatalf("Run: %v", err)
+	case <-time.After(5 * time.Second):
+		t.Fatal("Run did not listen")
+	}
+	r.public, r.metrics = logs.addr("listening"), logs.addr("metrics listening")
+	t.Cleanup(func() {
+		cancel()
+		select {
+		case <-r.done:
+		case <-time.After(10 * time.Second):
+			t.Error("Run did not stop")
+		}
+	})
+	return r
+}
+
+var ok = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Content-Type", "application/json")
+	io.WriteString(w, `{"message":"ok"}`)
+})
+
+// rawRequest writes request on a new connection and returns the status line and body.
+func rawRequest(t *testing.T, addr, request string) (status string, body string) {
+	t.Helper()
+	conn, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	conn.SetDeadline(time.Now().Add(5 * time.Second))
+	io.WriteString(conn, request)
+	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+	if err != nil {
+		t.Fatalf("reading the answer: %v", err)
+	}
+	defer resp.Body.Close()
+	raw, _ := io.ReadAll(resp.Body)
+	if ct := resp.Header.Get("Content-Type"); !strings.HasPrefix(ct, "application/json") {
+		t.Fatalf("%s with Content-Type %q: %q", resp.Status, ct, raw)
+	}
+	var m struct{ Message string }
+	if err := json.Unmarshal(raw, &m); err != nil || m.Message == "" {
+		t.Fatalf("%s: body %q is not JSON with a message", resp.Status, raw)
+	}
+	return resp.Status, m.Message
+}
+
+func TestMetricsAreOnTheirOwnPortOnly(t *testing.T) {
+	r := serve(t, ok, Options{})
+	resp, err := http.Get("http://" + r.metrics + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || !strings.Contains(string(raw), "go_goroutines") {
+		t.Fatalf("metrics port: %s", resp.Status)
+	}
+	if status, _ := rawRequest(t, r.public, "GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n"); !strings.HasPrefix(status, "404") {
+		t.Fatalf("public /metrics: %s, want 404", status)
+	}
+	if status, _ := rawRequest(t, r.metrics, "GET /tasks HTTP/1.1\r\nHost: x\r\n\r\n"); !strings.HasPrefix(status, "404") {
+		t.Fatalf("metrics port /tasks: %s, want 404", status)
+	}
+}
+
+func TestUnreadableRequestsGetJSONErrors(t *testing.T) {
+	r := serve(t, ok, Options{})
+	huge := "GET / HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " + strings.Repeat("<", 180_000) + "\r\n\r\n"
+	if status, message := rawRequest(t, r.public, huge); !strings.HasPrefix(status, "431") || !strings.Contains(message, "32 KiB") {
+		t.Fatalf("180 KB header: %s %q, want 431 naming the limit", status, message)
+	}
+	if status, _ := rawRequest(t, r.public, "GET / HTTP/1.1\r\nHost: x\r\nBroken header line\r\n\r\n"); !strings.HasPrefix(status, "400") {
+		t.Fatalf("malformed header: %s, want 400", status)
+	}
+}
+
+// TestConnectionCap: past MaxConnections, the longest-idle kept-alive connection makes room
+// for a new client; when every connection is busy, a new one gets a JSON 503 at once.
+func TestConnectionCap(t *testing.T) {
+	release, busy := make(chan struct{}), make(chan struct{}, 3)
+	slow := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/slow" {
+			busy <- struct{}{}
+			<-release
+		}
+		ok(w, r)
+	})
+	r := serve(t, slow, Options{MaxConnections: 3})
+	defer close(release)
+
+	// Three idle keep-alive connections fill the cap; a fourth client is still served.
+	idle := make([]net.Conn, 3)
+	for i := range idle {
+		conn, err := net.Dial("tcp", r.public)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer conn.Close()
+		io.WriteString(conn, "GET /x HTTP/1.1\r\nHost: x\r\n\r\n")
+		if _, err := http.ReadResponse(bufio.NewReader(conn), nil); err != nil {
+			t.Fatal(err)
+		}
+		idle[i] = conn
+	}
+	if status, _ := rawRequest(t, r.public, "GET /x HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"); !strings.HasPrefix(status, "200") {
+		t.Fatalf("a new client with the cap full of idle connections: %s, want 200", status)
+	}
+
+	// Three busy connections: a fourth is refused at once, with JSON.
+	client := &http.Client{Transport: &http.Transport{DisableKeepAlives: true}}
+	for range 3 {
+		go client.Get("http://" + r.public + "/slow")
+		<-busy // one at a time, so that none is the one refused
+	}
+	start := time.Now()
+	status, message := rawRequest(t, r.public, "GET /x HTTP/1.1\r\nHost: x\r\n\r\n")
+	if !strings.HasPrefix(status, "503") || !strings.Contains(message, "Too many connections") {
+		t.Fatalf("with every connection busy: %s %q, want 503", status, message)
+	}
+	if took := time.Since(start); took > time.Second {
+		t.Fatalf("the refusal took %s", took)
+	}
+}
+
+// TestDrainKeepsServingWhileNotReady: after the stop signal, /readyz answers 503 at once while
+// requests are still answered (with Connection: close) for ShutdownDelay.
+func TestDrainKeepsServingWhileNotReady(t *testing.T) {
+	r := serve(t, ok, Options{ShutdownDelay: time.Second})
+	r.cancel()
+	deadline := time.Now().Add(500 * time.Millisecond)
+	for {
+		resp, err := http.Get("http://" + r.public + "/readyz")
+		if err != nil {
+			t.Fatalf("during the delay: %v", err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode == http.StatusServiceUnavailable {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("/readyz still 200 after the stop signal")
+		}
+	}
+	resp, err := http.Get("http://" + r.public + "/anything")
+	if err != nil || resp.StatusCode != 200 || !resp.Close {
+		t.Fatalf("a request during the delay: %v %v (close %v), want 200 with Connection: close", resp, err, resp != nil && resp.Close)
+	}
+	resp.Body.Close()
+	if err := <-r.done; err != nil {
+		t.Fatalf("Run after the drain: %v", err)
+	}
+	r.done <- nil // for the cleanup
+}
+
+func TestReadinessChecks(t *testing.T) {
+	var failing error = errors.New("auth not reached")
+	var mu sync.Mutex
+	probes := NewProbes(slog.New(slog.NewTextHandler(io.Discard, nil)))
+	probes.AddCheck("auth", func(context.Context) error { mu.Lock(); defer mu.Unlock(); return failing })
+	r := serve(t, ok, Options{Probes: probes})
+	if status, message := rawRequest(t, r.public, "GET /readyz HTTP/1.1\r\nHost: x\r\n\r\n"); !strings.HasPrefix(status, "503") || message != "not ready: auth" {
+		t.Fatalf("/readyz with a failing check: %s %q", status, message)
+	}
+	mu.Lock()
+	failing = nil
+	mu.Unlock()
+	if status, _ := rawRequest(t, r.public, "GET /readyz HTTP/1.1\r\nHost: x\r\n\r\n"); !strings.HasPrefix(status, "200") {
+		t.Fatalf("/readyz once the check passes: %s", status)
+	}
+}
