@@ -114,13 +114,13 @@ func TestCluster(t *testing.T) {
 		})
 
 		t.Run("recreate-gap", func(t *testing.T) {
-			gap, sent, failed := measureRecreateGap(t, "tasks-deployment", tasks, func(url string) error { return getTasks(url, token) })
-			figure("rollout restart of tasks-deployment (Recreate): no answer for %.1fs (GET /tasks in a loop: %d sent, %d failed)", gap.Seconds(), sent, failed)
+			gap := measureRecreateGap(t, "tasks-deployment", "tasks-service", tasks, func(url string) error { return getTasks(url, token) })
+			figure("rollout restart of tasks-deployment (Recreate), GET /tasks in a loop: %s", gap)
 			if !stack.HasTask(t, tasks.URL, token, task["title"]) {
 				t.Errorf("after the rollout GET /tasks does not list %q", task["title"])
 			}
-			gap, sent, failed = measureRecreateGap(t, "users-deployment", users, demoLogin)
-			figure("rollout restart of users-deployment (Recreate): no answer for %.1fs (POST /login in a loop: %d sent, %d failed)", gap.Seconds(), sent, failed)
+			gap = measureRecreateGap(t, "users-deployment", "users-service", users, demoLogin)
+			figure("rollout restart of users-deployment (Recreate), POST /login in a loop: %s", gap)
 			stack.Login(t, users.URL, email, password) // the account outlived the pod
 		})
 	})
@@ -339,7 +339,7 @@ func rollUnderLoad(t *testing.T, usersURL, tasksURL, token string) (sent, failed
 // measureRecreateGap restarts a single-replica Recreate Deployment while a client sends
 // do in a loop through its Service's port-forward, and returns the longest time without
 // a successful answer: the gap that the strategy cannot avoid.
-func measureRecreateGap(t *testing.T, deployment string, fwd *forward, do func(url string) error) (time.Duration, int, int) {
+func measureRecreateGap(t *testing.T, deployment, service string, fwd *forward, do func(url string) error) recreateGap {
 	t.Helper()
 	restartForward(t, fwd)
 	m := startGapMeter(fwd, 4*time.Minute, 200_000, do)
@@ -347,18 +347,34 @@ func measureRecreateGap(t *testing.T, deployment string, fwd *forward, do func(u
 		m.finish()
 		t.Fatalf("%s: no answer before the rollout: %s", deployment, m.lastFailure)
 	}
+	endpoints := startEndpointGap(service, 4*time.Minute)
 	mustKubectl(t, 30*time.Second, "rollout", "restart", "deployment/"+deployment)
 	mustKubectl(t, 4*time.Minute, "rollout", "status", "deployment/"+deployment, waitArg(4*time.Minute))
+	endpointGap := endpoints.finish()
 	if !m.finish() {
 		t.Fatalf("%s: no answer after the rollout (%d sent, %d failed, port-forward started %d times): %s",
 			deployment, m.sent, m.failed, m.restarts, m.lastFailure)
 	}
 	// With SHUTDOWN_DELAY 5s, a 10s drain at most and a pod start of a few seconds, a
 	// gap near the grace period means something waits that should not.
-	if m.gap > 30*time.Second {
-		t.Errorf("%s: no answer for %s during a rollout restart", deployment, m.gap)
+	if m.gap > 30*time.Second || endpointGap > 30*time.Second {
+		t.Errorf("%s: no answer for %s, no serving endpoint for %s, during a rollout restart", deployment, m.gap, endpointGap)
 	}
-	return m.gap, m.sent, m.failed
+	return recreateGap{client: m.gap, endpoints: endpointGap, sent: m.sent, failed: m.failed}
+}
+
+// recreateGap is what measureRecreateGap saw: the longest time without an answer through
+// the port-forward (which goes to one pod, and serves through its SHUTDOWN_DELAY), the
+// longest time the Service had no serving endpoint (what a client of the Service would
+// see), and the requests sent and failed.
+type recreateGap struct {
+	client, endpoints time.Duration
+	sent, failed      int
+}
+
+func (g recreateGap) String() string {
+	return fmt.Sprintf("no answer through port-forward for %.1fs (%d sent, %d failed), no serving endpoint behind the Service for %.1fs",
+		g.client.Seconds(), g.sent, g.failed, g.endpoints.Seconds())
 }
 
 // checkDiscovery reads the "auth service found" line each Deployment's service logged

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"strings"
 	"sync"
 	"time"
 
@@ -236,4 +237,57 @@ func (m *gapMeter) finish() bool {
 	close(m.stopping)
 	<-m.done
 	return m.answered
+}
+
+// endpointGap watches a Service's EndpointSlices while its single pod is replaced and
+// measures the longest time with no serving endpoint: how long kube-proxy had nowhere to
+// send a connection to the Service (a LoadBalancer's or a ClusterIP's, not a
+// port-forward's, which goes to one pod). It polls the API server every 250ms.
+type endpointGap struct {
+	service  string
+	stopping chan struct{}
+	done     chan struct{}
+
+	gap    time.Duration
+	polls  int
+	errors int
+}
+
+func startEndpointGap(service string, maxTime time.Duration) *endpointGap {
+	g := &endpointGap{service: service, stopping: make(chan struct{}), done: make(chan struct{})}
+	go g.run(time.Now().Add(maxTime))
+	return g
+}
+
+func (g *endpointGap) run(deadline time.Time) {
+	defer close(g.done)
+	var lastServing time.Time
+	for time.Now().Before(deadline) {
+		out, err := kubectl(5*time.Second, "get", "endpointslices", "-l", "kubernetes.io/service-name="+g.service,
+			"-o", `jsonpath={range .items[*].endpoints[*]}{.conditions.serving}{" "}{end}`)
+		g.polls++
+		now := time.Now()
+		switch {
+		case err != nil:
+			g.errors++
+		case strings.Contains(out, "true"):
+			if !lastServing.IsZero() {
+				g.gap = max(g.gap, now.Sub(lastServing))
+			}
+			lastServing = now
+			select {
+			case <-g.stopping:
+				return
+			default:
+			}
+		}
+		time.Sleep(250 * time.Millisecond) // polling interval
+	}
+}
+
+// finish stops at the next poll that finds a serving endpoint (or the deadline).
+func (g *endpointGap) finish() time.Duration {
+	close(g.stopping)
+	<-g.done
+	return g.gap
 }
