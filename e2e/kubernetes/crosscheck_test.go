@@ -1,6 +1,8 @@
 package kubernetes
 
 import (
+	"cmp"
+	"fmt"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -12,6 +14,7 @@ import (
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	networkingv1 "k8s.io/api/networking/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/util/intstr"
@@ -119,6 +122,8 @@ func TestCrossChecks(t *testing.T) {
 			t.Run("services", func(t *testing.T) { checkServices(t, set) })
 			t.Run("containers", func(t *testing.T) { checkContainers(t, set) })
 			t.Run("volumes", func(t *testing.T) { checkVolumes(t, set) })
+			t.Run("api-key", func(t *testing.T) { checkAPIKey(t, set) })
+			t.Run("network-policies", func(t *testing.T) { checkPolicyPorts(t, set) })
 			t.Run("security", func(t *testing.T) { checkSecurity(t, set) })
 		})
 	}
@@ -244,6 +249,7 @@ func checkServices(t *testing.T, set *manifestSet) {
 func checkContainers(t *testing.T, set *manifestSet) {
 	for _, p := range set.pods() {
 		seenPortNames := map[string]string{}
+		seenPorts := map[int32]string{}
 		for i := range p.Spec.Containers {
 			c := &p.Spec.Containers[i]
 			where := p.Deployment.Name + "/" + c.Name
@@ -270,20 +276,33 @@ func checkContainers(t *testing.T, set *manifestSet) {
 					t.Errorf("%s: %s uses $(VAR) expansion, which these checks do not model", where, e.Name)
 				}
 				if e.ValueFrom != nil {
-					checkValueFrom(t, set, where, e)
+					checkValueFrom(t, set, c, where, e)
 				}
 			}
 			if len(c.EnvFrom) > 0 {
 				t.Errorf("%s: envFrom hides which variables a container gets; list them in env", where)
 			}
 
-			// The process listens on PORT: exactly one container port, equal to it.
-			listen, _ := envValue(t, c, svc, "PORT")
-			if len(c.Ports) != 1 || strconv.Itoa(int(c.Ports[0].ContainerPort)) != listen {
-				t.Errorf("%s: ports %v, but the process listens on PORT=%s only", where, c.Ports, listen)
+			// The process listens on PORT and serves /metrics on METRICS_PORT: the
+			// container declares exactly those two ports, and no other container of the
+			// pod (one network namespace) declares them too.
+			listen, metrics, err := listenPorts(t, c, svc)
+			if err != nil {
+				t.Errorf("%s: %v", where, err)
+				continue
 			}
+			if listen == metrics {
+				t.Errorf("%s: PORT and METRICS_PORT are both %d", where, listen)
+			}
+			var declared []int32
 			for _, cp := range c.Ports {
+				declared = append(declared, cp.ContainerPort)
+				if other, dup := seenPorts[cp.ContainerPort]; dup {
+					t.Errorf("%s: port %d also declared by container %s of the same pod, which shares its network namespace", where, cp.ContainerPort, other)
+				}
+				seenPorts[cp.ContainerPort] = c.Name
 				if cp.Name == "" {
+					t.Errorf("%s: port %d has no name; probes, Services and policies refer to ports by name", where, cp.ContainerPort)
 					continue
 				}
 				if other, dup := seenPortNames[cp.Name]; dup {
@@ -291,8 +310,13 @@ func checkContainers(t *testing.T, set *manifestSet) {
 				}
 				seenPortNames[cp.Name] = c.Name
 			}
+			slices.Sort(declared)
+			if want := []int32{min(listen, metrics), max(listen, metrics)}; !slices.Equal(declared, want) {
+				t.Errorf("%s: container ports %v, but the process listens on PORT=%d and METRICS_PORT=%d", where, declared, listen, metrics)
+			}
 
-			// Probes: httpGet on this container's own port, on the health routes.
+			// Probes: httpGet on the health routes, on the port the process serves them
+			// on (its public port; the metrics port answers /metrics only).
 			probes := map[string]*corev1.Probe{"readiness": c.ReadinessProbe, "liveness": c.LivenessProbe}
 			wantPath := map[string]string{"readiness": "/readyz", "liveness": "/healthz"}
 			for kind, pr := range probes {
@@ -303,8 +327,8 @@ func checkContainers(t *testing.T, set *manifestSet) {
 				if pr.HTTPGet.Path != wantPath[kind] {
 					t.Errorf("%s: %s probe path %q, want %q", where, kind, pr.HTTPGet.Path, wantPath[kind])
 				}
-				if pc, _ := findPort(&corev1.PodSpec{Containers: []corev1.Container{*c}}, pr.HTTPGet.Port); pc == nil {
-					t.Errorf("%s: %s probe port %s is not a port of this container", where, kind, pr.HTTPGet.Port.String())
+				if _, cp := findPort(&corev1.PodSpec{Containers: []corev1.Container{*c}}, pr.HTTPGet.Port); cp == nil || cp.ContainerPort != listen {
+					t.Errorf("%s: %s probe port %s is not this container's PORT (%d)", where, kind, pr.HTTPGet.Port.String(), listen)
 				}
 				if pr.HTTPGet.Host != "" {
 					t.Errorf("%s: %s probe sets host %q", where, kind, pr.HTTPGet.Host)
@@ -320,26 +344,113 @@ func checkContainers(t *testing.T, set *manifestSet) {
 					t.Errorf("%s: no %s limit", where, r)
 				}
 			}
-
-			// The kubelet sends SIGKILL after terminationGracePeriodSeconds: the
-			// service's own drain deadline must end before that.
-			grace := int64(30)
-			if p.Spec.TerminationGracePeriodSeconds != nil {
-				grace = *p.Spec.TerminationGracePeriodSeconds
-			}
-			if v, ok := envValue(t, c, svc, "SHUTDOWN_TIMEOUT"); ok {
-				d, err := time.ParseDuration(v)
-				if err != nil {
-					t.Errorf("%s: SHUTDOWN_TIMEOUT %q: %v", where, v, err)
-				} else if time.Duration(grace)*time.Second <= d {
-					t.Errorf("%s: terminationGracePeriodSeconds %d is not above SHUTDOWN_TIMEOUT %s", where, grace, d)
-				}
-			}
+			checkShutdown(t, p, c, svc, where)
 		}
+		checkScrapeAnnotations(t, p)
 	}
 }
 
-func checkValueFrom(t *testing.T, set *manifestSet, where string, e corev1.EnvVar) {
+// listenPorts returns the ports the process listens on: PORT and METRICS_PORT, as the
+// manifest sets them or, where it does not, as the binary's defaults.
+func listenPorts(t *testing.T, c *corev1.Container, svc string) (listen, metrics int32, err error) {
+	t.Helper()
+	for name, port := range map[string]*int32{"PORT": &listen, "METRICS_PORT": &metrics} {
+		v, ok := envValue(t, c, svc, name)
+		if !ok {
+			return 0, 0, fmt.Errorf("%s does not read %s (%s -env)", svc, name, svc)
+		}
+		n, perr := strconv.ParseInt(v, 10, 32)
+		if perr != nil {
+			return 0, 0, fmt.Errorf("%s=%q: %v", name, v, perr)
+		}
+		*port = int32(n)
+	}
+	return listen, metrics, nil
+}
+
+// envDuration is a duration variable's value in a container (manifest or default).
+func envDuration(t *testing.T, c *corev1.Container, svc, name string) (time.Duration, error) {
+	t.Helper()
+	v, ok := envValue(t, c, svc, name)
+	if !ok {
+		return 0, fmt.Errorf("%s does not read %s (%s -env)", svc, name, svc)
+	}
+	d, err := time.ParseDuration(v)
+	if err != nil {
+		return 0, fmt.Errorf("%s=%q: %v", name, v, err)
+	}
+	return d, nil
+}
+
+// checkShutdown: when a pod is deleted, the service answers 503 on /readyz and keeps
+// serving for SHUTDOWN_DELAY, then drains for up to SHUTDOWN_TIMEOUT. The readiness
+// probe must notice the 503 before the delay ends (or the endpoint outlives the
+// listener), and the kubelet must not send SIGKILL before the drain ends.
+func checkShutdown(t *testing.T, p podTemplate, c *corev1.Container, svc, where string) {
+	t.Helper()
+	delay, err := envDuration(t, c, svc, "SHUTDOWN_DELAY")
+	if err != nil {
+		t.Errorf("%s: %v", where, err)
+		return
+	}
+	timeout, err := envDuration(t, c, svc, "SHUTDOWN_TIMEOUT")
+	if err != nil {
+		t.Errorf("%s: %v", where, err)
+		return
+	}
+	if delay <= 0 {
+		t.Errorf("%s: SHUTDOWN_DELAY %s: the listener would close while the endpoint still receives traffic", where, delay)
+	}
+	if pr := c.ReadinessProbe; pr != nil {
+		// 0 is "not set": the API server fills in the defaults, 10s and 3.
+		period, failures := cmp.Or(pr.PeriodSeconds, 10), cmp.Or(pr.FailureThreshold, 3)
+		if noticed := time.Duration(period*failures) * time.Second; noticed >= delay {
+			t.Errorf("%s: readiness probe notices a 503 after up to %s (periodSeconds %d x failureThreshold %d), not before SHUTDOWN_DELAY %s ends",
+				where, noticed, period, failures, delay)
+		}
+	}
+	var preStop time.Duration
+	if lc := c.Lifecycle; lc != nil && lc.PreStop != nil {
+		if lc.PreStop.Sleep == nil {
+			t.Errorf("%s: preStop other than sleep; the images hold no shell or other binary to exec", where)
+		} else {
+			preStop = time.Duration(lc.PreStop.Sleep.Seconds) * time.Second
+		}
+	}
+	grace := time.Duration(orDefault(p.Spec.TerminationGracePeriodSeconds, 30)) * time.Second
+	if need := preStop + delay + timeout; grace <= need {
+		t.Errorf("%s: terminationGracePeriodSeconds %s is not above preStop %s + SHUTDOWN_DELAY %s + SHUTDOWN_TIMEOUT %s",
+			where, grace, preStop, delay, timeout)
+	}
+}
+
+func orDefault[T int32 | int64](p *T, def T) T {
+	if p == nil {
+		return def
+	}
+	return *p
+}
+
+// checkScrapeAnnotations: Prometheus finds the pod by its prometheus.io annotations,
+// which must name a port some container serves /metrics on.
+func checkScrapeAnnotations(t *testing.T, p podTemplate) {
+	t.Helper()
+	ann := p.Deployment.Spec.Template.Annotations
+	if ann["prometheus.io/scrape"] != "true" || ann["prometheus.io/path"] != "/metrics" {
+		t.Errorf("%s: pod annotations %v, want prometheus.io/scrape \"true\" and prometheus.io/path /metrics", p.Deployment.Name, ann)
+	}
+	for i := range p.Spec.Containers {
+		c := &p.Spec.Containers[i]
+		if svc := imageService(t, c.Image); svc != "" {
+			if _, metrics, err := listenPorts(t, c, svc); err == nil && strconv.Itoa(int(metrics)) == ann["prometheus.io/port"] {
+				return
+			}
+		}
+	}
+	t.Errorf("%s: prometheus.io/port %q is no container's METRICS_PORT", p.Deployment.Name, ann["prometheus.io/port"])
+}
+
+func checkValueFrom(t *testing.T, set *manifestSet, c *corev1.Container, where string, e corev1.EnvVar) {
 	switch vf := e.ValueFrom; {
 	case vf.SecretKeyRef != nil:
 		sec := set.secret(vf.SecretKeyRef.Name)
@@ -349,12 +460,57 @@ func checkValueFrom(t *testing.T, set *manifestSet, where string, e corev1.EnvVa
 		}
 		_, inData := sec.Data[vf.SecretKeyRef.Key]
 		_, inString := sec.StringData[vf.SecretKeyRef.Key]
-		if !inData && !inString {
+		optional := vf.SecretKeyRef.Optional != nil && *vf.SecretKeyRef.Optional
+		if !inData && !inString && !optional {
 			t.Errorf("%s: %s from key %q of Secret %s, which has no such key", where, e.Name, vf.SecretKeyRef.Key, sec.Name)
 		}
-	case vf.ResourceFieldRef != nil, vf.FieldRef != nil:
+	case vf.ResourceFieldRef != nil:
+		// The Go runtime's limits follow the container's: GOMEMLIMIT from the memory
+		// limit (a plain byte count), GOMAXPROCS from the CPU limit.
+		want := map[string]string{"GOMEMLIMIT": "limits.memory", "GOMAXPROCS": "limits.cpu"}[e.Name]
+		ref := vf.ResourceFieldRef
+		if ref.Resource != want || (ref.ContainerName != "" && ref.ContainerName != c.Name) {
+			t.Errorf("%s: %s from %s of container %q, want %q of this container", where, e.Name, ref.Resource, ref.ContainerName, want)
+		}
+		if _, ok := c.Resources.Limits[corev1.ResourceName(strings.TrimPrefix(want, "limits."))]; !ok {
+			t.Errorf("%s: %s from %s, which this container does not set", where, e.Name, want)
+		}
+	case vf.FieldRef != nil:
 	default:
 		t.Errorf("%s: %s: valueFrom kind not modelled by these checks", where, e.Name)
+	}
+}
+
+// Every caller of auth presents AUTH_API_KEY, and auth requires it: all of them must
+// take it from the same Secret key, or every call to auth is refused.
+func checkAPIKey(t *testing.T, set *manifestSet) {
+	refs := map[string][]string{} // "secret/key" -> containers
+	for _, p := range set.pods() {
+		for _, c := range p.Spec.Containers {
+			where := p.Deployment.Name + "/" + c.Name
+			if imageService(t, c.Image) == "" {
+				continue
+			}
+			ref := "(not set)"
+			for _, e := range c.Env {
+				if e.Name != "AUTH_API_KEY" {
+					continue
+				}
+				ref = "(a literal value)"
+				if e.ValueFrom != nil && e.ValueFrom.SecretKeyRef != nil {
+					ref = e.ValueFrom.SecretKeyRef.Name + "/" + e.ValueFrom.SecretKeyRef.Key
+				}
+			}
+			refs[ref] = append(refs[ref], where)
+		}
+	}
+	if len(refs) != 1 {
+		t.Errorf("AUTH_API_KEY differs between containers: %v; all take it from one Secret key", refs)
+	}
+	for ref := range refs {
+		if strings.HasPrefix(ref, "(") {
+			t.Errorf("AUTH_API_KEY %s in %v: take it from a Secret", ref, refs[ref])
+		}
 	}
 }
 
@@ -414,18 +570,23 @@ func checkVolumes(t *testing.T, set *manifestSet) {
 				if !strings.HasSuffix(name, "_FOLDER") {
 					continue
 				}
-				val, set := "", false
+				val, found := "", false
 				for _, e := range c.Env {
 					if e.Name == name {
-						val, set = e.Value, true
+						val, found = e.Value, true
 					}
 				}
-				if !set {
+				if !found {
 					t.Errorf("%s/%s: %s not set; the data folder must be on a mounted volume", p.Deployment.Name, c.Name, name)
 					continue
 				}
-				if m, ok := mountFor(mounts, val); !ok || m.ReadOnly {
+				m, ok := mountFor(mounts, val)
+				if !ok || m.ReadOnly {
 					t.Errorf("%s/%s: %s=%s is not on a writable volume mount", p.Deployment.Name, c.Name, name, val)
+					continue
+				}
+				if v := vols[m.Name]; v != nil && v.PersistentVolumeClaim != nil {
+					checkClaimHoldsStore(t, set, &c, svc, p.Deployment.Name+"/"+c.Name, v.PersistentVolumeClaim.ClaimName)
 				}
 			}
 		}
@@ -440,6 +601,58 @@ func checkVolumes(t *testing.T, set *manifestSet) {
 			t.Errorf("claim %s: used by %v; each store needs its own claim", c.Name, users)
 		}
 	}
+}
+
+// The store keeps growing until its ceiling: <SVC>_MAX_BYTES when the manifest sets it,
+// else derived from GOMEMLIMIT as (GOMEMLIMIT - 16 MiB) / 2 (platform/service.StoreCeiling).
+// The claim it writes to must hold that much, or the disk fills before the store stops
+// taking records.
+func checkClaimHoldsStore(t *testing.T, set *manifestSet, c *corev1.Container, svc, where, claimName string) {
+	t.Helper()
+	claim := set.claim(claimName)
+	if claim == nil {
+		return // reported by checkVolumes
+	}
+	var ceiling int64
+	from := ""
+	for name := range envOf(t, svc) {
+		if v, ok := literalEnv(c, name); ok && strings.HasSuffix(name, "_MAX_BYTES") && v != "" {
+			n, err := strconv.ParseInt(v, 10, 64)
+			if err != nil {
+				t.Errorf("%s: %s=%q: %v", where, name, v, err)
+				return
+			}
+			ceiling, from = n, name
+		}
+	}
+	if from == "" {
+		fromLimit := false
+		for _, e := range c.Env {
+			fromLimit = fromLimit || (e.Name == "GOMEMLIMIT" && e.ValueFrom != nil && e.ValueFrom.ResourceFieldRef != nil &&
+				e.ValueFrom.ResourceFieldRef.Resource == "limits.memory")
+		}
+		limit, ok := c.Resources.Limits[corev1.ResourceMemory]
+		if !fromLimit || !ok {
+			t.Errorf("%s: GOMEMLIMIT not from limits.memory; the store's ceiling derives from it", where)
+			return
+		}
+		ceiling, from = max((limit.Value()-16<<20)/2, 1<<20), "(memory limit "+limit.String()+" - 16Mi) / 2"
+	}
+	request := claim.Spec.Resources.Requests[corev1.ResourceStorage]
+	if request.Value() < ceiling {
+		t.Errorf("%s: claim %s requests %s, less than the store's ceiling %d MiB (%s)", where, claimName, request.String(), ceiling>>20, from)
+	}
+	t.Logf("%s: store ceiling %d MiB (%s), claim %s of %s", where, ceiling>>20, from, claimName, request.String())
+}
+
+// literalEnv is the value the manifest gives a variable, if it sets it literally.
+func literalEnv(c *corev1.Container, name string) (string, bool) {
+	for _, e := range c.Env {
+		if e.Name == name && e.ValueFrom == nil {
+			return e.Value, true
+		}
+	}
+	return "", false
 }
 
 // mountFor returns the mount a path lies on.
@@ -572,5 +785,62 @@ func TestImagesMatchMakefile(t *testing.T) {
 			}
 		}
 		t.Logf("%s: %d containers, all kub-demo-*:%s", dir, n, version)
+	}
+}
+
+// A NetworkPolicy names ports; a name or number that no selected pod declares makes the
+// rule match nothing, silently, once a network plugin enforces it. (This cluster, like
+// minikube's default plugin, does not enforce policies, so a real run cannot see this.)
+func checkPolicyPorts(t *testing.T, set *manifestSet) {
+	for _, np := range set.NetworkPolicies {
+		subjects := set.podsMatching(t, np.Spec.PodSelector)
+		if len(subjects) == 0 {
+			t.Errorf("networkpolicy %s: selects no pod", np.Name)
+		}
+		for _, rule := range np.Spec.Ingress {
+			checkPortsExist(t, "networkpolicy "+np.Name+" ingress", subjects, rule.Ports)
+		}
+		for _, rule := range np.Spec.Egress {
+			for _, peer := range rule.To {
+				if peer.NamespaceSelector != nil || peer.PodSelector == nil {
+					continue // pods of another namespace: not in this set
+				}
+				targets := set.podsMatching(t, *peer.PodSelector)
+				if len(targets) == 0 {
+					t.Errorf("networkpolicy %s: egress to %v, which selects no pod", np.Name, peer.PodSelector)
+				}
+				checkPortsExist(t, "networkpolicy "+np.Name+" egress", targets, rule.Ports)
+			}
+		}
+	}
+}
+
+func (s *manifestSet) podsMatching(t *testing.T, ls metav1.LabelSelector) []podTemplate {
+	t.Helper()
+	sel, err := metav1.LabelSelectorAsSelector(&ls)
+	if err != nil {
+		t.Errorf("selector %v: %v", ls, err)
+		return nil
+	}
+	var out []podTemplate
+	for _, p := range s.pods() {
+		if sel.Matches(p.Labels) {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+func checkPortsExist(t *testing.T, where string, pods []podTemplate, ports []networkingv1.NetworkPolicyPort) {
+	t.Helper()
+	for _, port := range ports {
+		if port.Port == nil {
+			continue
+		}
+		for _, p := range pods {
+			if _, cp := findPort(p.Spec, *port.Port); cp == nil {
+				t.Errorf("%s: port %s is no container port of %s", where, port.Port.String(), p.Deployment.Name)
+			}
+		}
 	}
 }

@@ -176,16 +176,6 @@ func (s *manifestSet) add(o object) {
 	}
 }
 
-// index returns the creation order of an object (its position in the apply).
-func (s *manifestSet) index(obj runtime.Object) int {
-	for i, o := range s.Objects {
-		if o.Obj == obj {
-			return i
-		}
-	}
-	return -1
-}
-
 func (s *manifestSet) secret(name string) *corev1.Secret {
 	for _, sec := range s.Secrets {
 		if sec.Name == name {

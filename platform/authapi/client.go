@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -25,7 +26,17 @@ var (
 	// ErrKeyRefused means auth refused this service's AUTH_API_KEY: a configuration error
 	// that users of the service see as an outage (it is an ErrUnavailable too).
 	ErrKeyRefused = fmt.Errorf("%w: auth refused this service's AUTH_API_KEY (it must be the same in auth, users and tasks)", ErrUnavailable)
+	// ErrBusy means auth is shedding load (its password hashing is at capacity): callers
+	// answer 503 with Retry-After, and need not log it as a failure (it is an ErrUnavailable).
+	ErrBusy = fmt.Errorf("%w: auth is at capacity", ErrUnavailable)
 )
+
+// replayable marks every call as safe to send again: if a kept-alive connection to auth
+// turns out closed before any answer came (an auth pod stopping), the transport sends the
+// call again on a new connection instead of failing it. All three calls are: hashing gives
+// another hash, issuing another token, verifying the same answer. An Idempotency-Key with no
+// value marks a request so without sending the header.
+var replayable = []string(nil)
 
 // jsonContentType is the Content-Type of every call (shared: header values are never changed
 // in place).
@@ -150,7 +161,7 @@ func (c *Client) post(ctx context.Context, path string, body, into any) (err err
 	if err != nil {
 		return fmt.Errorf("%w: %w", ErrUnavailable, err)
 	}
-	req.Header = http.Header{"Content-Type": jsonContentType}
+	req.Header = http.Header{"Content-Type": jsonContentType, "Idempotency-Key": replayable}
 	if c.apiKey != nil {
 		req.Header["Authorization"] = c.apiKey
 	}
@@ -171,8 +182,14 @@ func (c *Client) post(ctx context.Context, path string, body, into any) (err err
 	case resp.StatusCode == http.StatusUnauthorized && resp.Header.Get("WWW-Authenticate") != "":
 		// auth asks this service to authenticate itself: the API key is missing or wrong.
 		return ErrKeyRefused
+	case resp.StatusCode == http.StatusServiceUnavailable && resp.Header.Get("Retry-After") != "":
+		return ErrBusy
 	case resp.StatusCode >= 500:
 		return fmt.Errorf("%w: %s answered %s", ErrUnavailable, path, resp.Status)
+	case !fromAuth(resp):
+		// Something at auth's address that is not auth's API: a proxy, another service, a
+		// Service whose endpoints are not programmed yet. Not an answer from auth.
+		return fmt.Errorf("%w: %s answered %s, not as auth answers", ErrUnavailable, path, resp.Status)
 	}
 	c.answered.Store(true)
 	switch {
@@ -183,7 +200,7 @@ func (c *Client) post(ctx context.Context, path string, body, into any) (err err
 		return nil
 	case resp.StatusCode == http.StatusUnauthorized:
 		return ErrRejected
-	case path == PathVerifyToken && resp.StatusCode < 500:
+	case path == PathVerifyToken:
 		// A token auth refuses for its shape (too large, not JSON-safe…) is as invalid as one
 		// with a bad signature.
 		return fmt.Errorf("%w: %s answered %s", ErrRejected, path, resp.Status)
@@ -192,6 +209,16 @@ func (c *Client) post(ctx context.Context, path string, body, into any) (err err
 		// a bug on our side, not an outage.
 		return fmt.Errorf("auth %s answered %s: %s", path, resp.Status, bytes.TrimSpace(respBody))
 	}
+}
+
+// fromAuth reports whether resp reads as one of auth's own answers below 500: JSON, with one
+// of the statuses its API uses.
+func fromAuth(resp *http.Response) bool {
+	switch resp.StatusCode {
+	case http.StatusOK, http.StatusBadRequest, http.StatusUnauthorized, http.StatusRequestEntityTooLarge, http.StatusUnprocessableEntity:
+		return strings.HasPrefix(resp.Header.Get("Content-Type"), "application/json")
+	}
+	return false
 }
 
 // recycle closes the idle connections to auth every recycleEvery.

@@ -5,6 +5,7 @@ import (
 	"container/list"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"strconv"
@@ -20,24 +21,31 @@ import (
 // clients can make it hold more memory than max connections' worth (each costs its buffers,
 // up to MaxHeaderBytes while a request's headers are read, and a goroutine).
 //
-// A keep-alive connection waiting for its next request is the cheapest to give up: when the
-// cap is reached, the connection idle the longest is closed to make room (an HTTP client
-// retries a request on a kept-alive connection that was closed, so nobody notices). Only when
-// every connection is busy is the new one refused, with a JSON 503 and "Connection: close".
+// When the cap is reached, a connection that costs nobody anything is closed to make room:
+// first the one idle the longest between keep-alive requests (an HTTP client retries a
+// request on a kept-alive connection that was closed, so nobody notices), then one that has
+// sent no whole request for longer than silentGrace (connected and silent, or trickling its
+// headers: a flood of those would otherwise hold every place for ReadHeaderTimeout). Only
+// when every connection is busy with a request is the new one refused, with a JSON 503.
 type connLimiter struct {
 	net.Listener
 	max int
 
-	mu     sync.Mutex
-	open   int
-	idle   *list.List // of *limitedConn, the longest idle first
-	closed atomic.Int64
+	mu      sync.Mutex
+	open    int
+	idle    *list.List // of *limitedConn, the longest idle first
+	waiting *list.List // of *limitedConn with no request read yet, the oldest first
+	closed  atomic.Int64
 
 	refusing chan struct{} // bounds the goroutines writing refusals
 }
 
+// silentGrace is how long a new connection may go without a whole request before it can be
+// closed to make room: a client sends its request as soon as it connects.
+const silentGrace = time.Second
+
 func newConnLimiter(l net.Listener, max int) *connLimiter {
-	return &connLimiter{Listener: l, max: max, idle: list.New(), refusing: make(chan struct{}, 32)}
+	return &connLimiter{Listener: l, max: max, idle: list.New(), waiting: list.New(), refusing: make(chan struct{}, 32)}
 }
 
 // refusal is the whole answer to a connection over the cap.
@@ -62,30 +70,38 @@ func (c *connLimiter) Accept() (net.Conn, error) {
 	}
 }
 
-// admit counts conn in, closing the longest-idle connection to make room if needed. It
-// returns nil when every open connection is busy.
+// admit counts conn in, closing a connection that costs nobody anything to make room if
+// needed. It returns nil when every open connection is busy.
 func (c *connLimiter) admit(conn net.Conn) *limitedConn {
+	now := time.Now()
 	c.mu.Lock()
 	var evict *limitedConn
 	if c.open >= c.max {
-		front := c.idle.Front()
-		if front == nil {
+		if front := c.idle.Front(); front != nil {
+			evict = front.Value.(*limitedConn)
+		} else if front := c.waiting.Front(); front != nil && now.Sub(front.Value.(*limitedConn).accepted) > silentGrace {
+			evict = front.Value.(*limitedConn)
+		} else {
 			c.mu.Unlock()
 			return nil
 		}
-		evict = c.idle.Remove(front).(*limitedConn)
-		evict.idleAt = nil
+		c.untrackLocked(evict)
 	}
 	c.open++
+	lc := &limitedConn{Conn: conn, limiter: c, accepted: now}
+	lc.listed = c.waiting.PushBack(lc)
+	lc.list = c.waiting
 	c.mu.Unlock()
 	if evict != nil {
 		evict.Close() // counts itself out
 	}
-	return &limitedConn{Conn: conn, limiter: c}
+	return lc
 }
 
-// refuse answers conn with a 503 in the background (bounded by a write deadline and by the
-// number of refusals in flight: past that, the connection is just closed).
+// refuse answers conn with a 503 in the background: it reads the request's headers first
+// (a client that is still writing when the connection closes may never read the answer),
+// then writes the refusal and closes, all bounded in time and in the number of refusals in
+// flight (past that, the connection is just closed).
 func (c *connLimiter) refuse(conn net.Conn) {
 	select {
 	case c.refusing <- struct{}{}:
@@ -95,13 +111,37 @@ func (c *connLimiter) refuse(conn net.Conn) {
 	}
 	go func() {
 		defer func() { <-c.refusing }()
-		conn.SetWriteDeadline(time.Now().Add(time.Second))
-		conn.Write(refusal)
-		conn.Close()
+		defer conn.Close()
+		conn.SetDeadline(time.Now().Add(time.Second))
+		readHeaders(conn)
+		if _, err := conn.Write(refusal); err != nil {
+			return
+		}
+		if cw, ok := conn.(interface{ CloseWrite() error }); ok {
+			cw.CloseWrite()
+		}
+		conn.SetReadDeadline(time.Now().Add(200 * time.Millisecond))
+		io.Copy(io.Discard, io.LimitReader(conn, 64<<10)) // until the client closes
 	}()
 }
 
-// connState follows the server's view of each connection: idle ones may be evicted.
+// readHeaders reads from conn until the end of a request's headers, MaxHeaderBytes, or an
+// error (the deadline).
+func readHeaders(conn net.Conn) {
+	buf := make([]byte, 4096)
+	var seen []byte
+	for len(seen) < MaxHeaderBytes {
+		n, err := conn.Read(buf)
+		seen = append(seen, buf[:n]...)
+		if bytes.Contains(seen, []byte("\r\n\r\n")) || err != nil {
+			return
+		}
+		seen = seen[max(0, len(seen)-3):] // only the end can still hold the blank line
+	}
+}
+
+// connState follows the server's view of each connection: idle ones, and new ones that have
+// sent no request yet, may be closed to make room.
 func (c *connLimiter) connState(conn net.Conn, state http.ConnState) {
 	lc, ok := conn.(*limitedConn)
 	if !ok {
@@ -109,16 +149,21 @@ func (c *connLimiter) connState(conn net.Conn, state http.ConnState) {
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	switch state {
-	case http.StateIdle:
-		if lc.idleAt == nil && !lc.gone {
-			lc.idleAt = c.idle.PushBack(lc)
-		}
-	default:
-		if lc.idleAt != nil {
-			c.idle.Remove(lc.idleAt)
-			lc.idleAt = nil
-		}
+	if lc.gone || state == http.StateNew {
+		return // already on the waiting list, since it was accepted
+	}
+	c.untrackLocked(lc)
+	if state == http.StateIdle {
+		lc.listed = c.idle.PushBack(lc)
+		lc.list = c.idle
+	}
+}
+
+// untrackLocked takes lc off the list it is on. Callers hold c.mu.
+func (c *connLimiter) untrackLocked(lc *limitedConn) {
+	if lc.listed != nil {
+		lc.list.Remove(lc.listed)
+		lc.listed, lc.list = nil, nil
 	}
 }
 
@@ -131,28 +176,42 @@ func (c *connLimiter) Open() int {
 
 type limitedConn struct {
 	net.Conn
-	limiter *connLimiter
-	once    sync.Once
+	limiter  *connLimiter
+	accepted time.Time
+	once     sync.Once
 	// Guarded by limiter.mu.
-	idleAt *list.Element
+	listed *list.Element // on list, when it may be closed to make room
+	list   *list.List
 	gone   bool
 }
 
-func (lc *limitedConn) Close() error {
-	err := lc.Conn.Close()
+// release counts the connection out of the cap, once: when it is closed, or as soon as its
+// last answer is written.
+func (lc *limitedConn) release() {
 	lc.once.Do(func() {
 		c := lc.limiter
 		c.mu.Lock()
 		lc.gone = true
-		if lc.idleAt != nil {
-			c.idle.Remove(lc.idleAt)
-			lc.idleAt = nil
-		}
+		c.untrackLocked(lc)
 		c.open--
 		c.mu.Unlock()
 		c.closed.Add(1)
 	})
+}
+
+func (lc *limitedConn) Close() error {
+	err := lc.Conn.Close()
+	lc.release()
 	return err
+}
+
+// CloseWrite lets net/http send its FIN after an error answer, as it does on a plain TCP
+// connection.
+func (lc *limitedConn) CloseWrite() error {
+	if cw, ok := lc.Conn.(interface{ CloseWrite() error }); ok {
+		return cw.CloseWrite()
+	}
+	return nil
 }
 
 // plainErrorHeaders are the headers net/http writes, straight to the connection, with its
@@ -164,6 +223,9 @@ const plainErrorHeaders = "\r\nContent-Type: text/plain; charset=utf-8\r\nConnec
 // writes as the same status with a JSON body: every error a client sees is JSON.
 func (lc *limitedConn) Write(p []byte) (int, error) {
 	if body, ok := jsonPlainError(p); ok {
+		// The connection's last answer: net/http lingers up to 500 ms before closing it,
+		// and that time must not hold a place under the cap.
+		defer lc.release()
 		if _, err := lc.Conn.Write(body); err != nil {
 			return 0, err
 		}

@@ -251,3 +251,51 @@ func TestReadinessChecks(t *testing.T) {
 		t.Fatalf("/readyz once the check passes: %s", status)
 	}
 }
+
+// TestSilentConnectionsMakeRoom: connections that send nothing hold their places only until
+// a new client needs one and they have been silent for a second; a refused client can read
+// its JSON 503 whole.
+func TestSilentConnectionsMakeRoom(t *testing.T) {
+	r := serve(t, ok, Options{MaxConnections: 3})
+	for range 3 {
+		conn, err := net.Dial("tcp", r.public)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer conn.Close()
+	}
+	// Within the grace, the silent ones keep their places: a new client is refused, readably.
+	resp, err := http.Get("http://" + r.public + "/x")
+	if err != nil {
+		t.Fatalf("a refused client could not read its answer: %v", err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 503 {
+		t.Fatalf("a new client within the grace: %d, want 503", resp.StatusCode)
+	}
+	time.Sleep(silentGrace + 100*time.Millisecond)
+	if status, _ := rawRequest(t, r.public, "GET /x HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"); !strings.HasPrefix(status, "200") {
+		t.Fatalf("a new client after the grace: %s, want 200", status)
+	}
+}
+
+// TestOversizedHeadersHoldNoPlace: net/http lingers on a connection it answered 431, but
+// that connection no longer counts against the cap.
+func TestOversizedHeadersHoldNoPlace(t *testing.T) {
+	r := serve(t, ok, Options{MaxConnections: 2})
+	for range 2 {
+		conn, err := net.Dial("tcp", r.public)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer conn.Close()
+		io.WriteString(conn, "GET /x HTTP/1.1\r\nHost: x\r\nX-Big: "+strings.Repeat("a", 40<<10)+"\r\n\r\n")
+		resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+		if err != nil || resp.StatusCode != 431 {
+			t.Fatalf("oversized headers: %v %v", resp, err)
+		}
+	}
+	if status, _ := rawRequest(t, r.public, "GET /x HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"); !strings.HasPrefix(status, "200") {
+		t.Fatalf("a client right after two 431s: %s, want 200", status)
+	}
+}

@@ -74,6 +74,11 @@ type Options struct {
 	MaxRecordBytes int
 	// MaxBytes, if above zero, bounds the file: an append past it fails with ErrFull.
 	MaxBytes int64
+	// Recognize reports whether a whole JSON object is a record of this file's kind (a task,
+	// a user). A recognized object left after the last delimiter is a record whose delimiter a
+	// crash (or an editor) cut off: the delimiter is completed, and the record kept. Any other
+	// object there is not ours, and the file is refused. Nil recognizes nothing.
+	Recognize func(object []byte) bool
 }
 
 // Log is an open record file. Records are handed to the apply function given to Open, in file
@@ -139,6 +144,7 @@ func Open(path string, opts Options) (*Log, error) {
 	if err != nil {
 		return nil, err
 	}
+	l.completeTail()
 	go l.commitLoop()
 	return l, nil
 }
@@ -467,7 +473,27 @@ func (l *Log) write(batch []*appendRequest) []error {
 		return fail(err)
 	}
 	defer unlock()
-	start := l.end.Load()
+	// The file is opened for writing only if there is something to write: a batch whose
+	// checks all fail (an email that exists) is answered as such in a read-only folder too.
+	var w *os.File
+	writer := func() (*os.File, error) {
+		if w == nil {
+			var err error
+			if w, err = l.openWriter(); err != nil {
+				return nil, err
+			}
+		}
+		return w, nil
+	}
+	defer func() {
+		if w != nil {
+			w.Close()
+		}
+	}()
+	start, err := l.settleTail(writer, l.end.Load())
+	if err != nil {
+		return fail(err)
+	}
 	var buf []byte
 	var written []*appendRequest
 	for i, req := range batch {
@@ -484,15 +510,11 @@ func (l *Log) write(batch []*appendRequest) []error {
 		buf = append(append(buf, req.record...), l.delim...)
 		written = append(written, req)
 	}
+	l.end.Store(start)
 	if len(written) == 0 {
 		return results
 	}
-	w, err := l.openWriter()
-	if err != nil {
-		return fail(err)
-	}
-	defer w.Close()
-	if err := l.dropTornTail(w, start); err != nil {
+	if _, err := writer(); err != nil {
 		return fail(err)
 	}
 	began := time.Now()
@@ -519,56 +541,133 @@ func (l *Log) write(batch []*appendRequest) []error {
 	return results
 }
 
-// dropTornTail cuts bytes after the last complete record, if they are a record of ours torn by
-// a crash. Under the exclusive lock no writer is active, so such bytes are what a writer that
-// crashed mid-write left behind; appending after them would glue the new record onto garbage.
-// Bytes that are not a torn record are never cut: the Log is faulted instead.
-func (l *Log) dropTornTail(w *os.File, end int64) error {
+// settleTail deals with the bytes after the last complete record, under the exclusive lock
+// (no writer is active, so they are what a writer that crashed mid-write left behind):
+// the start of a record is cut off (appending after it would glue the new record onto
+// garbage); a whole record whose delimiter was cut gets the rest of its delimiter, and is
+// kept. It returns where the file's complete records now end. Bytes that are neither are
+// never changed: the Log is faulted instead.
+func (l *Log) settleTail(writer func() (*os.File, error), end int64) (int64, error) {
 	size, err := l.size()
 	if err != nil {
-		return err
+		return end, err
 	}
 	if size == end {
-		return nil
+		return end, nil
 	}
 	tail := make([]byte, min(size-end, int64(l.opts.MaxRecordBytes+len(l.delim))+1))
 	if _, err := l.file.ReadAt(tail, end); err != nil && !errors.Is(err, io.EOF) {
-		return fmt.Errorf("read the end of %s: %w", l.path, err)
+		return end, fmt.Errorf("read the end of %s: %w", l.path, err)
 	}
-	if size-end > int64(len(tail)) || !l.isTornRecord(tail) {
-		err := fmt.Errorf("%w: %s ends in %d bytes at offset %d that are not a record (nor a torn one): fix or move the file",
-			ErrUnavailable, l.path, size-end, end)
-		l.log.Error("refusing to append after bytes that are not a record", "file", l.path, "offset", end, "bytes", size-end)
-		l.fault.Store(&err)
-		return err
+	kind, object := l.classifyTail(tail)
+	if size-end > int64(len(tail)) {
+		kind = tailForeign
 	}
-	l.log.Warn("dropping a torn record left by an interrupted write", "file", l.path, "offset", end, "bytes", size-end)
-	if err := w.Truncate(end); err != nil {
-		return fmt.Errorf("truncate torn tail of %s: %w", l.path, err)
+	var w *os.File
+	if kind == tailTorn || kind == tailWhole {
+		if w, err = writer(); err != nil {
+			return end, err
+		}
 	}
-	return nil
+	switch kind {
+	case tailTorn:
+		l.log.Warn("dropping a torn record left by an interrupted write", "file", l.path, "offset", end, "bytes", size-end)
+		if err := w.Truncate(end); err != nil {
+			return end, fmt.Errorf("truncate torn tail of %s: %w", l.path, err)
+		}
+		return end, nil
+	case tailWhole:
+		missing := l.delim[len(tail)-len(object):]
+		l.log.Warn("completing a record whose delimiter was cut off", "file", l.path, "offset", end, "bytes", len(object))
+		if _, err := w.Write(missing); err != nil {
+			return end, fmt.Errorf("complete the last record of %s: %w", l.path, err)
+		}
+		if err := l.opts.Apply(object); err != nil {
+			l.log.Warn("skipping an unreadable record", "file", l.path, "offset", end, "bytes", len(object), "error", err)
+		}
+		return size + int64(len(missing)), nil
+	}
+	err = fmt.Errorf("%w: %s ends in %d bytes at offset %d that are not a record (nor a torn one): fix or move the file",
+		ErrUnavailable, l.path, size-end, end)
+	l.log.Error("refusing to append after bytes that are not a record", "file", l.path, "offset", end, "bytes", size-end)
+	l.fault.Store(&err)
+	return end, err
 }
 
-// isTornRecord reports whether tail is what an interrupted append leaves: the start of a
-// JSON object (every record here is one), or a whole object followed by the start of the
-// delimiter, with no newline in it (records are compact JSON) and no longer than a record.
-func (l *Log) isTornRecord(tail []byte) bool {
+// What the bytes after the last delimiter are.
+type tailKind int
+
+const (
+	tailNone    tailKind = iota // nothing
+	tailTorn                    // the start of a record: cut it
+	tailWhole                   // a whole record of ours, its delimiter cut or partly written
+	tailForeign                 // anything else
+)
+
+// classifyTail says what tail is, and for a whole record returns it: an interrupted append
+// leaves the start of a JSON object (every record here is one), or a whole object followed
+// by the start of the delimiter, with no newline in it (records are compact JSON) and no
+// longer than a record.
+func (l *Log) classifyTail(tail []byte) (tailKind, []byte) {
 	if len(tail) == 0 {
-		return true
+		return tailNone, nil
 	}
 	if tail[0] != '{' || len(tail) > l.opts.MaxRecordBytes+len(l.delim) {
-		return false
+		return tailForeign, nil
 	}
 	dec := json.NewDecoder(bytes.NewReader(tail))
 	var object json.RawMessage
 	switch err := dec.Decode(&object); {
 	case errors.Is(err, io.ErrUnexpectedEOF):
-		return !bytes.ContainsAny(tail, "\n") || bytes.Equal(l.delim, []byte("\n"))
+		if bytes.ContainsAny(tail, "\n") && !bytes.Equal(l.delim, []byte("\n")) {
+			return tailForeign, nil
+		}
+		return tailTorn, nil
 	case err != nil:
-		return false
+		return tailForeign, nil
 	}
-	rest := tail[dec.InputOffset():]
-	return bytes.HasPrefix(l.delim, rest)
+	whole := tail[:dec.InputOffset()]
+	if !bytes.HasPrefix(l.delim, tail[len(whole):]) || l.opts.Recognize == nil || !l.opts.Recognize(whole) {
+		return tailForeign, nil
+	}
+	return tailWhole, whole
+}
+
+// completeTail gives a whole record left without its delimiter the rest of it, at open, so
+// that the record is read now rather than at the next append. It changes nothing if the
+// folder cannot be written (the next append will fail and say so).
+func (l *Log) completeTail() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	unlock, err := l.lockAndCatchUp(syscall.LOCK_EX)
+	if err != nil {
+		return
+	}
+	defer unlock()
+	if size, err := l.size(); err != nil || size == l.end.Load() {
+		return
+	}
+	var w *os.File
+	defer func() {
+		if w != nil {
+			w.Close()
+		}
+	}()
+	writer := func() (*os.File, error) {
+		var err error
+		w, err = l.openWriter()
+		return w, err
+	}
+	end, err := l.settleTail(writer, l.end.Load())
+	if err != nil {
+		l.log.Warn("cannot settle the end of the file now; the next append will", "file", l.path, "error", err)
+		l.fault.Store(nil) // the next append looks again
+		return
+	}
+	if end != l.end.Load() {
+		w.Sync()
+		l.end.Store(end)
+	}
 }
 
 // undo cuts a failed write back to where it started, so no partial record stays behind.
@@ -687,13 +786,19 @@ func (l *Log) readNew(file *os.File, atOpen bool) error {
 		case read == 0 && failed > 0:
 			return fmt.Errorf("%s is not a record file: none of its %d records can be read (at offset 0: %q); "+
 				"refusing to use it, nothing was changed", l.path, failed, preview(file))
-		case skipped > 0 || !l.isTornRecord(pending):
+		case skipped > 0 || l.tailIsForeign(pending):
 			return fmt.Errorf("%s is not a record file: it ends in %d bytes at offset %d that are not a record "+
 				"separated by %q (%q); refusing to use it, nothing was changed", l.path, size-end, end, l.delim, preview(file, end))
 		}
 	}
 	l.end.Store(end)
 	return nil
+}
+
+// tailIsForeign reports whether tail is not ours (see classifyTail).
+func (l *Log) tailIsForeign(tail []byte) bool {
+	kind, _ := l.classifyTail(tail)
+	return kind == tailForeign
 }
 
 // preview is the first bytes of file from offset (0 by default), to show in an error.

@@ -259,24 +259,59 @@ func TestSizeLimit(t *testing.T) {
 }
 
 func TestTornTails(t *testing.T) {
-	l := &Log{delim: delim, opts: Options{MaxRecordBytes: 100}}
-	for tail, ours := range map[string]bool{
-		``:                                     true,
-		`{`:                                    true,
-		`{"title":"half wri`:                   true,
-		`{"title":"a\`:                         true,
-		`{"title":"a","text":"b"}`:             true,
-		`{"title":"a"}TASK_SP`:                 true,
-		`{"title":"a"}TASK_SPLAT`:              false,
-		`{"title":"a"}x`:                       false,
-		`[{"title":"a"}`:                       false,
-		"{\n\"title\":":                        false,
-		`{"title":` + strings.Repeat("1", 200): false,
-		`text`:                                 false,
+	recognize := func(object []byte) bool { return bytes.HasPrefix(object, []byte(`{"title":`)) }
+	l := &Log{delim: delim, opts: Options{MaxRecordBytes: 100, Recognize: recognize}}
+	for tail, want := range map[string]tailKind{
+		``:                                     tailNone,
+		`{`:                                    tailTorn,
+		`{"title":"half wri`:                   tailTorn,
+		`{"title":"a\`:                         tailTorn,
+		`{"title":"a","text":"b"}`:             tailWhole,
+		`{"title":"a"}TASK_SP`:                 tailWhole,
+		`{"replicas":3}`:                       tailForeign, // whole, but not a record of this file
+		`{"title":"a"}TASK_SPLAT`:              tailForeign,
+		`{"title":"a"}x`:                       tailForeign,
+		`[{"title":"a"}`:                       tailForeign,
+		"{\n\"title\":":                        tailForeign,
+		`{"title":` + strings.Repeat("1", 200): tailForeign,
+		`text`:                                 tailForeign,
 	} {
-		if got := l.isTornRecord([]byte(tail)); got != ours {
-			t.Errorf("isTornRecord(%.30q) = %v, want %v", tail, got, ours)
+		if got, _ := l.classifyTail([]byte(tail)); got != want {
+			t.Errorf("classifyTail(%.30q) = %v, want %v", tail, got, want)
 		}
+	}
+}
+
+// TestWholeRecordWithoutItsDelimiterIsKept: a record whose delimiter was cut (a crash
+// mid-delimiter, an editor that drops the last newline) is completed at open and read; a
+// small JSON file of someone else's, with no delimiter, is refused and left as it was.
+func TestWholeRecordWithoutItsDelimiterIsKept(t *testing.T) {
+	recognize := func(object []byte) bool { return bytes.HasPrefix(object, []byte(`{"n":`)) }
+	for _, tt := range []struct{ content, want, last string }{
+		{`{"n":1}TASK_SPLIT{"n":2}TASK_SP`, `{"n":1}TASK_SPLIT{"n":2}TASK_SPLIT`, `{"n":2}`},
+		{`{"n":1}`, `{"n":1}TASK_SPLIT`, `{"n":1}`},
+	} {
+		path := filepath.Join(t.TempDir(), "tasks.txt")
+		os.WriteFile(path, []byte(tt.content), 0o644)
+		c := &collector{}
+		l, err := Open(path, Options{Delimiter: delim, Apply: c.apply, Log: discard(), Recognize: recognize})
+		if err != nil {
+			t.Fatalf("Open(%q): %v", tt.content, err)
+		}
+		got := c.snapshot()
+		l.Close()
+		if raw, _ := os.ReadFile(path); string(raw) != tt.want || len(got) == 0 || got[len(got)-1] != tt.last {
+			t.Fatalf("%q became %q, records %v; want %q with %s read", tt.content, raw, got, tt.want, tt.last)
+		}
+	}
+	path := filepath.Join(t.TempDir(), "tasks.txt")
+	config := `{"replicas":3,"owner":"ops","note":"keep this file"}`
+	os.WriteFile(path, []byte(config), 0o644)
+	if err := openErr(path, Options{Recognize: recognize}); err == nil {
+		t.Fatal("a small JSON file of someone else's was opened as a record file")
+	}
+	if raw, _ := os.ReadFile(path); string(raw) != config {
+		t.Fatalf("it changed to %q", raw)
 	}
 }
 

@@ -21,9 +21,9 @@ func requireAPIKey(key string) func(http.Handler) http.Handler {
 		// how much of it a guess got right shows in the time of the answer.
 		want := sha256.Sum256([]byte(key))
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			presented, _ := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+			presented, bearer := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
 			got := sha256.Sum256([]byte(presented))
-			if subtle.ConstantTimeCompare(got[:], want[:]) != 1 {
+			if subtle.ConstantTimeCompare(got[:], want[:]) != 1 || !bearer {
 				w.Header().Set("WWW-Authenticate", `Bearer realm="kub-demo-auth"`)
 				web.Respond(w, http.StatusUnauthorized, web.MessageBody{
 					Message: "This service is only for callers with the service credential (AUTH_API_KEY)."})

@@ -20,6 +20,7 @@ func TestMain(m *testing.M) { os.Exit(pgtest.RunTests(m)) }
 
 func TestRunStoresTasksInTheConfiguredFolder(t *testing.T) {
 	auth := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
 		json.NewEncoder(w).Encode(authapi.VerifyResponse{Message: "Valid token.", UID: "u1"})
 	}))
 	defer auth.Close()

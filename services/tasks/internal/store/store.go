@@ -78,13 +78,23 @@ func Open(folder string, log *slog.Logger, opts Options) (*Store, error) {
 	s.reset()
 	file, err := recordlog.Open(filepath.Join(folder, FileName), recordlog.Options{
 		Delimiter: Delimiter, Apply: s.apply, Reset: s.reset, Log: log, OnCommit: opts.OnCommit,
-		MaxRecordBytes: MaxRecordBytes, MaxBytes: opts.MaxBytes,
+		MaxRecordBytes: MaxRecordBytes, MaxBytes: opts.MaxBytes, Recognize: isTaskRecord,
 	})
 	if err != nil {
 		return nil, err
 	}
 	s.file = file
 	return s, nil
+}
+
+// isTaskRecord reports whether a JSON object is a task record: it has a title.
+func isTaskRecord(object []byte) bool {
+	var fields map[string]json.RawMessage
+	if json.Unmarshal(object, &fields) != nil {
+		return false
+	}
+	_, ok := fields["title"]
+	return ok
 }
 
 // reset forgets every task: the file is read (again) from the start.

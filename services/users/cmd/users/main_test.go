@@ -19,21 +19,30 @@ import (
 func TestMain(m *testing.M) { os.Exit(pgtest.RunTests(m)) }
 
 // fakeAuthServer answers the auth API at the boundary: "hashes" reversibly, issues "t-<uid>".
+// fakeAuthServer answers auth's three calls the way auth does (JSON, its statuses).
 func fakeAuthServer(t *testing.T) *httptest.Server {
+	answer := func(w http.ResponseWriter, status int, v any) {
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(status)
+		json.NewEncoder(w).Encode(v)
+	}
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST "+authapi.PathHashPassword, func(w http.ResponseWriter, r *http.Request) {
 		var req authapi.HashRequest
 		json.NewDecoder(r.Body).Decode(&req)
-		json.NewEncoder(w).Encode(authapi.HashResponse{HashedPassword: "h:" + req.Password})
+		answer(w, http.StatusOK, authapi.HashResponse{HashedPassword: "h:" + req.Password})
 	})
 	mux.HandleFunc("POST "+authapi.PathIssueToken, func(w http.ResponseWriter, r *http.Request) {
 		var req authapi.TokenRequest
 		json.NewDecoder(r.Body).Decode(&req)
 		if req.HashedPassword != "h:"+req.Password {
-			w.WriteHeader(http.StatusUnauthorized)
+			answer(w, http.StatusUnauthorized, map[string]string{"message": "Invalid credentials."})
 			return
 		}
-		json.NewEncoder(w).Encode(authapi.TokenResponse{Token: "t-" + req.UID})
+		answer(w, http.StatusOK, authapi.TokenResponse{Token: "t-" + req.UID})
+	})
+	mux.HandleFunc("POST "+authapi.PathVerifyToken, func(w http.ResponseWriter, r *http.Request) {
+		answer(w, http.StatusUnauthorized, map[string]string{"message": "Could not verify token."})
 	})
 	srv := httptest.NewServer(mux)
 	t.Cleanup(srv.Close)

@@ -47,7 +47,7 @@ func OpenStore(folder string, log *slog.Logger, onCommit func(records int, write
 	s := &Store{byEmail: make(map[string]User), log: log}
 	file, err := recordlog.Open(filepath.Join(folder, FileName), recordlog.Options{
 		Delimiter: []byte("\n"), Apply: s.apply, Reset: s.reset, Log: log, OnCommit: onCommit,
-		MaxRecordBytes: MaxRecordBytes, MaxBytes: maxBytes,
+		MaxRecordBytes: MaxRecordBytes, MaxBytes: maxBytes, Recognize: isUserRecord,
 	})
 	if err != nil {
 		return nil, err
@@ -84,6 +84,12 @@ func usersOfLine(line []byte, log *slog.Logger) ([]User, error) {
 		log.Warn("part of a line of users.jsonl is not a user; the users in it were kept", "bytes", skipped, "users", len(users))
 	}
 	return users, nil
+}
+
+// isUserRecord reports whether a JSON object is a user: it has an id and an email.
+func isUserRecord(object []byte) bool {
+	var u User
+	return json.Unmarshal(object, &u) == nil && u.ID != "" && u.Email != ""
 }
 
 // maxResyncs bounds how many times decodeUsers starts again after bytes that are no user.
