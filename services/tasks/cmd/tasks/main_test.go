@@ -56,6 +56,7 @@ func TestRunStoresTasksInTheConfiguredFolder(t *testing.T) {
 
 func fakeAuth(t *testing.T, uid string) *httptest.Server {
 	auth := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
 		json.NewEncoder(w).Encode(authapi.VerifyResponse{Message: "Valid token.", UID: uid})
 	}))
 	t.Cleanup(auth.Close)
