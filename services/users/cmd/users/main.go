@@ -58,6 +58,7 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	limits := server.Throttles{
 		LoginFailuresPerClient:  throttle.New(cfg.LoginFailuresPerClient, cfg.ThrottleWindow, throttle.DefaultMaxKeys),
 		LoginFailuresPerAccount: throttle.New(cfg.LoginFailuresPerAccount, cfg.ThrottleWindow, throttle.DefaultMaxKeys),
+		FailedOnAccount:         throttle.New(1, cfg.ThrottleWindow, throttle.DefaultMaxKeys),
 		SignupsPerClient:        throttle.New(cfg.SignupsPerClient, cfg.ThrottleWindow, throttle.DefaultMaxKeys),
 	}
 	return cfg.Serve(ctx, log, cfg.Port, server.Routes(log, probes, m, accts, limits), m, probes)

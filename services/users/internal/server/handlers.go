@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"strings"
 	"time"
+	"unicode"
 
 	"github.com/kub-demo/kub-demo/platform/authapi"
 	"github.com/kub-demo/kub-demo/platform/web"
@@ -19,6 +20,7 @@ var (
 	errCredentialsMissing = web.NewError(http.StatusUnprocessableEntity, "An email and password needs to be specified!")
 	errPasswordTooLong    = web.NewError(http.StatusUnprocessableEntity, "A password can have at most 72 bytes.")
 	errEmailTooLong       = web.NewError(http.StatusUnprocessableEntity, "An email can have at most 254 characters.")
+	errEmailControl       = web.NewError(http.StatusUnprocessableEntity, "An email cannot hold control characters.")
 	errExists             = web.NewError(http.StatusConflict, "A user with this email exists already.")
 	errBadCredentials     = web.NewError(http.StatusUnauthorized, "Invalid email or password.")
 	errStoreFull          = web.NewError(http.StatusInsufficientStorage, "No more users can be stored here: the user store is at its size limit.")
@@ -51,17 +53,26 @@ func decodeCredentials(w http.ResponseWriter, r *http.Request) (accounts.Credent
 	if len(strings.TrimSpace(req.Email)) > 254 {
 		return accounts.Credentials{}, errEmailTooLong
 	}
+	if strings.IndexFunc(req.Email, unicode.IsControl) >= 0 {
+		return accounts.Credentials{}, errEmailControl
+	}
 	return accounts.Credentials{Email: req.Email, Password: req.Password}, nil
 }
 
 // unavailable maps an auth outage, or a user store that cannot be used now (its file, or its
-// database), to 503; anything else is returned as it is.
+// database), to 503; anything else is returned as it is. A busy auth (shedding load) and an
+// unusable store (which logged why, once) are not logged again per request: under a flood
+// that would be a flood of error lines.
 func unavailable(err error) error {
 	switch {
+	case errors.Is(err, authapi.ErrBusy):
+		return &web.Error{Status: http.StatusServiceUnavailable, Message: "The auth service is busy. Try again in a moment.",
+			Err: err, RetryAfter: time.Second, Quiet: true}
 	case errors.Is(err, authapi.ErrUnavailable):
 		return web.Unavailable("The auth service is unavailable. Try again in a moment.", err)
 	case errors.Is(err, accounts.ErrUnavailable):
-		return web.Unavailable("The user store is unavailable. Try again in a moment.", err)
+		return &web.Error{Status: http.StatusServiceUnavailable, Message: "The user store is unavailable. Try again in a moment.",
+			Err: err, RetryAfter: time.Second, Quiet: true}
 	}
 	return err
 }
@@ -102,7 +113,14 @@ func handleLogin(accts *accounts.Accounts, limits Throttles) web.HandlerFunc {
 		}
 		now := time.Now()
 		client, account := throttle.ClientKey(r.RemoteAddr), accounts.NormalizeEmail(creds.Email)
-		if wait := max(limits.LoginFailuresPerClient.Wait(client, now), limits.LoginFailuresPerAccount.Wait(account, now)); wait > 0 {
+		pair := client + " " + account
+		wait := limits.LoginFailuresPerClient.Wait(client, now)
+		// An account under attack is closed only to the addresses that failed on it: its owner,
+		// elsewhere, still logs in.
+		if accountWait := limits.LoginFailuresPerAccount.Wait(account, now); accountWait > 0 && (limits.FailedOnAccount == nil || limits.FailedOnAccount.Wait(pair, now) > 0) {
+			wait = max(wait, accountWait)
+		}
+		if wait > 0 {
 			return tooMany("failed logins", wait)
 		}
 		token, err := accts.LogIn(r.Context(), creds)
@@ -110,6 +128,7 @@ func handleLogin(accts *accounts.Accounts, limits Throttles) web.HandlerFunc {
 		case errors.Is(err, accounts.ErrBadCredentials):
 			limits.LoginFailuresPerClient.Spend(client, now)
 			limits.LoginFailuresPerAccount.Spend(account, now)
+			limits.FailedOnAccount.Spend(pair, now)
 			return errBadCredentials
 		case err != nil:
 			return unavailable(err)

@@ -20,6 +20,10 @@ type Throttles struct {
 	// the course's flow never meets them, and a password guesser soon gets 429.
 	LoginFailuresPerClient  *throttle.Limiter
 	LoginFailuresPerAccount *throttle.Limiter
+	// FailedOnAccount remembers which addresses failed on which account (one failure per
+	// window): an account past its limit is closed only to those, so that nobody can lock an
+	// account's owner out by failing on purpose. Nil closes it to every address.
+	FailedOnAccount *throttle.Limiter
 	// SignupsPerClient counts signups by client address: each costs a bcrypt hash in auth.
 	SignupsPerClient *throttle.Limiter
 }

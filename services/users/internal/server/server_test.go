@@ -260,6 +260,7 @@ func TestFailedLoginsAreThrottled(t *testing.T) {
 	handler := newHandler(t, t.TempDir(), auth, demo, Throttles{
 		LoginFailuresPerClient:  throttle.New(3, time.Minute, 100),
 		LoginFailuresPerAccount: throttle.New(5, time.Minute, 100),
+		FailedOnAccount:         throttle.New(1, time.Minute, 100),
 	})
 	const attacker, owner, other = "198.51.100.7:4000", "203.0.113.9:5000", "192.0.2.44:6000"
 	for range 10 { // the course's login, many times: never limited
@@ -283,12 +284,16 @@ func TestFailedLoginsAreThrottled(t *testing.T) {
 	if rec := from(handler, owner, "/login", `{"email":"test@gmail.com","password":"testers"}`); rec.Code != 200 {
 		t.Fatalf("the owner from another address while the attacker is limited: %d", rec.Code)
 	}
-	// Guesses at one account from many addresses: the account's own limit.
+	// Guesses at one account from many addresses: past the account's own limit, the account
+	// is closed to the addresses that failed on it, and still open to its owner elsewhere.
 	for i := range 5 {
 		from(handler, fmt.Sprintf("192.0.2.%d:1", i+1), "/login", `{"email":"test@gmail.com","password":"wrong"}`)
 	}
-	if rec := from(handler, other, "/login", `{"email":"test@gmail.com","password":"testers"}`); rec.Code != 429 {
-		t.Fatalf("after 5 failures on the account from 5 addresses: %d, want 429", rec.Code)
+	if rec := from(handler, "192.0.2.1:2", "/login", `{"email":"test@gmail.com","password":"testers"}`); rec.Code != 429 {
+		t.Fatalf("an address that failed on the account, after 5 failures on it: %d, want 429", rec.Code)
+	}
+	if rec := from(handler, other, "/login", `{"email":"test@gmail.com","password":"testers"}`); rec.Code != 200 {
+		t.Fatalf("the owner from an address that never failed, the account under attack: %d, want 200", rec.Code)
 	}
 }
 
