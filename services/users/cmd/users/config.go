@@ -22,6 +22,7 @@ type config struct {
 	LoginFailuresPerAccount int           `envconfig:"LOGIN_FAILURES_PER_ACCOUNT" default:"10" desc:"failed logins an account may take per THROTTLE_WINDOW before 429; 0 switches it off"`
 	SignupsPerClient        int           `envconfig:"SIGNUPS_PER_CLIENT" default:"20" desc:"signups a client address may make per THROTTLE_WINDOW before 429; 0 switches it off"`
 	ThrottleWindow          time.Duration `envconfig:"THROTTLE_WINDOW" default:"1m" desc:"the window of the three limits above (each refills evenly over it)"`
+	InFlightPerClient       int           `envconfig:"LOGINS_IN_FLIGHT_PER_CLIENT" default:"4" desc:"logins and signups of one client address at auth at once (more wait, up to AUTH_TIMEOUT, then 429); 0 switches it off"`
 	UsersMaxBytes           int64         `envconfig:"USERS_MAX_BYTES" desc:"size limit of users.jsonl; default: derived from the memory limit (GOMEMLIMIT)"`
 	DatabaseURL             string        `envconfig:"DATABASE_URL" desc:"PostgreSQL URL (postgres://user:password@host:5432/db?sslmode=require): keep the users there instead of in users.jsonl; empty: users.jsonl"`
 	DBMaxConns              int32         `envconfig:"DB_MAX_CONNS" default:"4" desc:"with DATABASE_URL: connections this process opens to the database at most"`

@@ -60,6 +60,8 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 		LoginFailuresPerAccount: throttle.New(cfg.LoginFailuresPerAccount, cfg.ThrottleWindow, throttle.DefaultMaxKeys),
 		FailedOnAccount:         throttle.New(1, cfg.ThrottleWindow, throttle.DefaultMaxKeys),
 		SignupsPerClient:        throttle.New(cfg.SignupsPerClient, cfg.ThrottleWindow, throttle.DefaultMaxKeys),
+		InFlightPerClient:       throttle.NewGate(cfg.InFlightPerClient),
+		WaitForPlace:            cfg.AuthTimeout,
 	}
 	return cfg.Serve(ctx, log, cfg.Port, server.Routes(log, probes, m, accts, limits), m, probes)
 }

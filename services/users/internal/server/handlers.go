@@ -88,6 +88,11 @@ func handleSignup(accts *accounts.Accounts, limits Throttles) web.HandlerFunc {
 			return tooMany("signups from this address", wait)
 		}
 		limits.SignupsPerClient.Spend(client, now)
+		leave, err := limits.enter(r, client)
+		if err != nil {
+			return err
+		}
+		defer leave()
 		switch err := accts.SignUp(r.Context(), creds); {
 		case errors.Is(err, accounts.ErrExists):
 			return errExists
@@ -101,6 +106,19 @@ func handleSignup(accts *accounts.Accounts, limits Throttles) web.HandlerFunc {
 	}
 }
 
+// loginWait is how long client must wait before trying to log in to account: its own
+// failures count, and the account's, if the account has had too many and this address
+// failed on it (an account under attack is closed only to the addresses that failed on it:
+// its owner, elsewhere, still logs in).
+func (t Throttles) loginWait(client, account string, now time.Time) time.Duration {
+	wait := t.LoginFailuresPerClient.Wait(client, now)
+	if accountWait := t.LoginFailuresPerAccount.Wait(account, now); accountWait > 0 &&
+		(t.FailedOnAccount == nil || t.FailedOnAccount.Wait(client+" "+account, now) > 0) {
+		wait = max(wait, accountWait)
+	}
+	return wait
+}
+
 type tokenResponse struct {
 	Token string `json:"token"`
 }
@@ -111,16 +129,18 @@ func handleLogin(accts *accounts.Accounts, limits Throttles) web.HandlerFunc {
 		if err != nil {
 			return err
 		}
-		now := time.Now()
 		client, account := throttle.ClientKey(r.RemoteAddr), accounts.NormalizeEmail(creds.Email)
-		pair := client + " " + account
-		wait := limits.LoginFailuresPerClient.Wait(client, now)
-		// An account under attack is closed only to the addresses that failed on it: its owner,
-		// elsewhere, still logs in.
-		if accountWait := limits.LoginFailuresPerAccount.Wait(account, now); accountWait > 0 && (limits.FailedOnAccount == nil || limits.FailedOnAccount.Wait(pair, now) > 0) {
-			wait = max(wait, accountWait)
+		if wait := limits.loginWait(client, account, time.Now()); wait > 0 {
+			return tooMany("failed logins", wait)
 		}
-		if wait > 0 {
+		leave, err := limits.enter(r, client)
+		if err != nil {
+			return err
+		}
+		defer leave()
+		// Again: failures of this address may have been counted while it waited its turn.
+		now := time.Now()
+		if wait := limits.loginWait(client, account, now); wait > 0 {
 			return tooMany("failed logins", wait)
 		}
 		token, err := accts.LogIn(r.Context(), creds)
@@ -128,7 +148,7 @@ func handleLogin(accts *accounts.Accounts, limits Throttles) web.HandlerFunc {
 		case errors.Is(err, accounts.ErrBadCredentials):
 			limits.LoginFailuresPerClient.Spend(client, now)
 			limits.LoginFailuresPerAccount.Spend(account, now)
-			limits.FailedOnAccount.Spend(pair, now)
+			limits.FailedOnAccount.Spend(client+" "+account, now)
 			return errBadCredentials
 		case err != nil:
 			return unavailable(err)

@@ -2,8 +2,10 @@
 package server
 
 import (
+	"context"
 	"log/slog"
 	"net/http"
+	"time"
 
 	"github.com/kub-demo/kub-demo/platform/httpserver"
 	"github.com/kub-demo/kub-demo/platform/metrics"
@@ -26,6 +28,21 @@ type Throttles struct {
 	FailedOnAccount *throttle.Limiter
 	// SignupsPerClient counts signups by client address: each costs a bcrypt hash in auth.
 	SignupsPerClient *throttle.Limiter
+	// InFlightPerClient bounds the logins and signups of one client address inside at once
+	// (each is a bcrypt run in auth): more wait their turn here, for at most WaitForPlace.
+	InFlightPerClient *throttle.Gate
+	WaitForPlace      time.Duration
+}
+
+// enter takes one of the client's places for a bcrypt-costing request, or answers 429.
+func (t Throttles) enter(r *http.Request, client string) (leave func(), err error) {
+	ctx, cancel := context.WithTimeout(r.Context(), t.WaitForPlace)
+	defer cancel()
+	leave, err = t.InFlightPerClient.Enter(ctx, client)
+	if err != nil {
+		return nil, tooMany("logins and signups at once from this address", time.Second)
+	}
+	return leave, nil
 }
 
 // Routes lists every route users serves, besides GET /healthz and /readyz.

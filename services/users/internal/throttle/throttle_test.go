@@ -1,6 +1,7 @@
 package throttle
 
 import (
+	"context"
 	"testing"
 	"time"
 )
@@ -76,5 +77,40 @@ func TestClientKey(t *testing.T) {
 		if got := ClientKey(addr); got != want {
 			t.Errorf("ClientKey(%q) = %q, want %q", addr, got, want)
 		}
+	}
+}
+
+func TestGateLetsNPerKeyAtOnce(t *testing.T) {
+	g := NewGate(2)
+	ctx := context.Background()
+	a1, _ := g.Enter(ctx, "a")
+	a2, _ := g.Enter(ctx, "a")
+	if b, err := g.Enter(ctx, "b"); err != nil {
+		t.Fatalf("another key waits: %v", err)
+	} else {
+		b()
+	}
+	waiting, cancel := context.WithTimeout(ctx, 50*time.Millisecond)
+	defer cancel()
+	if _, err := g.Enter(waiting, "a"); err == nil {
+		t.Fatal("a third request of a key got in with two inside")
+	}
+	entered := make(chan struct{})
+	go func() {
+		leave, err := g.Enter(ctx, "a")
+		if err == nil {
+			leave()
+		}
+		close(entered)
+	}()
+	a1()
+	select {
+	case <-entered:
+	case <-time.After(5 * time.Second):
+		t.Fatal("a waiting request did not get the place that was left")
+	}
+	a2()
+	if len(g.keys) != 0 {
+		t.Fatalf("%d keys remembered with nobody in", len(g.keys))
 	}
 }
