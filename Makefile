@@ -4,7 +4,7 @@ SERVICES := auth users tasks
 VERSION ?= 0.1.0
 GO ?= go
 
-MODULES := platform services/auth services/users services/tasks e2e bench cmd/smoke
+MODULES := platform harness services/auth services/users services/tasks e2e bench cmd/smoke
 TOOLS := $(CURDIR)/bin/tools
 STATICCHECK_VERSION ?= v0.8.2
 STATICCHECK := $(TOOLS)/staticcheck-$(STATICCHECK_VERSION)/staticcheck

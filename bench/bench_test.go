@@ -3,10 +3,10 @@ package main
 import (
 	"encoding/json"
 	"fmt"
+	"github.com/kub-demo/kub-demo/harness"
 	"net/http"
 	"net/http/httptest"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -106,33 +106,26 @@ func TestSeededFileLoadsInTheRealTasksService(t *testing.T) {
 		}
 	}
 
-	root, err := repoRoot()
+	bins, err := harness.BuildPackages(t.TempDir(), harness.BuildOptions{}, "./services/tasks/cmd/tasks")
 	if err != nil {
 		t.Fatal(err)
-	}
-	bin := filepath.Join(t.TempDir(), "tasks")
-	cmd := exec.Command("go", "build", "-o", bin, "./services/tasks/cmd/tasks")
-	cmd.Dir = root
-	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
 	}
 	auth := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
 		fmt.Fprint(w, `{"message":"Valid token.","uid":"u"}`)
 	}))
 	defer auth.Close()
-	tasks, err := startProcess("tasks", bin, nil, []string{"TASKS_FOLDER=" + folder, "AUTH_ADDRESS=" + strings.TrimPrefix(auth.URL, "http://")}, "/readyz", 30*time.Second)
+	tasks, err := launch("tasks", bins["tasks"], nil, []string{"TASKS_FOLDER=" + folder, "AUTH_ADDRESS=" + strings.TrimPrefix(auth.URL, "http://")}, 30*time.Second)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer tasks.stop()
-	status, body, err := get(tasks.url+"/tasks?limit=2&offset=998", bearer("any"))
+	defer tasks.Stop()
+	a, err := harness.Do(http.MethodGet, tasks.URL+"/tasks?limit=2&offset=998", "any", nil)
 	want := `{"message":"Tasks loaded.","tasks":[{"title":"Task 998","text":"Seeded by make bench: task 998 of 1000."},{"title":"Task 999","text":"Seeded by make bench: task 999 of 1000."}],"total":1000,"offset":998,"limit":2}`
-	if err != nil || status != http.StatusOK || strings.TrimSpace(string(body)) != want {
-		t.Fatalf("GET a page: %d %v\n%s\nwant\n%s", status, err, body, want)
+	if err != nil || a.Status != http.StatusOK || a.Raw != want {
+		t.Fatalf("GET a page: %d %v\n%s\nwant\n%s", a.Status, err, a.Raw, want)
 	}
-	if rss, peak, err := tasks.memory(); err != nil || rss <= 0 || peak < rss {
+	if rss, peak, err := tasks.Memory(); err != nil || rss <= 0 || peak < rss {
 		t.Errorf("memory: rss %d, peak %d, %v", rss, peak, err)
 	}
 }
@@ -140,7 +133,7 @@ func TestSeededFileLoadsInTheRealTasksService(t *testing.T) {
 // TestFloorsRunTheStoresStatements: the PostgreSQL floors read the store's statements from
 // its source; a rename there must fail here, not at the next make bench.
 func TestFloorsRunTheStoresStatements(t *testing.T) {
-	root, err := repoRoot()
+	root, err := harness.RepoRoot()
 	if err != nil {
 		t.Fatal(err)
 	}

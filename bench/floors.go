@@ -26,7 +26,8 @@ import (
 //	(iii) append + fsync per second by one writer on the folder tasks.txt lives in.
 
 // serveFloor runs one of floor (i)'s two servers in this process (the harness starts itself
-// with -floor-serve), on 127.0.0.1:$PORT, until killed.
+// with -floor-serve), on 127.0.0.1:$PORT (0: any free port, which it logs as the services
+// do), until killed.
 func serveFloor(role, upstream string, bodyBytes int) error {
 	ready := func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(http.StatusOK) }
 	mux := http.NewServeMux()
@@ -65,7 +66,13 @@ func serveFloor(role, upstream string, bodyBytes int) error {
 	default:
 		return fmt.Errorf("-floor-serve=%q: want upstream or front", role)
 	}
-	return http.ListenAndServe("127.0.0.1:"+os.Getenv("PORT"), mux)
+	l, err := net.Listen("tcp", "127.0.0.1:"+os.Getenv("PORT"))
+	if err != nil {
+		return err
+	}
+	// The line the harness reads the address from, as the services log it.
+	fmt.Printf("{\"msg\":\"listening\",\"addr\":%q}\n", l.Addr().String())
+	return http.Serve(l, mux)
 }
 
 // bcryptFloor counts bcrypt comparisons of a right password at cost, on GOMAXPROCS

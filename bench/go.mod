@@ -4,6 +4,7 @@ go 1.26.0
 
 require (
 	github.com/jackc/pgx/v5 v5.12.0
+	github.com/kub-demo/kub-demo/harness v0.0.0
 	github.com/kub-demo/kub-demo/platform v0.0.0
 	github.com/tsenart/vegeta/v12 v12.13.0
 	golang.org/x/crypto v0.58.0
@@ -23,4 +24,7 @@ require (
 	golang.org/x/text v0.43.0 // indirect
 )
 
-replace github.com/kub-demo/kub-demo/platform => ../platform
+replace (
+	github.com/kub-demo/kub-demo/harness => ../harness
+	github.com/kub-demo/kub-demo/platform => ../platform
+)

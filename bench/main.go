@@ -27,6 +27,7 @@ import (
 	vegeta "github.com/tsenart/vegeta/v12/lib"
 	"golang.org/x/crypto/bcrypt"
 
+	"github.com/kub-demo/kub-demo/harness"
 	"github.com/kub-demo/kub-demo/platform/pgtest"
 )
 
@@ -99,8 +100,7 @@ type bench struct {
 	dir   string
 	temp  bool
 	procs []*process
-	pprof map[*process]int // pprof port of each service, with -pprof
-	pg    *pgtest.Server   // the PostgreSQL run's server
+	pg    *pgtest.Server // the PostgreSQL run's server
 }
 
 func (b *bench) logf(format string, args ...any) {
@@ -109,7 +109,7 @@ func (b *bench) logf(format string, args ...any) {
 
 func (b *bench) close() {
 	for i := len(b.procs) - 1; i >= 0; i-- {
-		b.procs[i].stop()
+		b.procs[i].Stop()
 	}
 	if b.pg != nil {
 		b.pg.Stop()
@@ -120,19 +120,7 @@ func (b *bench) close() {
 }
 
 func (b *bench) start(name, binary string, env []string, timeout time.Duration) (*process, error) {
-	if b.s.pprofDir != "" {
-		port, err := freePort()
-		if err != nil {
-			return nil, err
-		}
-		env = append(env, "PPROF_ADDR=127.0.0.1:"+strconv.Itoa(port))
-		defer func() {
-			if p := b.procs[len(b.procs)-1]; p.name == name {
-				b.pprof[p] = port
-			}
-		}()
-	}
-	p, err := startProcess(name, binary, nil, append(env, b.s.serviceEnv...), "/readyz", timeout)
+	p, err := launch(name, binary, nil, append(env, b.s.serviceEnv...), timeout)
 	if err != nil {
 		return nil, err
 	}
@@ -143,10 +131,7 @@ func (b *bench) start(name, binary string, env []string, timeout time.Duration) 
 func (b *bench) run() (string, error) {
 	s := b.s
 	began, loadAtStart := time.Now(), loadAverage()
-	root, err := repoRoot()
-	if err != nil {
-		return "", err
-	}
+	var err error
 	b.dir = s.dir
 	if b.dir == "" {
 		if b.dir, err = os.MkdirTemp("", "kub-demo-bench-"); err != nil {
@@ -157,13 +142,12 @@ func (b *bench) run() (string, error) {
 	tags := ""
 	if s.pprofDir != "" {
 		tags = "benchpprof"
-		b.pprof = make(map[*process]int)
 		if err := os.MkdirAll(s.pprofDir, 0o755); err != nil {
 			return "", err
 		}
 	}
 	b.logf("building the services into %s", b.dir)
-	bins, err := buildServices(root, filepath.Join(b.dir, "bin"), tags)
+	bins, err := harness.BuildServices(filepath.Join(b.dir, "bin"), harness.BuildOptions{Tags: tags, Release: true})
 	if err != nil {
 		return "", err
 	}
@@ -177,24 +161,24 @@ func (b *bench) run() (string, error) {
 	}
 
 	secret := crand.Text() + crand.Text()
-	auth, err := b.start("auth", bins["auth"], []string{"JWT_SECRET=" + secret, "BCRYPT_COST=" + strconv.Itoa(s.bcryptCost)}, 10*time.Second)
+	auth, err := b.start("auth", bins.Auth, []string{"JWT_SECRET=" + secret, "BCRYPT_COST=" + strconv.Itoa(s.bcryptCost)}, 10*time.Second)
 	if err != nil {
 		return "", err
 	}
-	authAddress := "AUTH_ADDRESS=127.0.0.1:" + strconv.Itoa(auth.port)
-	users, err := b.start("users", bins["users"], []string{authAddress, "USERS_FOLDER=" + filepath.Join(b.dir, "users")}, 10*time.Second)
+	authAddress := "AUTH_ADDRESS=127.0.0.1:" + strconv.Itoa(auth.Port)
+	users, err := b.start("users", bins.Users, []string{authAddress, "USERS_FOLDER=" + filepath.Join(b.dir, "users")}, 10*time.Second)
 	if err != nil {
 		return "", err
 	}
-	tasks100, err := b.start("tasks", bins["tasks"], []string{authAddress, "TASKS_FOLDER=" + small}, 10*time.Second)
+	tasks100, err := b.start("tasks", bins.Tasks, []string{authAddress, "TASKS_FOLDER=" + small}, 10*time.Second)
 	if err != nil {
 		return "", err
 	}
-	tasks1k, err := b.start("tasks", bins["tasks"], []string{authAddress, "TASKS_FOLDER=" + medium}, 10*time.Second)
+	tasks1k, err := b.start("tasks", bins.Tasks, []string{authAddress, "TASKS_FOLDER=" + medium}, 10*time.Second)
 	if err != nil {
 		return "", err
 	}
-	tasksBig, err := b.start("tasks", bins["tasks"], []string{authAddress, "TASKS_FOLDER=" + big}, 3*time.Minute)
+	tasksBig, err := b.start("tasks", bins.Tasks, []string{authAddress, "TASKS_FOLDER=" + big}, 3*time.Minute)
 	if err != nil {
 		return "", err
 	}
@@ -203,19 +187,17 @@ func (b *bench) run() (string, error) {
 	demoLogin := `{"email":"test@gmail.com","password":"testers"}`
 	var token string
 	for try := 0; token == "" && try < 50; try++ {
-		status, body, err := postJSON(users.url+"/login", demoLogin, nil)
-		if err == nil && status == http.StatusOK {
-			var answer struct{ Token string }
-			if err := json.Unmarshal(body, &answer); err != nil || answer.Token == "" {
-				return "", fmt.Errorf("login answered %s", body)
+		a, err := harness.Do(http.MethodPost, users.URL+"/login", "", json.RawMessage(demoLogin))
+		if err == nil && a.Status == http.StatusOK {
+			if token, _ = a.Body["token"].(string); token == "" {
+				return "", fmt.Errorf("login answered %s", a.Raw)
 			}
-			token = answer.Token
 			break
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
 	if token == "" {
-		return "", fmt.Errorf("could not log in as the demo user\n%s", users.logs)
+		return "", fmt.Errorf("could not log in as the demo user\n%s", users.Logs())
 	}
 	time.Sleep(300 * time.Millisecond) // let the start settle before reading idle RSS
 	serviceRows := []serviceRow{
@@ -227,27 +209,28 @@ func (b *bench) run() (string, error) {
 	}
 	serviceProcs := []*process{auth, users, tasks100, tasks1k, tasksBig}
 	for i, p := range serviceProcs {
-		serviceRows[i].Ready = p.ready
-		if serviceRows[i].IdleRSS, _, err = p.memory(); err != nil {
+		serviceRows[i].Ready = p.Ready
+		if serviceRows[i].IdleRSS, _, err = p.Memory(); err != nil {
 			return "", err
 		}
 	}
 
 	// Floor (i)'s two servers, started now so that each path runs by turns with its floor.
-	status, listBody, err := get(tasks100.url+"/tasks", bearer(token))
-	if err != nil || status != http.StatusOK {
-		return "", fmt.Errorf("GET /tasks: %d %v %s", status, err, listBody)
+	list, err := harness.Do(http.MethodGet, tasks100.URL+"/tasks", token, nil)
+	if err != nil || list.Status != http.StatusOK {
+		return "", fmt.Errorf("GET /tasks: %d %v %s", list.Status, err, list.Raw)
 	}
+	listBody := list.Raw
 	self, err := os.Executable()
 	if err != nil {
 		return "", err
 	}
-	upstream, err := startProcess("floor-upstream", self, []string{"-floor-serve=upstream"}, nil, "/readyz", 10*time.Second)
+	upstream, err := launch("floor-upstream", self, []string{"-floor-serve=upstream"}, nil, 10*time.Second)
 	if err != nil {
 		return "", err
 	}
 	b.procs = append(b.procs, upstream)
-	front, err := startProcess("floor-front", self, []string{"-floor-serve=front", "-floor-upstream=" + upstream.url, "-floor-body=" + strconv.Itoa(len(listBody))}, nil, "/readyz", 10*time.Second)
+	front, err := launch("floor-front", self, []string{"-floor-serve=front", "-floor-upstream=" + upstream.URL, "-floor-body=" + strconv.Itoa(len(listBody))}, nil, 10*time.Second)
 	if err != nil {
 		return "", err
 	}
@@ -283,7 +266,7 @@ func (b *bench) run() (string, error) {
 
 	// POST /login (one bcrypt comparison in auth each) by turns with floor (ii).
 	login := `{"email":"test@gmail.com","password":"testers"}`
-	loginTargets := roundRobin([]vegeta.Target{{Method: http.MethodPost, URL: users.url + "/login", Body: []byte(login), Header: jsonHeader(nil)}})
+	loginTargets := roundRobin([]vegeta.Target{{Method: http.MethodPost, URL: users.URL + "/login", Body: []byte(login), Header: jsonHeader(nil)}})
 	password := []byte("testers")
 	hash, err := bcrypt.GenerateFromPassword(password, s.bcryptCost)
 	if err != nil {
@@ -295,8 +278,8 @@ func (b *bench) run() (string, error) {
 		warmAttack("login", loginTargets, http.StatusOK), []*process{users, auth}, nil)
 
 	// GET /tasks with 100 stored (one auth hop, the whole list) by turns with floor (i).
-	listTargets := roundRobin([]vegeta.Target{{Method: http.MethodGet, URL: tasks100.url + "/tasks", Header: bearer(token)}})
-	floorTargets := roundRobin([]vegeta.Target{{Method: http.MethodGet, URL: front.url + "/tasks", Header: bearer(token)}})
+	listTargets := roundRobin([]vegeta.Target{{Method: http.MethodGet, URL: tasks100.URL + "/tasks", Header: bearer(token)}})
+	floorTargets := roundRobin([]vegeta.Target{{Method: http.MethodGet, URL: front.URL + "/tasks", Header: bearer(token)}})
 	listResult, floorFront := pair("GET /tasks",
 		load("GET /tasks", listTargets, http.StatusOK), load("floor (i)", floorTargets, http.StatusOK),
 		func() {
@@ -304,15 +287,15 @@ func (b *bench) run() (string, error) {
 			warmAttack("floor (i)", floorTargets, http.StatusOK)()
 		},
 		[]*process{tasks100, auth}, []*process{front, upstream})
-	upstream.stop()
-	front.stop()
+	upstream.Stop()
+	front.Stop()
 
 	// POST /tasks, durable before its 201, by turns with floor (iii) in the same folder.
 	postBody := []byte(`{"title":"Bench task","text":"Stored by make bench, on disk before its 201."}`)
 	record := append(append([]byte(nil), postBody...), taskSplit...)
 	fsyncPath := filepath.Join(small, "fsync-floor.txt")
 	defer os.Remove(fsyncPath)
-	postTargets := roundRobin([]vegeta.Target{{Method: http.MethodPost, URL: tasks100.url + "/tasks", Body: postBody, Header: jsonHeader(bearer(token))}})
+	postTargets := roundRobin([]vegeta.Target{{Method: http.MethodPost, URL: tasks100.URL + "/tasks", Body: postBody, Header: jsonHeader(bearer(token))}})
 	created := 0
 	var floorErr error
 	postResult, floorFsync := pair("POST /tasks",
@@ -340,7 +323,7 @@ func (b *bench) run() (string, error) {
 	}
 
 	// Group commit: how many fsyncs those records took, from tasks' own metrics.
-	commits, err := commitStats(tasks100.metricsURL + "/metrics")
+	commits, err := commitStats(tasks100.MetricsURL + "/metrics")
 	if err != nil {
 		return "", err
 	}
@@ -351,7 +334,7 @@ func (b *bench) run() (string, error) {
 		rng := rand.New(rand.NewPCG(1, 2))
 		targets := make([]vegeta.Target, 1000)
 		for i := range targets {
-			targets[i] = vegeta.Target{Method: http.MethodGet, URL: fmt.Sprintf("%s/tasks?limit=50&offset=%d", p.url, rng.IntN(n-50)), Header: bearer(token)}
+			targets[i] = vegeta.Target{Method: http.MethodGet, URL: fmt.Sprintf("%s/tasks?limit=50&offset=%d", p.URL, rng.IntN(n-50)), Header: bearer(token)}
 		}
 		return roundRobin(targets)
 	}
@@ -364,7 +347,7 @@ func (b *bench) run() (string, error) {
 		[]*process{tasksBig, tasks1k, auth}, nil)
 
 	for i, p := range serviceProcs {
-		if _, serviceRows[i].PeakRSS, err = p.memory(); err != nil {
+		if _, serviceRows[i].PeakRSS, err = p.Memory(); err != nil {
 			return "", err
 		}
 	}
@@ -377,7 +360,7 @@ func (b *bench) run() (string, error) {
 		if err := seedTasks(pgSmall, 100); err != nil {
 			return "", err
 		}
-		pg, err = b.postgres(root, bins, authAddress, token,
+		pg, err = b.postgres(bins, authAddress, token,
 			map[string]string{"small": pgSmall, "k1": medium, "big": big}, map[string]int{"small": 100, "k1": 1000, "big": s.bigTasks})
 		if err != nil {
 			return "", err
@@ -422,12 +405,12 @@ func (b *bench) run() (string, error) {
 
 // commitStats reads the tasks service's record-file metrics: records written and fsyncs.
 func commitStats(metricsURL string) (string, error) {
-	status, body, err := get(metricsURL, nil)
-	if err != nil || status != http.StatusOK {
-		return "", fmt.Errorf("GET %s: %d %v", metricsURL, status, err)
+	a, err := harness.Do(http.MethodGet, metricsURL, "", nil)
+	if err != nil || a.Status != http.StatusOK {
+		return "", fmt.Errorf("GET %s: %d %v", metricsURL, a.Status, err)
 	}
 	values := map[string]float64{}
-	for line := range strings.Lines(string(body)) {
+	for line := range strings.Lines(a.Raw) {
 		name, value, ok := strings.Cut(strings.TrimSpace(line), " ")
 		if !ok || strings.HasPrefix(name, "#") {
 			continue
@@ -452,22 +435,21 @@ func (b *bench) profile(name string, procs []*process, dur time.Duration) func()
 	}
 	done := make(chan struct{}, len(procs))
 	for i, p := range procs {
-		port := b.pprof[p]
-		file := filepath.Join(b.s.pprofDir, fmt.Sprintf("%s-%d-%s.pprof", slug(name), i, p.name))
+		file := filepath.Join(b.s.pprofDir, fmt.Sprintf("%s-%d-%s.pprof", slug(name), i, p.Name))
 		go func() {
 			defer func() { done <- struct{}{} }()
-			url := fmt.Sprintf("http://127.0.0.1:%d/debug/pprof/profile?seconds=%d", port, max(1, int(dur.Seconds())))
-			status, body, err := get(url, nil)
-			if err != nil || status != http.StatusOK {
-				b.logf("profile of %s: %d %v", p.name, status, err)
+			// A -tags benchpprof build serves net/http/pprof on its metrics port.
+			url := fmt.Sprintf("%s/debug/pprof/profile?seconds=%d", p.MetricsURL, max(1, int(dur.Seconds())))
+			a, err := harness.Do(http.MethodGet, url, "", nil)
+			if err != nil || a.Status != http.StatusOK {
+				b.logf("profile of %s: %d %v", p.Name, a.Status, err)
 				return
 			}
-			os.WriteFile(file, body, 0o644)
+			os.WriteFile(file, []byte(a.Raw), 0o644)
 			// And what the process allocated since it started (cumulative, so the last
 			// path's file holds every path before it too).
-			allocs := fmt.Sprintf("http://127.0.0.1:%d/debug/pprof/allocs", port)
-			if status, body, err := get(allocs, nil); err == nil && status == http.StatusOK {
-				os.WriteFile(strings.TrimSuffix(file, ".pprof")+"-allocs.pprof", body, 0o644)
+			if a, err := harness.Do(http.MethodGet, p.MetricsURL+"/debug/pprof/allocs", "", nil); err == nil && a.Status == http.StatusOK {
+				os.WriteFile(strings.TrimSuffix(file, ".pprof")+"-allocs.pprof", []byte(a.Raw), 0o644)
 			}
 		}()
 	}
@@ -481,7 +463,7 @@ func (b *bench) profile(name string, procs []*process, dur time.Duration) func()
 func names(procs []*process) string {
 	var n []string
 	for _, p := range procs {
-		n = append(n, p.name)
+		n = append(n, p.Name)
 	}
 	return strings.Join(n, " + ")
 }

@@ -23,6 +23,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	vegeta "github.com/tsenart/vegeta/v12/lib"
 
+	"github.com/kub-demo/kub-demo/harness"
 	"github.com/kub-demo/kub-demo/platform/pgtest"
 	"github.com/kub-demo/kub-demo/platform/web"
 )
@@ -119,7 +120,11 @@ type pgDatabase struct {
 
 // postgres runs the PostgreSQL part of the bench: small (100 tasks, for GET and POST), 1k and
 // big (for the pages), by turns with the floors.
-func (b *bench) postgres(root string, bins map[string]string, authAddress, tok string, seeds map[string]string, counts map[string]int) (*pgFigures, error) {
+func (b *bench) postgres(bins harness.Binaries, authAddress, tok string, seeds map[string]string, counts map[string]int) (*pgFigures, error) {
+	root, err := harness.RepoRoot()
+	if err != nil {
+		return nil, err
+	}
 	s := b.s
 	sql, err := storeStatements(root, "viewSQL", "ensureOwnersSQL", "lockOwnersSQL", "insertTasksSQL", "updateOwnersSQL")
 	if err != nil {
@@ -143,9 +148,9 @@ func (b *bench) postgres(root string, bins map[string]string, authAddress, tok s
 		if err := srv.CreateDatabase(name); err != nil {
 			return nil, err
 		}
-		b.logf("importing %d tasks into PostgreSQL (%s -import)", db.seeded, filepath.Base(bins["tasks"]))
+		b.logf("importing %d tasks into PostgreSQL (%s -import)", db.seeded, filepath.Base(bins.Tasks))
 		began := time.Now()
-		cmd := exec.Command(bins["tasks"], "-import", filepath.Join(seeds[name], "tasks.txt"))
+		cmd := exec.Command(bins.Tasks, "-import", filepath.Join(seeds[name], "tasks.txt"))
 		cmd.Env = []string{"DATABASE_URL=" + db.url}
 		if out, err := cmd.CombinedOutput(); err != nil {
 			return nil, fmt.Errorf("tasks -import: %v\n%s", err, out)
@@ -163,10 +168,10 @@ func (b *bench) postgres(root string, bins map[string]string, authAddress, tok s
 		}
 		env := []string{authAddress, "DATABASE_URL=" + db.url, "TASKS_FOLDER=" + filepath.Join(b.dir, "pg-unused-"+name),
 			"TASKS_PER_USER=0", "TASK_BYTES_PER_USER=0"}
-		if db.tasks, err = b.start("tasks", bins["tasks"], env, 30*time.Second); err != nil {
+		if db.tasks, err = b.start("tasks", bins.Tasks, env, 30*time.Second); err != nil {
 			return nil, err
 		}
-		if db.idleRSS, _, err = db.tasks.memory(); err != nil {
+		if db.idleRSS, _, err = db.tasks.Memory(); err != nil {
 			return nil, err
 		}
 		if db.pool, err = newFloorPool(db.url); err != nil {
@@ -185,7 +190,7 @@ func (b *bench) postgres(root string, bins map[string]string, authAddress, tok s
 	}
 
 	// GET /tasks (100 stored), whole list, by turns with floor (iv).
-	listTargets := roundRobin([]vegeta.Target{{Method: http.MethodGet, URL: small.tasks.url + "/tasks", Header: bearer(tok)}})
+	listTargets := roundRobin([]vegeta.Target{{Method: http.MethodGet, URL: small.tasks.URL + "/tasks", Header: bearer(tok)}})
 	listFloor := func() loadResult {
 		return pgFloor(conc, slice, func(ctx context.Context, _ *rand.Rand) error {
 			return viewPage(ctx, small.pool, sql["viewSQL"], uid, 0, math.MaxInt)
@@ -206,7 +211,7 @@ func (b *bench) postgres(root string, bins map[string]string, authAddress, tok s
 		Text  string `json:"text"`
 	}{"Bench task", "Stored by make bench, on disk before its 201."})
 	recordBytes := len(answer) + len(`,"owner":""`) + len(uid)
-	postTargets := roundRobin([]vegeta.Target{{Method: http.MethodPost, URL: small.tasks.url + "/tasks", Body: postBody, Header: jsonHeader(bearer(tok))}})
+	postTargets := roundRobin([]vegeta.Target{{Method: http.MethodPost, URL: small.tasks.URL + "/tasks", Body: postBody, Header: jsonHeader(bearer(tok))}})
 	var mu sync.Mutex
 	created, inserted := 0, 0
 	postPath := func(dur time.Duration) loadResult {
@@ -230,7 +235,7 @@ func (b *bench) postgres(root string, bins map[string]string, authAddress, tok s
 	post, floorPost := interleave(s.rounds, func() loadResult { return postPath(slice) }, postFloor)
 	stop()
 	b.logf("%-20s %8.1f /s  p99 %-8s floor %8.1f /s", "pg POST /tasks", post.Rate, formatDuration(post.P99), floorPost.Rate)
-	commits, err := commitStats(small.tasks.metricsURL + "/metrics")
+	commits, err := commitStats(small.tasks.MetricsURL + "/metrics")
 	if err != nil {
 		return nil, err
 	}
@@ -249,7 +254,7 @@ func (b *bench) postgres(root string, bins map[string]string, authAddress, tok s
 		rng := rand.New(rand.NewPCG(1, 2))
 		targets := make([]vegeta.Target, 1000)
 		for i := range targets {
-			targets[i] = vegeta.Target{Method: http.MethodGet, URL: fmt.Sprintf("%s/tasks?limit=50&offset=%d", p.tasks.url, rng.IntN(p.seeded-50)), Header: bearer(tok)}
+			targets[i] = vegeta.Target{Method: http.MethodGet, URL: fmt.Sprintf("%s/tasks?limit=50&offset=%d", p.tasks.URL, rng.IntN(p.seeded-50)), Header: bearer(tok)}
 		}
 		return roundRobin(targets)
 	}
@@ -286,8 +291,8 @@ func (b *bench) postgres(root string, bins map[string]string, authAddress, tok s
 			Meaning: fmt.Sprintf("the store's list query with limit 50 at random offsets in %s tasks; %d goroutines, pool of %d", bigName, conc, poolSize)},
 	}
 	for _, db := range []*pgDatabase{small, k1, big} {
-		row := serviceRow{Name: "tasks", Data: fmt.Sprintf("PostgreSQL, %s tasks", count(db.seeded)), Ready: db.tasks.ready, IdleRSS: db.idleRSS, Targeted: true}
-		if _, row.PeakRSS, err = db.tasks.memory(); err != nil {
+		row := serviceRow{Name: "tasks", Data: fmt.Sprintf("PostgreSQL, %s tasks", count(db.seeded)), Ready: db.tasks.Ready, IdleRSS: db.idleRSS, Targeted: true}
+		if _, row.PeakRSS, err = db.tasks.Memory(); err != nil {
 			return nil, err
 		}
 		f.services = append(f.services, row)

@@ -4,6 +4,7 @@ go 1.26.0
 
 require (
 	github.com/golang-jwt/jwt/v5 v5.3.1
+	github.com/kub-demo/kub-demo/harness v0.0.0
 	github.com/kub-demo/kub-demo/platform v0.0.0
 	github.com/moby/moby/client v0.6.2
 	github.com/prometheus/client_model v0.6.3
@@ -188,4 +189,7 @@ require (
 	tags.cncf.io/container-device-interface v1.1.0 // indirect
 )
 
-replace github.com/kub-demo/kub-demo/platform => ../platform
+replace (
+	github.com/kub-demo/kub-demo/harness => ../harness
+	github.com/kub-demo/kub-demo/platform => ../platform
+)

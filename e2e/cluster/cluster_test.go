@@ -15,7 +15,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/kub-demo/kub-demo/e2e/stack"
+	"github.com/kub-demo/kub-demo/harness"
 )
 
 // repoRoot is the repository root: this package lives in e2e/cluster.
@@ -88,10 +88,10 @@ func TestCluster(t *testing.T) {
 
 		// The course's flow right after kubectl wait, with no retry: readiness must
 		// mean that the services can serve it.
-		token, task := stack.Flow(t, users.URL, tasks.URL)
+		token, task := harness.Flow(t, users.URL, tasks.URL)
 		runSmoke(t, smoke, users.URL, tasks.URL)
 		email, password := fmt.Sprintf("cluster-%d@example.com", time.Now().UnixNano()), "kubernetes-test"
-		if a := stack.Call(t, "POST", users.URL+"/signup", "", map[string]string{"email": email, "password": password}); a.Status != http.StatusCreated {
+		if a := harness.Call(t, "POST", users.URL+"/signup", "", map[string]string{"email": email, "password": password}); a.Status != http.StatusCreated {
 			t.Fatalf("POST /signup: %d %s", a.Status, a.Raw)
 		}
 
@@ -102,7 +102,7 @@ func TestCluster(t *testing.T) {
 			waitReady(t, "app=tasks", old)
 			figure("tasks pod deleted and its replacement Ready in %s", since(start))
 			restartForward(t, tasks)
-			if !stack.HasTask(t, tasks.URL, token, task["title"]) {
+			if !harness.HasTask(t, tasks.URL, token, task["title"]) {
 				t.Errorf("GET /tasks from the new pod does not list %q, stored before the replacement", task["title"])
 			}
 		})
@@ -116,12 +116,12 @@ func TestCluster(t *testing.T) {
 		t.Run("recreate-gap", func(t *testing.T) {
 			gap := measureRecreateGap(t, "tasks-deployment", "tasks-service", tasks, func(url string) error { return getTasks(url, token) })
 			figure("rollout restart of tasks-deployment (Recreate), GET /tasks in a loop: %s", gap)
-			if !stack.HasTask(t, tasks.URL, token, task["title"]) {
+			if !harness.HasTask(t, tasks.URL, token, task["title"]) {
 				t.Errorf("after the rollout GET /tasks does not list %q", task["title"])
 			}
 			gap = measureRecreateGap(t, "users-deployment", "users-service", users, demoLogin)
 			figure("rollout restart of users-deployment (Recreate), POST /login in a loop: %s", gap)
-			stack.Login(t, users.URL, email, password) // the account outlived the pod
+			harness.Login(t, users.URL, email, password) // the account outlived the pod
 		})
 	})
 
@@ -131,7 +131,7 @@ func TestCluster(t *testing.T) {
 			apply(t, lesson.dir)
 			figure("%s: applied and Available in %s", lesson.dir, since(start))
 			users, tasks := portForward(t, "users-service", 8080), portForward(t, "tasks-service", 8000)
-			stack.Flow(t, users.URL, tasks.URL) // right away, no retry
+			harness.Flow(t, users.URL, tasks.URL) // right away, no retry
 			checkDiscovery(t, lesson.discovery)
 		})
 	}

@@ -3,16 +3,13 @@
 package cluster
 
 import (
-	"bytes"
-	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
 	"strings"
 	"sync"
 	"time"
 
-	"github.com/kub-demo/kub-demo/e2e/stack"
+	"github.com/kub-demo/kub-demo/harness"
 )
 
 // client sends the test's requests; each has 5s at most, well above AUTH_TIMEOUT (3s),
@@ -30,34 +27,12 @@ func getTasks(tasksURL, token string) error {
 // demoLogin is the course's first request: POST /login as the demo user; anything but
 // 200 is an error.
 func demoLogin(usersURL string) error {
-	body := map[string]string{"email": stack.DemoEmail, "password": stack.DemoPassword}
+	body := map[string]string{"email": harness.DemoEmail, "password": harness.DemoPassword}
 	return expect(http.MethodPost, usersURL+"/login", "", body, http.StatusOK)
 }
 
 func expect(method, url, token string, body any, want int) error {
-	var payload io.Reader
-	if body != nil {
-		raw, _ := json.Marshal(body)
-		payload = bytes.NewReader(raw)
-	}
-	req, err := http.NewRequest(method, url, payload)
-	if err != nil {
-		return err
-	}
-	req.Header.Set("Content-Type", "application/json")
-	if token != "" {
-		req.Header.Set("Authorization", "Bearer "+token)
-	}
-	resp, err := client.Do(req)
-	if err != nil {
-		return err
-	}
-	defer resp.Body.Close()
-	raw, _ := io.ReadAll(io.LimitReader(resp.Body, 4<<10))
-	if resp.StatusCode != want {
-		return fmt.Errorf("%s %s: %d %s", method, req.URL.Path, resp.StatusCode, bytes.TrimSpace(raw))
-	}
-	return nil
+	return harness.Expect(method, url, token, body, want)
 }
 
 // load is a set of client loops that run until stopped, or until their time or request

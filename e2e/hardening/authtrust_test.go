@@ -11,7 +11,8 @@ import (
 
 	"github.com/golang-jwt/jwt/v5"
 
-	"github.com/kub-demo/kub-demo/e2e/stack"
+	"github.com/kub-demo/kub-demo/e2e/scrape"
+	"github.com/kub-demo/kub-demo/harness"
 )
 
 // madeUpBcryptHash is a well-formed bcrypt hash at cost: random salt and digest. It is what a
@@ -43,9 +44,9 @@ func TestAuthTrustsNoCaller(t *testing.T) {
 		"no Authorization":           "",
 		"empty Bearer":               "Bearer ",
 		"a wrong key":                "Bearer the-wrong-service-credential-0123456789abcdef",
-		"the key with one more byte": "Bearer " + stack.APIKey + "x",
-		"the key cut by one byte":    "Bearer " + stack.APIKey[:len(stack.APIKey)-1],
-		"the key as Basic":           "Basic " + base64.StdEncoding.EncodeToString([]byte(stack.APIKey)),
+		"the key with one more byte": "Bearer " + harness.APIKey + "x",
+		"the key cut by one byte":    "Bearer " + harness.APIKey[:len(harness.APIKey)-1],
+		"the key as Basic":           "Basic " + base64.StdEncoding.EncodeToString([]byte(harness.APIKey)),
 		"the JWT secret":             "Bearer " + jwtSecret,
 	}
 	okBefore := answeredOK(t, s.auth)
@@ -56,7 +57,7 @@ func TestAuthTrustsNoCaller(t *testing.T) {
 		if authorization != "" {
 			req.Header.Set("Authorization", authorization)
 		}
-		resp, err := stack.Client.Do(req)
+		resp, err := harness.Client.Do(req)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -82,8 +83,8 @@ func TestAuthTrustsNoCaller(t *testing.T) {
 	// The key is required as a Bearer credential: the bare key, or the key under another
 	// scheme, is not "Authorization: Bearer <AUTH_API_KEY>".
 	for path, body := range bodies {
-		t.Run(path+" with the key and no scheme", func(t *testing.T) { refused(t, path, body, stack.APIKey) })
-		t.Run(path+" with the key as a Token", func(t *testing.T) { refused(t, path, body, "Token "+stack.APIKey) })
+		t.Run(path+" with the key and no scheme", func(t *testing.T) { refused(t, path, body, harness.APIKey) })
+		t.Run(path+" with the key as a Token", func(t *testing.T) { refused(t, path, body, "Token "+harness.APIKey) })
 	}
 
 	// With the credential: a hash of a cost above BCRYPT_COST (4 here) is refused without
@@ -92,9 +93,9 @@ func TestAuthTrustsNoCaller(t *testing.T) {
 		req, _ := http.NewRequest("POST", s.auth.URL+"/token", strings.NewReader(mustJSON(map[string]any{
 			"password": "pw", "hashedPassword": madeUpBcryptHash(cost), "uid": "admin"})))
 		req.Header.Set("Content-Type", "application/json")
-		req.Header.Set("Authorization", "Bearer "+stack.APIKey)
+		req.Header.Set("Authorization", "Bearer "+harness.APIKey)
 		start := time.Now()
-		resp, err := stack.Client.Do(req)
+		resp, err := harness.Client.Do(req)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -111,9 +112,9 @@ func TestAuthTrustsNoCaller(t *testing.T) {
 }
 
 // answeredOK is how many calls to auth's three routes it has answered 200.
-func answeredOK(t *testing.T, auth *stack.Process) float64 {
+func answeredOK(t *testing.T, auth *harness.Process) float64 {
 	t.Helper()
-	metrics, total := stack.Scrape(t, auth.MetricsURL), 0.0
+	metrics, total := scrape.Scrape(t, auth.MetricsURL), 0.0
 	for _, route := range []string{"/token", "/hashed-password", "/verify-token"} {
 		n, _ := metrics.Value("http_requests_total", map[string]string{"route": route, "code": "200"})
 		total += n

@@ -13,7 +13,7 @@ import (
 
 	"github.com/golang-jwt/jwt/v5"
 
-	"github.com/kub-demo/kub-demo/e2e/stack"
+	"github.com/kub-demo/kub-demo/harness"
 )
 
 // forge signs claims as an attacker, or a stale or foreign issuer, would.
@@ -30,9 +30,9 @@ func forge(t *testing.T, method jwt.SigningMethod, key any, claims jwt.MapClaims
 // can make to the real services and checks each answer, then that no file changed.
 func TestBadInputGetsA4xxJSONErrorAndChangesNothing(t *testing.T) {
 	s := startSystem(t)
-	token := stack.Login(t, s.users.URL, stack.DemoEmail, stack.DemoPassword) // the demo user now exists
+	token := harness.Login(t, s.users.URL, harness.DemoEmail, harness.DemoPassword) // the demo user now exists
 	tasksFile, usersFile := filepath.Join(s.tasksFolder, "tasks.txt"), filepath.Join(s.usersFolder, "users.jsonl")
-	if a := stack.Call(t, "POST", s.tasks.URL+"/tasks", token, map[string]string{"title": "the only task"}); a.Status != http.StatusCreated {
+	if a := harness.Call(t, "POST", s.tasks.URL+"/tasks", token, map[string]string{"title": "the only task"}); a.Status != http.StatusCreated {
 		t.Fatalf("setup POST: %d", a.Status)
 	}
 	tasksBefore, usersBefore := fileBytes(t, tasksFile), fileBytes(t, usersFile)
@@ -52,7 +52,7 @@ func TestBadInputGetsA4xxJSONErrorAndChangesNothing(t *testing.T) {
 	secret := []byte(jwtSecret)
 	// A token forged with the real key and claims passes: the cases below differ from it in one thing only.
 	control := forge(t, jwt.SigningMethodHS256, secret, claims(nil))
-	if a := stack.Call(t, "GET", s.tasks.URL+"/tasks", control, nil); a.Status != http.StatusOK {
+	if a := harness.Call(t, "GET", s.tasks.URL+"/tasks", control, nil); a.Status != http.StatusOK {
 		t.Fatalf("control token refused: %d %s", a.Status, a.Raw)
 	}
 	parts := strings.Split(control, ".")
@@ -148,7 +148,7 @@ func TestBadInputGetsA4xxJSONErrorAndChangesNothing(t *testing.T) {
 			if tt.authorization != "" {
 				req.Header.Set("Authorization", tt.authorization)
 			}
-			resp, err := stack.Client.Do(req)
+			resp, err := harness.Client.Do(req)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -174,5 +174,5 @@ func TestBadInputGetsA4xxJSONErrorAndChangesNothing(t *testing.T) {
 	if !bytes.Equal(fileBytes(t, usersFile), usersBefore) {
 		t.Errorf("users.jsonl changed")
 	}
-	stack.AssertNoSecrets(t, s.processes(), stack.DemoPassword, "tester", token, control, jwtSecret, "$2a$")
+	harness.AssertNoSecrets(t, s.processes(), harness.DemoPassword, "tester", token, control, jwtSecret, "$2a$")
 }

@@ -9,7 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/kub-demo/kub-demo/e2e/stack"
+	"github.com/kub-demo/kub-demo/harness"
 )
 
 // hammer runs workers that each call send up to perWorker times, until stop closes or the
@@ -46,7 +46,7 @@ func hammer(workers, perWorker, want int, send func(worker, i int) (id string, s
 // killRounds, rounds times: 16 workers send requests; once killAfter are sent, p gets SIGKILL;
 // torn is appended to path, as a write cut short by the kill leaves it; p restarts. It
 // returns the ids whose request got a 201.
-func killRounds(t *testing.T, p *stack.Process, path, torn string, rounds, perWorker, killAfter int,
+func killRounds(t *testing.T, p *harness.Process, path, torn string, rounds, perWorker, killAfter int,
 	send func(round, worker, i int) (id string, status int, err error)) []string {
 	t.Helper()
 	var acked []string
@@ -80,18 +80,18 @@ func killRounds(t *testing.T, p *stack.Process, path, torn string, rounds, perWo
 // the file must stay loadable by the original service.
 func TestKillDuringConcurrentPostsLosesNoAcknowledgedTask(t *testing.T) {
 	s := startSystem(t)
-	token := stack.Login(t, s.users.URL, stack.DemoEmail, stack.DemoPassword)
+	token := harness.Login(t, s.users.URL, harness.DemoEmail, harness.DemoPassword)
 	path := filepath.Join(s.tasksFolder, "tasks.txt")
 	const rounds = 3
 	acked := killRounds(t, s.tasks, path, `{"title":"half a record, as a write cut by kill -9 lea`, rounds, 200, 300,
 		func(round, w, i int) (string, int, error) {
 			id := fmt.Sprintf("r%d-%s", round, title(w, i))
-			status, err := stack.Send("POST", s.tasks.URL+"/tasks", token, map[string]string{"title": id, "text": "written while tasks is killed"})
+			status, err := harness.Send("POST", s.tasks.URL+"/tasks", token, map[string]string{"title": id, "text": "written while tasks is killed"})
 			return id, status, err
 		})
 
 	listed := map[string]bool{}
-	a := stack.Call(t, "GET", s.tasks.URL+"/tasks", token, nil)
+	a := harness.Call(t, "GET", s.tasks.URL+"/tasks", token, nil)
 	for _, raw := range a.Body["tasks"].([]any) {
 		listed[raw.(map[string]any)["title"].(string)] = true
 	}
@@ -103,7 +103,7 @@ func TestKillDuringConcurrentPostsLosesNoAcknowledgedTask(t *testing.T) {
 
 	// New writes go after the torn tail, which is cut off, not glued to.
 	for i := range 20 {
-		if status, err := stack.Send("POST", s.tasks.URL+"/tasks", token, map[string]string{"title": fmt.Sprintf("after-%d", i)}); err != nil || status != http.StatusCreated {
+		if status, err := harness.Send("POST", s.tasks.URL+"/tasks", token, map[string]string{"title": fmt.Sprintf("after-%d", i)}); err != nil || status != http.StatusCreated {
 			t.Fatalf("POST after restart: %d %v", status, err)
 		}
 	}
@@ -130,16 +130,16 @@ func TestKillDuringConcurrentSignupsLosesNoAcknowledgedUser(t *testing.T) {
 	acked := killRounds(t, s.users, path, `{"id":"X","email":"torn@example.com","passwordHa`, rounds, 100, 150,
 		func(round, w, i int) (string, int, error) {
 			email := fmt.Sprintf("r%d-%s@example.com", round, title(w, i))
-			status, err := stack.Send("POST", s.users.URL+"/signup", "", map[string]string{"email": email, "password": "pw-" + email})
+			status, err := harness.Send("POST", s.users.URL+"/signup", "", map[string]string{"email": email, "password": "pw-" + email})
 			return email, status, err
 		})
 
 	for _, email := range acked {
-		if status, err := stack.Send("POST", s.users.URL+"/login", "", map[string]string{"email": email, "password": "pw-" + email}); err != nil || status != http.StatusOK {
+		if status, err := harness.Send("POST", s.users.URL+"/login", "", map[string]string{"email": email, "password": "pw-" + email}); err != nil || status != http.StatusOK {
 			t.Fatalf("%s got a 201 at signup but cannot log in after the kills: %d %v", email, status, err)
 		}
 	}
-	if status, _ := stack.Send("POST", s.users.URL+"/signup", "", map[string]string{"email": "after@example.com", "password": "pw"}); status != http.StatusCreated {
+	if status, _ := harness.Send("POST", s.users.URL+"/signup", "", map[string]string{"email": "after@example.com", "password": "pw"}); status != http.StatusCreated {
 		t.Fatalf("signup after restart: %d", status)
 	}
 	emails, tail := usersFileEmails(t, path)

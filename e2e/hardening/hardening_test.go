@@ -11,10 +11,10 @@ import (
 	"strconv"
 	"testing"
 
-	"github.com/kub-demo/kub-demo/e2e/stack"
+	"github.com/kub-demo/kub-demo/harness"
 )
 
-func TestMain(m *testing.M) { os.Exit(stack.RunTests(m)) }
+func TestMain(m *testing.M) { os.Exit(harness.RunTests(m)) }
 
 const (
 	jwtSecret   = "the-hardening-tests-signing-key-0123456789"
@@ -24,23 +24,23 @@ const (
 var delimiter = []byte("TASK_SPLIT")
 
 type system struct {
-	auth, users, tasks *stack.Process
+	auth, users, tasks *harness.Process
 	tasksFolder        string
 	usersFolder        string
 }
 
-func (s system) processes() []*stack.Process { return []*stack.Process{s.auth, s.users, s.tasks} }
+func (s system) processes() []*harness.Process { return []*harness.Process{s.auth, s.users, s.tasks} }
 
 // startSystem runs the three binaries on loopback, data in a fresh folder.
 func startSystem(t *testing.T, extraTasksEnv ...string) system {
 	t.Helper()
-	bin := stack.Build(t)
+	bin := harness.Build(t)
 	data := t.TempDir()
 	s := system{tasksFolder: filepath.Join(data, "tasks"), usersFolder: filepath.Join(data, "users")}
-	s.auth = stack.Start(t, bin.Auth, []string{"JWT_SECRET=" + jwtSecret, "TOKEN_ISSUER=" + tokenIssuer, "BCRYPT_COST=4"})
+	s.auth = harness.Start(t, bin.Auth, []string{"JWT_SECRET=" + jwtSecret, "TOKEN_ISSUER=" + tokenIssuer, "BCRYPT_COST=4"})
 	authAddress := "AUTH_ADDRESS=127.0.0.1:" + strconv.Itoa(s.auth.Port)
-	s.users = stack.Start(t, bin.Users, []string{authAddress, "USERS_FOLDER=" + s.usersFolder})
-	s.tasks = stack.Start(t, bin.Tasks, append([]string{authAddress, "TASKS_FOLDER=" + s.tasksFolder}, extraTasksEnv...))
+	s.users = harness.Start(t, bin.Users, []string{authAddress, "USERS_FOLDER=" + s.usersFolder})
+	s.tasks = harness.Start(t, bin.Tasks, append([]string{authAddress, "TASKS_FOLDER=" + s.tasksFolder}, extraTasksEnv...))
 	return s
 }
 

@@ -18,7 +18,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/kub-demo/kub-demo/e2e/stack"
+	"github.com/kub-demo/kub-demo/harness"
 )
 
 // figure logs one measured figure in the form the closing notes grep for:
@@ -36,7 +36,7 @@ func (m memory) String() string { return fmt.Sprintf("RSS %s (peak %s)", mib(m.r
 
 func mib(n int64) string { return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20)) }
 
-func memoryOf(t *testing.T, p *stack.Process) memory {
+func memoryOf(t *testing.T, p *harness.Process) memory {
 	t.Helper()
 	raw, err := os.ReadFile(filepath.Join("/proc", strconv.Itoa(p.PID()), "status"))
 	if err != nil {
@@ -61,7 +61,7 @@ func memoryOf(t *testing.T, p *stack.Process) memory {
 
 // sampleMemory reads p's memory every 25 ms until stop is called, which returns the highest
 // resident size seen and the process's own peak (VmHWM).
-func sampleMemory(t *testing.T, p *stack.Process) (stop func() memory) {
+func sampleMemory(t *testing.T, p *harness.Process) (stop func() memory) {
 	t.Helper()
 	done, result := make(chan struct{}), make(chan memory)
 	go func() {
@@ -182,7 +182,7 @@ func rawExchange(t *testing.T, addr, request string) (status string, body []byte
 func hostPort(url string) string { return strings.TrimPrefix(url, "http://") }
 
 // errorLines are the log lines of p at level ERROR.
-func errorLines(p *stack.Process) []string {
+func errorLines(p *harness.Process) []string {
 	var lines []string
 	for _, line := range strings.Split(p.Logs(), "\n") {
 		if strings.Contains(line, `"level":"ERROR"`) {
@@ -193,7 +193,7 @@ func errorLines(p *stack.Process) []string {
 }
 
 // longestLogLine is the length of p's longest log line.
-func longestLogLine(p *stack.Process) int {
+func longestLogLine(p *harness.Process) int {
 	longest := 0
 	for _, line := range strings.Split(p.Logs(), "\n") {
 		longest = max(longest, len(line))
@@ -201,7 +201,7 @@ func longestLogLine(p *stack.Process) int {
 	return longest
 }
 
-// runToExit runs binary with env (and the settings stack.Start adds) and waits at most
+// runToExit runs binary with env (and the settings harness.Start adds) and waits at most
 // timeout for it to exit, as a service refusing to start should. It returns what it wrote,
 // how long it ran and how it exited; a process still running after timeout is killed and
 // fails the test.
@@ -210,7 +210,7 @@ func runToExit(t *testing.T, binary string, env []string, timeout time.Duration)
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, binary)
-	cmd.Env = append([]string{"PORT=0", "METRICS_PORT=0", "SHUTDOWN_DELAY=0s", "AUTH_API_KEY=" + stack.APIKey}, env...)
+	cmd.Env = append([]string{"PORT=0", "METRICS_PORT=0", "SHUTDOWN_DELAY=0s", "AUTH_API_KEY=" + harness.APIKey}, env...)
 	cmd.Dir = filepath.Dir(binary)
 	start := time.Now()
 	out, err := cmd.CombinedOutput()
@@ -283,22 +283,22 @@ func mustJSON(v any) string {
 // startSystemWith is startSystem with settings of each service's own (later ones win).
 func startSystemWith(t *testing.T, authEnv, usersEnv, tasksEnv []string) system {
 	t.Helper()
-	bin := stack.Build(t)
+	bin := harness.Build(t)
 	data := t.TempDir()
 	s := system{tasksFolder: filepath.Join(data, "tasks"), usersFolder: filepath.Join(data, "users")}
-	s.auth = stack.Start(t, bin.Auth, append([]string{"JWT_SECRET=" + jwtSecret, "TOKEN_ISSUER=" + tokenIssuer, "BCRYPT_COST=4"}, authEnv...))
+	s.auth = harness.Start(t, bin.Auth, append([]string{"JWT_SECRET=" + jwtSecret, "TOKEN_ISSUER=" + tokenIssuer, "BCRYPT_COST=4"}, authEnv...))
 	authAddress := "AUTH_ADDRESS=127.0.0.1:" + strconv.Itoa(s.auth.Port)
-	s.users = stack.Start(t, bin.Users, append([]string{authAddress, "USERS_FOLDER=" + s.usersFolder}, usersEnv...))
-	s.tasks = stack.Start(t, bin.Tasks, append([]string{authAddress, "TASKS_FOLDER=" + s.tasksFolder}, tasksEnv...))
+	s.users = harness.Start(t, bin.Users, append([]string{authAddress, "USERS_FOLDER=" + s.usersFolder}, usersEnv...))
+	s.tasks = harness.Start(t, bin.Tasks, append([]string{authAddress, "TASKS_FOLDER=" + s.tasksFolder}, tasksEnv...))
 	return s
 }
 
 // waitReady polls p's /readyz until it answers 200, failing the test after timeout.
-func waitReady(t *testing.T, p *stack.Process, timeout time.Duration) {
+func waitReady(t *testing.T, p *harness.Process, timeout time.Duration) {
 	t.Helper()
 	deadline := time.Now().Add(timeout)
 	for {
-		status, _, _, err := do(stack.Client, "GET", p.URL+"/readyz", "", "")
+		status, _, _, err := do(harness.Client, "GET", p.URL+"/readyz", "", "")
 		if err == nil && status == http.StatusOK {
 			return
 		}

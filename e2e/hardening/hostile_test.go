@@ -15,7 +15,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/kub-demo/kub-demo/e2e/stack"
+	"github.com/kub-demo/kub-demo/e2e/scrape"
+	"github.com/kub-demo/kub-demo/harness"
 )
 
 // memoryTarget bounds a service's resident memory under any of these floods (an idle service
@@ -87,7 +88,7 @@ func answerOf(conn net.Conn) <-chan string {
 // serving a legitimate client during the flood and after it.
 func TestHeaderFloodKeepsMemoryBounded(t *testing.T) {
 	s := startSystem(t)
-	token := stack.Login(t, s.users.URL, stack.DemoEmail, stack.DemoPassword)
+	token := harness.Login(t, s.users.URL, harness.DemoEmail, harness.DemoPassword)
 	addr := hostPort(s.tasks.URL)
 	before := memoryOf(t, s.tasks)
 
@@ -212,7 +213,7 @@ func TestHeaderFloodKeepsMemoryBounded(t *testing.T) {
 	if len(failures) > 0 || served < 10 {
 		t.Errorf("a legitimate client during the flood: %d served, failures %q", served, failures)
 	}
-	if status, _, _, err := do(stack.Client, "GET", s.tasks.URL+"/tasks", token, ""); err != nil || status != http.StatusOK {
+	if status, _, _, err := do(harness.Client, "GET", s.tasks.URL+"/tasks", token, ""); err != nil || status != http.StatusOK {
 		t.Errorf("a legitimate client after the flood: %d %v", status, err)
 	}
 	if lines := errorLines(s.tasks); len(lines) > 0 {
@@ -248,7 +249,7 @@ func TestKeepAliveFloodEvictsIdleConnections(t *testing.T) {
 	const connections, dialers = 4000, 40
 	raiseOpenFiles(t, connections+1024)
 	s := startSystem(t)
-	token := stack.Login(t, s.users.URL, stack.DemoEmail, stack.DemoPassword)
+	token := harness.Login(t, s.users.URL, harness.DemoEmail, harness.DemoPassword)
 	addr := hostPort(s.tasks.URL)
 	before := memoryOf(t, s.tasks)
 	stopMemory := sampleMemory(t, s.tasks)
@@ -337,7 +338,7 @@ func isTimeout(err error) bool {
 // ReadHeaderTimeout (5 s), after which new clients are served again.
 func TestSilentConnectionsAreRefusedFastThenCut(t *testing.T) {
 	s := startSystem(t)
-	token := stack.Login(t, s.users.URL, stack.DemoEmail, stack.DemoPassword)
+	token := harness.Login(t, s.users.URL, harness.DemoEmail, harness.DemoPassword)
 	const silent = 256 // MAX_CONNECTIONS: only the legitimate client is ever refused
 	for range silent {
 		conn, err := net.DialTimeout("tcp", hostPort(s.tasks.URL), 5*time.Second)
@@ -406,8 +407,8 @@ func TestSilentConnectionsAreRefusedFastThenCut(t *testing.T) {
 func TestMadeUpMethodsDoNotGrowMetricsOrLogs(t *testing.T) {
 	s := startSystem(t)
 	services := s.processes()
-	metricsSize := func(p *stack.Process) (int, string) {
-		resp, err := stack.Client.Get(p.MetricsURL + "/metrics")
+	metricsSize := func(p *harness.Process) (int, string) {
+		resp, err := harness.Client.Get(p.MetricsURL + "/metrics")
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -482,7 +483,7 @@ func TestMadeUpMethodsDoNotGrowMetricsOrLogs(t *testing.T) {
 		if strings.Contains(text, "MADEUP") {
 			t.Errorf("%s's /metrics carries a made-up method", p.Name)
 		}
-		metrics := stack.Scrape(t, p.MetricsURL)
+		metrics := scrape.Scrape(t, p.MetricsURL)
 		for _, name := range []string{"http_requests_total", "http_request_duration_seconds"} {
 			for _, m := range metrics[name].GetMetric() {
 				for _, label := range m.GetLabel() {
@@ -500,7 +501,7 @@ func TestMadeUpMethodsDoNotGrowMetricsOrLogs(t *testing.T) {
 		if longest > 4096 {
 			t.Errorf("%s logged a %d-byte line: a made-up method is not clipped", p.Name, longest)
 		}
-		status, answer, _, err := do(stack.Client, "GET", p.URL+"/metrics", "", "")
+		status, answer, _, err := do(harness.Client, "GET", p.URL+"/metrics", "", "")
 		if err != nil || status != http.StatusNotFound {
 			t.Errorf("%s: GET /metrics on the public port: %d %v %v, want a JSON 404", p.Name, status, answer, err)
 		}
@@ -525,7 +526,7 @@ func TestHugeBearerTokensAreRefusedCleanly(t *testing.T) {
 	s := startSystem(t)
 	addr := hostPort(s.tasks.URL)
 	authCalls := func() float64 {
-		n, _ := stack.Scrape(t, s.tasks.MetricsURL).Value("auth_client_requests_total", map[string]string{"call": "/verify-token"})
+		n, _ := scrape.Scrape(t, s.tasks.MetricsURL).Value("auth_client_requests_total", map[string]string{"call": "/verify-token"})
 		return n
 	}
 	callsBefore := authCalls()

@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/kub-demo/kub-demo/e2e/stack"
+	"github.com/kub-demo/kub-demo/harness"
 )
 
 // The services' real bcrypt cost: login floods are about the CPU each login costs auth.
@@ -25,7 +25,7 @@ type legitimate struct {
 
 func newLegitimate(t *testing.T, s system) *legitimate {
 	l := &legitimate{t: t, s: s, client: clientFrom("127.0.0.2", true)}
-	token, status, _, err := loginFrom(l.client, s.users.URL, stack.DemoEmail, stack.DemoPassword)
+	token, status, _, err := loginFrom(l.client, s.users.URL, harness.DemoEmail, harness.DemoPassword)
 	if err != nil || status != http.StatusOK {
 		t.Fatalf("demo login: %d %v", status, err)
 	}
@@ -40,7 +40,7 @@ func (l *legitimate) logins(n int, pause time.Duration) (took []time.Duration, f
 		if i > 0 {
 			time.Sleep(pause)
 		}
-		_, status, _, err := loginFrom(l.client, l.s.users.URL, stack.DemoEmail, stack.DemoPassword)
+		_, status, _, err := loginFrom(l.client, l.s.users.URL, harness.DemoEmail, harness.DemoPassword)
 		if err != nil || status != http.StatusOK {
 			failed = append(failed, fmt.Sprintf("%d %v", status, err))
 		}
@@ -160,7 +160,7 @@ func TestDistributedLoginFloodIsShedByAuth(t *testing.T) {
 	time.Sleep(max(0, 4*time.Second-time.Since(floodStart)))
 	result := flood.stop(t)
 	start := time.Now()
-	_, status, _, err := loginFrom(user.client, s.users.URL, stack.DemoEmail, stack.DemoPassword)
+	_, status, _, err := loginFrom(user.client, s.users.URL, harness.DemoEmail, harness.DemoPassword)
 	after := time.Since(start)
 	usersErrors := len(errorLines(s.users)) - errorsBefore
 

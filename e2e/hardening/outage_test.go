@@ -14,13 +14,13 @@ import (
 	"testing"
 	"time"
 
-	"github.com/kub-demo/kub-demo/e2e/stack"
+	"github.com/kub-demo/kub-demo/harness"
 )
 
 // TestSlowAuthCostsAtMostTheTimeout: an auth that hangs makes users and tasks answer 503
 // within AUTH_TIMEOUT, not hang with it.
 func TestSlowAuthCostsAtMostTheTimeout(t *testing.T) {
-	bin := stack.Build(t)
+	bin := harness.Build(t)
 	hanging := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		select {
 		case <-r.Context().Done():
@@ -30,8 +30,8 @@ func TestSlowAuthCostsAtMostTheTimeout(t *testing.T) {
 	defer hanging.Close()
 	env := []string{"AUTH_ADDRESS=" + strings.TrimPrefix(hanging.URL, "http://"), "AUTH_TIMEOUT=1s",
 		"TASKS_FOLDER=" + t.TempDir(), "USERS_FOLDER=" + t.TempDir(), "DEMO_USER="}
-	tasks := stack.Start(t, bin.Tasks, env)
-	users := stack.Start(t, bin.Users, env)
+	tasks := harness.Start(t, bin.Tasks, env)
+	users := harness.Start(t, bin.Users, env)
 	for _, c := range []struct{ method, url, token string }{
 		{"GET", tasks.URL + "/tasks", "some-token"},
 		{"POST", tasks.URL + "/tasks", "some-token"},
@@ -39,7 +39,7 @@ func TestSlowAuthCostsAtMostTheTimeout(t *testing.T) {
 		{"POST", users.URL + "/signup", ""},
 	} {
 		start := time.Now()
-		a := stack.Call(t, c.method, c.url, c.token, map[string]string{"title": "t", "email": "a@b.c", "password": "pw"})
+		a := harness.Call(t, c.method, c.url, c.token, map[string]string{"title": "t", "email": "a@b.c", "password": "pw"})
 		took := time.Since(start)
 		if a.Status != http.StatusServiceUnavailable || a.Message() == "" {
 			t.Errorf("%s %s with auth hanging: %d %s, want 503 with a message", c.method, c.url, a.Status, a.Raw)
@@ -54,7 +54,7 @@ func TestSlowAuthCostsAtMostTheTimeout(t *testing.T) {
 // startTasksOnTmpfs runs tasks in a mount namespace of its own, with TASKS_FOLDER a 1 MiB
 // tmpfs, so the test can fill it or make it read-only without touching the machine. It
 // returns the process and the folder as the test sees it, through /proc/<pid>/root.
-func startTasksOnTmpfs(t *testing.T, s system) (*stack.Process, string) {
+func startTasksOnTmpfs(t *testing.T, s system) (*harness.Process, string) {
 	t.Helper()
 	if os.Getuid() != 0 {
 		if os.Getenv("CI") != "" {
@@ -64,9 +64,9 @@ func startTasksOnTmpfs(t *testing.T, s system) (*stack.Process, string) {
 	}
 	folder := filepath.Join(t.TempDir(), "tmpfs-tasks")
 	os.MkdirAll(folder, 0o755)
-	tasks := stack.StartCommand(t, "tasks (on a 1 MiB tmpfs)", "unshare",
+	tasks := harness.StartCommand(t, "tasks (on a 1 MiB tmpfs)", "unshare",
 		[]string{"--mount", "--propagation", "private", "sh", "-c",
-			`mount -t tmpfs -o size=1m kub-demo-test "$TASKS_FOLDER" && exec "$0"`, stack.Build(t).Tasks},
+			`mount -t tmpfs -o size=1m kub-demo-test "$TASKS_FOLDER" && exec "$0"`, harness.Build(t).Tasks},
 		[]string{"PATH=" + os.Getenv("PATH"), "AUTH_ADDRESS=127.0.0.1:" + strconv.Itoa(s.auth.Port), "TASKS_FOLDER=" + folder})
 	return tasks, filepath.Join("/proc", strconv.Itoa(tasks.PID()), "root", folder)
 }
@@ -107,10 +107,10 @@ func fileBytes(t *testing.T, path string) []byte {
 func TestFullDiskAndReadOnlyFolderGive5xxAndNoPartialRecord(t *testing.T) {
 	s := startSystem(t)
 	tasks, folder := startTasksOnTmpfs(t, s)
-	token := stack.Login(t, s.users.URL, stack.DemoEmail, stack.DemoPassword)
+	token := harness.Login(t, s.users.URL, harness.DemoEmail, harness.DemoPassword)
 	path := filepath.Join(folder, "tasks.txt")
-	post := func(title, text string) stack.Answer {
-		return stack.Call(t, "POST", tasks.URL+"/tasks", token, map[string]string{"title": title, "text": text})
+	post := func(title, text string) harness.Answer {
+		return harness.Call(t, "POST", tasks.URL+"/tasks", token, map[string]string{"title": title, "text": text})
 	}
 	if a := post("before", "the disk fills"); a.Status != http.StatusCreated {
 		t.Fatalf("POST: %d %s", a.Status, a.Raw)
@@ -127,7 +127,7 @@ func TestFullDiskAndReadOnlyFolderGive5xxAndNoPartialRecord(t *testing.T) {
 	if after := fileBytes(t, path); !bytes.Equal(after, before) {
 		t.Fatalf("tasks.txt changed on a failed write: %d bytes before, %d after", len(before), len(after))
 	}
-	if a := stack.Call(t, "GET", tasks.URL+"/tasks", token, nil); a.Status != http.StatusOK {
+	if a := harness.Call(t, "GET", tasks.URL+"/tasks", token, nil); a.Status != http.StatusOK {
 		t.Fatalf("GET on a full disk: %d %s", a.Status, a.Raw)
 	}
 	os.Remove(filepath.Join(folder, "filler"))

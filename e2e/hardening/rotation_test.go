@@ -12,12 +12,12 @@ import (
 	"testing"
 	"time"
 
-	"github.com/kub-demo/kub-demo/e2e/stack"
+	"github.com/kub-demo/kub-demo/harness"
 )
 
 // authReplica is one auth process behind the balancer.
 type authReplica struct {
-	process   *stack.Process
+	process   *harness.Process
 	proxy     *httputil.ReverseProxy
 	transport *http.Transport
 	inflight  sync.WaitGroup
@@ -53,7 +53,7 @@ func (b *balancer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // add starts an auth process with env and puts it in rotation once it is ready.
 func (b *balancer) add(t *testing.T, env ...string) *authReplica {
 	t.Helper()
-	p := stack.Start(t, stack.Build(t).Auth, append([]string{"TOKEN_ISSUER=" + tokenIssuer, "BCRYPT_COST=4", "TOKEN_TTL=3s", "TOKEN_LEEWAY=1s"}, env...))
+	p := harness.Start(t, harness.Build(t).Auth, append([]string{"TOKEN_ISSUER=" + tokenIssuer, "BCRYPT_COST=4", "TOKEN_TTL=3s", "TOKEN_LEEWAY=1s"}, env...))
 	waitReady(t, p, 10*time.Second)
 	target, _ := url.Parse(p.URL)
 	r := &authReplica{process: p, transport: &http.Transport{MaxIdleConnsPerHost: 64}, env: keyNames(env)}
@@ -178,16 +178,16 @@ func rotate(t *testing.T, steps [][]string, before func(step int)) *steadyLoad {
 	initial := []string{"JWT_SECRET=" + rotationOld}
 	replicas := []*authReplica{lb.add(t, initial...), lb.add(t, initial...)}
 
-	bin, data := stack.Build(t), t.TempDir()
+	bin, data := harness.Build(t), t.TempDir()
 	authAddress := "AUTH_ADDRESS=" + strings.TrimPrefix(front.URL, "http://")
-	users := stack.Start(t, bin.Users, []string{authAddress, "USERS_FOLDER=" + data + "/users", "SIGNUPS_PER_CLIENT=0", "DEMO_USER="})
-	tasks := stack.Start(t, bin.Tasks, []string{authAddress, "TASKS_FOLDER=" + data + "/tasks"})
+	users := harness.Start(t, bin.Users, []string{authAddress, "USERS_FOLDER=" + data + "/users", "SIGNUPS_PER_CLIENT=0", "DEMO_USER="})
+	tasks := harness.Start(t, bin.Tasks, []string{authAddress, "TASKS_FOLDER=" + data + "/tasks"})
 	waitReady(t, users, 10*time.Second)
 	waitReady(t, tasks, 10*time.Second)
 	var emails []string
 	for i := range 8 {
 		email := fmt.Sprintf("rotation-%d@example.com", i)
-		if a := stack.Call(t, "POST", users.URL+"/signup", "", map[string]string{"email": email, "password": "pw-" + email}); a.Status != http.StatusCreated {
+		if a := harness.Call(t, "POST", users.URL+"/signup", "", map[string]string{"email": email, "password": "pw-" + email}); a.Status != http.StatusCreated {
 			t.Fatalf("signup: %d %s", a.Status, a.Raw)
 		}
 		emails = append(emails, email)

@@ -7,24 +7,24 @@ import (
 	"strconv"
 	"testing"
 
-	"github.com/kub-demo/kub-demo/e2e/stack"
+	"github.com/kub-demo/kub-demo/harness"
 )
 
 // TestTwoProcessesShareOneTasksFile runs two tasks processes on one folder, as two replicas on
 // a shared volume, each taking several hundred concurrent POSTs.
 func TestTwoProcessesShareOneTasksFile(t *testing.T) {
 	s := startSystem(t)
-	second := stack.Start(t, stack.Build(t).Tasks, []string{
+	second := harness.Start(t, harness.Build(t).Tasks, []string{
 		"AUTH_ADDRESS=127.0.0.1:" + strconv.Itoa(s.auth.Port), "TASKS_FOLDER=" + s.tasksFolder,
 	})
-	token := stack.Login(t, s.users.URL, stack.DemoEmail, stack.DemoPassword)
+	token := harness.Login(t, s.users.URL, harness.DemoEmail, harness.DemoPassword)
 	const workers, perWorker = 16, 25 // 400 POSTs to each process
 	results := make(chan []string, 2)
-	for _, replica := range []*stack.Process{s.tasks, second} {
+	for _, replica := range []*harness.Process{s.tasks, second} {
 		go func() {
 			results <- hammer(workers, perWorker, http.StatusCreated, func(w, i int) (string, int, error) {
 				id := fmt.Sprintf("p%d-%s", replica.Port, title(w, i))
-				status, err := stack.Send("POST", replica.URL+"/tasks", token, map[string]string{"title": id, "text": "one of two replicas"})
+				status, err := harness.Send("POST", replica.URL+"/tasks", token, map[string]string{"title": id, "text": "one of two replicas"})
 				return id, status, err
 			}, nil)
 		}()
@@ -43,8 +43,8 @@ func TestTwoProcessesShareOneTasksFile(t *testing.T) {
 			t.Fatalf("task %s is stored %d times", id, stored[id])
 		}
 	}
-	for _, replica := range []*stack.Process{s.tasks, second} {
-		a := stack.Call(t, "GET", replica.URL+"/tasks", token, nil)
+	for _, replica := range []*harness.Process{s.tasks, second} {
+		a := harness.Call(t, "GET", replica.URL+"/tasks", token, nil)
 		if n := len(a.Body["tasks"].([]any)); n != len(acked) {
 			t.Errorf("replica on port %d lists %d tasks, want all %d", replica.Port, n, len(acked))
 		}

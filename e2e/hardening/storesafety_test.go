@@ -7,16 +7,14 @@ import (
 	"fmt"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
 
-	"github.com/kub-demo/kub-demo/e2e/stack"
+	"github.com/kub-demo/kub-demo/harness"
 )
 
 // describe says what a file holds, for the log: its size, a digest and how it starts.
@@ -80,7 +78,7 @@ func TestTasksFileSymlinkedToNotesIsRefused(t *testing.T) {
 		t.Fatal(err)
 	}
 	before := fileBytes(t, target)
-	refusesToStart(t, stack.Build(t).Tasks, tasksEnv(folder), path, "not a record file")
+	refusesToStart(t, harness.Build(t).Tasks, tasksEnv(folder), path, "not a record file")
 	after := fileBytes(t, target)
 	figure(t, "symlinked-notes", "the notes before: %s; after: %s", describe(before), describe(after))
 	if !bytes.Equal(before, after) {
@@ -91,57 +89,24 @@ func TestTasksFileSymlinkedToNotesIsRefused(t *testing.T) {
 	}
 }
 
-// startsOrRefuses runs binary with env until it either logs that it listens (it started: it
-// is stopped again) or exits (it refused: its error line is returned).
+// startsOrRefuses runs binary with env until it either is up (it started: it is stopped
+// again) or exits (it refused: its error line is returned).
 func startsOrRefuses(t *testing.T, binary string, env []string) (started bool, refusal string) {
 	t.Helper()
-	var out syncWriter
-	cmd := exec.Command(binary)
-	cmd.Env = append([]string{"PORT=0", "METRICS_PORT=0", "SHUTDOWN_DELAY=0s", "AUTH_API_KEY=" + stack.APIKey}, env...)
-	cmd.Stdout, cmd.Stderr = &out, &out
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
+	p, err := harness.Launch(harness.Spec{Binary: binary, Env: env})
+	if err == nil {
+		p.Stop()
+		return true, ""
 	}
-	exited := make(chan struct{})
-	go func() { cmd.Wait(); close(exited) }()
-	defer func() {
-		cmd.Process.Kill()
-		<-exited
-	}()
-	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
-		select {
-		case <-exited:
-			for _, line := range strings.Split(out.String(), "\n") {
-				if strings.HasPrefix(line, "error:") {
-					refusal = line
-				}
-			}
-			return false, refusal
-		default:
-		}
-		if strings.Contains(out.String(), `"msg":"listening"`) {
-			return true, ""
+	for _, line := range strings.Split(err.Error(), "\n") {
+		if strings.HasPrefix(line, "error:") {
+			refusal = line
 		}
 	}
-	t.Fatalf("%s neither listened nor exited within 10s:\n%s", filepath.Base(binary), out.String())
-	return false, ""
-}
-
-type syncWriter struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (w *syncWriter) Write(p []byte) (int, error) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return w.buf.Write(p)
-}
-
-func (w *syncWriter) String() string {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return w.buf.String()
+	if refusal == "" {
+		t.Fatalf("%s neither started nor refused with an error line: %v", filepath.Base(binary), err)
+	}
+	return false, refusal
 }
 
 // TestSmallJSONFileIsNeverCut: the store's file is (or links to) a small JSON file that is not
@@ -152,8 +117,8 @@ func (w *syncWriter) String() string {
 func TestSmallJSONFileIsNeverCut(t *testing.T) {
 	s := startSystem(t)
 	authAddress := "AUTH_ADDRESS=127.0.0.1:" + strconv.Itoa(s.auth.Port)
-	token := stack.Login(t, s.users.URL, stack.DemoEmail, stack.DemoPassword)
-	bin := stack.Build(t)
+	token := harness.Login(t, s.users.URL, harness.DemoEmail, harness.DemoPassword)
+	bin := harness.Build(t)
 	for _, c := range []struct {
 		name, file, setting, binary, url, body string
 		token                                  bool
@@ -178,12 +143,12 @@ func TestSmallJSONFileIsNeverCut(t *testing.T) {
 			if started, refusal := startsOrRefuses(t, c.binary, env); !started {
 				outcome = "refused to start: " + refusal
 			} else {
-				p := stack.Start(t, c.binary, env)
+				p := harness.Start(t, c.binary, env)
 				bearer := ""
 				if c.token {
 					bearer = token
 				}
-				status, answer, _, err := do(stack.Client, "POST", p.URL+c.url, bearer, c.body)
+				status, answer, _, err := do(harness.Client, "POST", p.URL+c.url, bearer, c.body)
 				outcome = fmt.Sprintf("started; POST %s: %d %v %v", c.url, status, answer["message"], err)
 			}
 			after := fileBytes(t, target)
@@ -209,7 +174,7 @@ func TestTasksFileHoldingAJSONArrayIsRefused(t *testing.T) {
 	if err := os.WriteFile(path, array, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	refusesToStart(t, stack.Build(t).Tasks, tasksEnv(folder), path, "not a record file")
+	refusesToStart(t, harness.Build(t).Tasks, tasksEnv(folder), path, "not a record file")
 	after := fileBytes(t, path)
 	figure(t, "json-array", "tasks.txt before: %s; after: %s", describe(array), describe(after))
 	if !bytes.Equal(array, after) {
@@ -221,7 +186,7 @@ func TestTasksFileHoldingAJSONArrayIsRefused(t *testing.T) {
 // be. Opening a FIFO for reading blocks until a writer comes: the service must not hang, but
 // exit at once with an error naming the path and what it is.
 func TestStoreFileThatIsAFIFOIsRefusedAtOnce(t *testing.T) {
-	bin := stack.Build(t)
+	bin := harness.Build(t)
 	for _, c := range []struct {
 		name, binary, file, setting string
 		make                        func(path string) error
@@ -248,7 +213,7 @@ func usersLines(t *testing.T, emails ...string) (system, [][]byte) {
 	t.Helper()
 	s := startSystemWith(t, nil, []string{"DEMO_USER="}, nil)
 	for _, email := range emails {
-		if a := stack.Call(t, "POST", s.users.URL+"/signup", "", map[string]string{"email": email, "password": "pw-" + email}); a.Status != http.StatusCreated {
+		if a := harness.Call(t, "POST", s.users.URL+"/signup", "", map[string]string{"email": email, "password": "pw-" + email}); a.Status != http.StatusCreated {
 			t.Fatalf("signup %s: %d %s", email, a.Status, a.Raw)
 		}
 	}
@@ -271,7 +236,7 @@ func TestUsersFileWithAHugeOrGluedLineKeepsItsUsers(t *testing.T) {
 	s, lines := usersLines(t, "first@example.com", "second@example.com")
 	path := filepath.Join(s.usersFolder, "users.jsonl")
 	logsIn := func(email string) bool {
-		status, err := stack.Send("POST", s.users.URL+"/login", "", map[string]string{"email": email, "password": "pw-" + email})
+		status, err := harness.Send("POST", s.users.URL+"/login", "", map[string]string{"email": email, "password": "pw-" + email})
 		return err == nil && status == http.StatusOK
 	}
 
@@ -330,7 +295,7 @@ func waitStatus(t *testing.T, url string, want int, timeout time.Duration) time.
 	t.Helper()
 	start := time.Now()
 	for {
-		status, _, _, err := do(stack.Client, "GET", url, "", "")
+		status, _, _, err := do(harness.Client, "GET", url, "", "")
 		if err == nil && status == want {
 			return time.Since(start)
 		}
@@ -370,7 +335,7 @@ func overwrite(t *testing.T, path string, content []byte) {
 // unavailable checks that a request answers 503 with a JSON message, not a 500.
 func unavailable(t *testing.T, what, method, url, token, body string) {
 	t.Helper()
-	status, answer, _, err := do(stack.Client, method, url, token, body)
+	status, answer, _, err := do(harness.Client, method, url, token, body)
 	figure(t, "store-unusable", "%s: %d %v", what, status, answer["message"])
 	if err != nil || status != http.StatusServiceUnavailable {
 		t.Errorf("%s while the file is not a record file: %d %v %v, want 503 with a JSON message", what, status, answer, err)
@@ -384,17 +349,17 @@ func unavailable(t *testing.T, what, method, url, token, body string) {
 // file is never written; once it can, the service serves what the file holds now.
 func TestTasksFileReplacedUnderTheServiceIsNoticed(t *testing.T) {
 	s := startSystem(t)
-	token := stack.Login(t, s.users.URL, stack.DemoEmail, stack.DemoPassword)
+	token := harness.Login(t, s.users.URL, harness.DemoEmail, harness.DemoPassword)
 	path := filepath.Join(s.tasksFolder, "tasks.txt")
 	for _, title := range []string{"one", "two", "three"} {
-		if a := stack.Call(t, "POST", s.tasks.URL+"/tasks", token, map[string]string{"title": title, "text": "x"}); a.Status != http.StatusCreated {
+		if a := harness.Call(t, "POST", s.tasks.URL+"/tasks", token, map[string]string{"title": title, "text": "x"}); a.Status != http.StatusCreated {
 			t.Fatalf("POST: %d %s", a.Status, a.Raw)
 		}
 	}
 	good := fileBytes(t, path)
 	ready := s.tasks.URL + "/readyz"
 	titles := func() []string {
-		a := stack.Call(t, "GET", s.tasks.URL+"/tasks", token, nil)
+		a := harness.Call(t, "GET", s.tasks.URL+"/tasks", token, nil)
 		if a.Status != http.StatusOK {
 			t.Fatalf("GET /tasks: %d %s", a.Status, a.Raw)
 		}
@@ -428,7 +393,7 @@ func TestTasksFileReplacedUnderTheServiceIsNoticed(t *testing.T) {
 	unusable("replaced by notes", notes(), replace)
 	replace(t, path, good)
 	usable("replaced by the good file again", []string{"one", "two", "three"})
-	if a := stack.Call(t, "POST", s.tasks.URL+"/tasks", token, map[string]string{"title": "four"}); a.Status != http.StatusCreated {
+	if a := harness.Call(t, "POST", s.tasks.URL+"/tasks", token, map[string]string{"title": "four"}); a.Status != http.StatusCreated {
 		t.Errorf("POST once the good file is back: %d %s", a.Status, a.Raw)
 	}
 
@@ -441,7 +406,7 @@ func TestTasksFileReplacedUnderTheServiceIsNoticed(t *testing.T) {
 	if got := titles(); strings.Join(got, ",") != "one" {
 		t.Errorf("tasks.txt shrunk to its first record: GET lists %q, want [one]", got)
 	}
-	if a := stack.Call(t, "POST", s.tasks.URL+"/tasks", token, map[string]string{"title": "after the shrink"}); a.Status != http.StatusCreated {
+	if a := harness.Call(t, "POST", s.tasks.URL+"/tasks", token, map[string]string{"title": "after the shrink"}); a.Status != http.StatusCreated {
 		t.Errorf("POST after the shrink: %d %s", a.Status, a.Raw)
 	}
 	if got, _ := originalReader(t, path); strings.Join(got, ",") != "one,after the shrink" {
@@ -464,10 +429,10 @@ func TestTasksFileReplacedUnderTheServiceIsNoticed(t *testing.T) {
 func TestUsersFileReplacedUnderTheServiceIsNoticed(t *testing.T) {
 	s := startSystem(t)
 	path := filepath.Join(s.usersFolder, "users.jsonl")
-	stack.Login(t, s.users.URL, stack.DemoEmail, stack.DemoPassword)
+	harness.Login(t, s.users.URL, harness.DemoEmail, harness.DemoPassword)
 	good := fileBytes(t, path)
 	ready := s.users.URL + "/readyz"
-	credentials := mustJSON(map[string]string{"email": stack.DemoEmail, "password": stack.DemoPassword})
+	credentials := mustJSON(map[string]string{"email": harness.DemoEmail, "password": harness.DemoPassword})
 
 	bad := notes()
 	replace(t, path, bad)
@@ -481,7 +446,7 @@ func TestUsersFileReplacedUnderTheServiceIsNoticed(t *testing.T) {
 
 	replace(t, path, good)
 	took = waitStatus(t, ready, http.StatusOK, 3*time.Second)
-	status, _, _, err := do(stack.Client, "POST", s.users.URL+"/login", "", credentials)
+	status, _, _, err := do(harness.Client, "POST", s.users.URL+"/login", "", credentials)
 	figure(t, "store-recovered", "users.jsonl replaced by the good file again: /readyz 200 after %s, login %d", took.Round(time.Millisecond), status)
 	if err != nil || status != http.StatusOK {
 		t.Errorf("login once the good file is back: %d %v", status, err)
@@ -506,9 +471,9 @@ func TestTasksFolderSymlinkRetargeted(t *testing.T) {
 		t.Fatal(err)
 	}
 	s := startSystem(t)
-	tasks := stack.Start(t, stack.Build(t).Tasks, []string{"AUTH_ADDRESS=127.0.0.1:" + strconv.Itoa(s.auth.Port), "TASKS_FOLDER=" + link})
-	token := stack.Login(t, s.users.URL, stack.DemoEmail, stack.DemoPassword)
-	if r := stack.Call(t, "POST", tasks.URL+"/tasks", token, map[string]string{"title": "in a"}); r.Status != http.StatusCreated {
+	tasks := harness.Start(t, harness.Build(t).Tasks, []string{"AUTH_ADDRESS=127.0.0.1:" + strconv.Itoa(s.auth.Port), "TASKS_FOLDER=" + link})
+	token := harness.Login(t, s.users.URL, harness.DemoEmail, harness.DemoPassword)
+	if r := harness.Call(t, "POST", tasks.URL+"/tasks", token, map[string]string{"title": "in a"}); r.Status != http.StatusCreated {
 		t.Fatalf("POST: %d %s", r.Status, r.Raw)
 	}
 	aBefore, bBefore := fileBytes(t, filepath.Join(a, "tasks.txt")), fileBytes(t, filepath.Join(b, "tasks.txt"))
@@ -520,8 +485,8 @@ func TestTasksFolderSymlinkRetargeted(t *testing.T) {
 	if err := os.Rename(link+".new", link); err != nil {
 		t.Fatal(err)
 	}
-	post := stack.Call(t, "POST", tasks.URL+"/tasks", token, map[string]string{"title": "after the switch"})
-	list := stack.Call(t, "GET", tasks.URL+"/tasks", token, nil)
+	post := harness.Call(t, "POST", tasks.URL+"/tasks", token, map[string]string{"title": "after the switch"})
+	list := harness.Call(t, "GET", tasks.URL+"/tasks", token, nil)
 	var listed []string
 	for _, task := range list.Body["tasks"].([]any) {
 		listed = append(listed, task.(map[string]any)["title"].(string))
@@ -551,7 +516,7 @@ func TestTasksFolderSymlinkRetargeted(t *testing.T) {
 	}
 	switched := time.Now()
 	for {
-		list := stack.Call(t, "GET", tasks.URL+"/tasks", token, nil)
+		list := harness.Call(t, "GET", tasks.URL+"/tasks", token, nil)
 		listed = listed[:0]
 		for _, task := range list.Body["tasks"].([]any) {
 			listed = append(listed, task.(map[string]any)["title"].(string))

@@ -13,7 +13,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/kub-demo/kub-demo/e2e/stack"
+	"github.com/kub-demo/kub-demo/harness"
 )
 
 // TestOversizedTasksAre413AndStoreNothing: 1,000 POSTs of tasks within the character limits
@@ -23,8 +23,8 @@ import (
 // stored bytes, such POSTs stored 63 MB).
 func TestOversizedTasksAre413AndStoreNothing(t *testing.T) {
 	s := startSystem(t)
-	token := stack.Login(t, s.users.URL, stack.DemoEmail, stack.DemoPassword)
-	if a := stack.Call(t, "POST", s.tasks.URL+"/tasks", token, map[string]string{"title": "the only task"}); a.Status != http.StatusCreated {
+	token := harness.Login(t, s.users.URL, harness.DemoEmail, harness.DemoPassword)
+	if a := harness.Call(t, "POST", s.tasks.URL+"/tasks", token, map[string]string{"title": "the only task"}); a.Status != http.StatusCreated {
 		t.Fatalf("setup POST: %d %s", a.Status, a.Raw)
 	}
 	path := filepath.Join(s.tasksFolder, "tasks.txt")
@@ -56,7 +56,7 @@ func TestOversizedTasksAre413AndStoreNothing(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			for n := next.Add(1) - 1; n < posts && time.Now().Before(deadline); n = next.Add(1) - 1 {
-				status, _, _, err := do(stack.Client, "POST", s.tasks.URL+"/tasks", token, mustJSON(bodies[n%int64(len(bodies))]))
+				status, _, _, err := do(harness.Client, "POST", s.tasks.URL+"/tasks", token, mustJSON(bodies[n%int64(len(bodies))]))
 				if err != nil {
 					answers.add(fmt.Sprintf("%d %.80s", status, err.Error()))
 					continue
@@ -76,7 +76,7 @@ func TestOversizedTasksAre413AndStoreNothing(t *testing.T) {
 	if !bytes.Equal(before, after) {
 		t.Errorf("tasks.txt changed: %d bytes before, %d after", len(before), len(after))
 	}
-	if a := stack.Call(t, "GET", s.tasks.URL+"/tasks", token, nil); a.Status != http.StatusOK || len(a.Body["tasks"].([]any)) != 1 {
+	if a := harness.Call(t, "GET", s.tasks.URL+"/tasks", token, nil); a.Status != http.StatusOK || len(a.Body["tasks"].([]any)) != 1 {
 		t.Errorf("GET /tasks after the oversized POSTs: %d %.200s", a.Status, a.Raw)
 	}
 }
@@ -84,10 +84,10 @@ func TestOversizedTasksAre413AndStoreNothing(t *testing.T) {
 // signUpAndLogIn makes a new user and returns its token.
 func signUpAndLogIn(t *testing.T, usersURL, email string) string {
 	t.Helper()
-	if a := stack.Call(t, "POST", usersURL+"/signup", "", map[string]string{"email": email, "password": "pw-" + email}); a.Status != http.StatusCreated {
+	if a := harness.Call(t, "POST", usersURL+"/signup", "", map[string]string{"email": email, "password": "pw-" + email}); a.Status != http.StatusCreated {
 		t.Fatalf("signup %s: %d %s", email, a.Status, a.Raw)
 	}
-	return stack.Login(t, usersURL, email, "pw-"+email)
+	return harness.Login(t, usersURL, email, "pw-"+email)
 }
 
 // TestPerUserQuotaIs507: past TASKS_PER_USER tasks, or TASK_BYTES_PER_USER bytes of them, a
@@ -95,11 +95,11 @@ func signUpAndLogIn(t *testing.T, usersURL, email string) string {
 func TestPerUserQuotaIs507(t *testing.T) {
 	const perUser, bytesPerUser = 50, 100_000
 	s := startSystem(t, fmt.Sprintf("TASKS_PER_USER=%d", perUser), fmt.Sprintf("TASK_BYTES_PER_USER=%d", bytesPerUser))
-	many := stack.Login(t, s.users.URL, stack.DemoEmail, stack.DemoPassword)
+	many := harness.Login(t, s.users.URL, harness.DemoEmail, harness.DemoPassword)
 	large := signUpAndLogIn(t, s.users.URL, "large@example.com")
 	other := signUpAndLogIn(t, s.users.URL, "other@example.com")
-	post := func(token, title, text string) stack.Answer {
-		return stack.Call(t, "POST", s.tasks.URL+"/tasks", token, map[string]string{"title": title, "text": text})
+	post := func(token, title, text string) harness.Answer {
+		return harness.Call(t, "POST", s.tasks.URL+"/tasks", token, map[string]string{"title": title, "text": text})
 	}
 
 	for i := range perUser {
@@ -115,7 +115,7 @@ func TestPerUserQuotaIs507(t *testing.T) {
 
 	text := strings.Repeat("é", 5_000) + strings.Repeat("x", 5_000) // 10,000 characters, 15,000 bytes
 	stored := 0
-	var bytesQuota stack.Answer
+	var bytesQuota harness.Answer
 	for stored < 20 {
 		if bytesQuota = post(large, fmt.Sprintf("large %d", stored), text); bytesQuota.Status != http.StatusCreated {
 			break
@@ -140,7 +140,7 @@ func TestPerUserQuotaIs507(t *testing.T) {
 func TestFullStoreRestartsWithinItsMemoryLimit(t *testing.T) {
 	const memoryLimit = 64 << 20
 	s := startSystem(t, "GOMEMLIMIT=64MiB", "TASKS_PER_USER=0", "TASK_BYTES_PER_USER=0")
-	token := stack.Login(t, s.users.URL, stack.DemoEmail, stack.DemoPassword)
+	token := harness.Login(t, s.users.URL, harness.DemoEmail, harness.DemoPassword)
 	path := filepath.Join(s.tasksFolder, "tasks.txt")
 	ceiling := int64(memoryLimit-16<<20) / 2 // (GOMEMLIMIT − 16 MiB) / 2
 
@@ -159,7 +159,7 @@ func TestFullStoreRestartsWithinItsMemoryLimit(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			for i := 0; full.Load() == 0 && time.Now().Before(deadline); i++ {
-				status, answer, _, err := do(stack.Client, "POST", s.tasks.URL+"/tasks", token,
+				status, answer, _, err := do(harness.Client, "POST", s.tasks.URL+"/tasks", token,
 					mustJSON(map[string]string{"title": fmt.Sprintf("%d-%d %s", w, i, title[:490]), "text": text}))
 				switch {
 				case err == nil && status == http.StatusCreated:
@@ -198,7 +198,7 @@ func TestFullStoreRestartsWithinItsMemoryLimit(t *testing.T) {
 	wholeList := func() (status int, tasks int, size int, err error) {
 		req, _ := http.NewRequest("GET", s.tasks.URL+"/tasks", nil)
 		req.Header.Set("Authorization", "Bearer "+token)
-		resp, err := stack.Client.Do(req)
+		resp, err := harness.Client.Do(req)
 		if err != nil {
 			return 0, 0, 0, err
 		}
@@ -207,7 +207,7 @@ func TestFullStoreRestartsWithinItsMemoryLimit(t *testing.T) {
 		return resp.StatusCode, bytes.Count(raw, []byte(`{"title":"`)), len(raw), err
 	}
 	status, listed, size, err := wholeList()
-	page := stack.Call(t, "GET", s.tasks.URL+"/tasks?limit=50&offset=100", token, nil)
+	page := harness.Call(t, "GET", s.tasks.URL+"/tasks?limit=50&offset=100", token, nil)
 	// A few clients reading the whole list at once.
 	var readers sync.WaitGroup
 	var readFailures counter

@@ -10,7 +10,7 @@ import (
 	"sync"
 	"testing"
 
-	"github.com/kub-demo/kub-demo/e2e/stack"
+	"github.com/kub-demo/kub-demo/harness"
 )
 
 // repoRoot is the repository root (this package lives in e2e/kubernetes).
@@ -29,11 +29,11 @@ var services = []string{"auth", "users", "tasks"}
 // working tree by e2e/stack (the same main packages the images build).
 func binary(t *testing.T, svc string) string {
 	t.Helper()
-	b := stack.Build(t)
+	b := harness.Build(t)
 	return map[string]string{"auth": b.Auth, "users": b.Users, "tasks": b.Tasks}[svc]
 }
 
-func TestMain(m *testing.M) { os.Exit(stack.RunTests(m)) }
+func TestMain(m *testing.M) { os.Exit(harness.RunTests(m)) }
 
 // envVar is one line of "<binary> -env": NAME<TAB>default<TAB>description.
 type envVar struct {
@@ -80,9 +80,9 @@ func envOf(t *testing.T, svc string) map[string]envVar {
 // start runs a container's binary with exactly env (which sets PORT=port; nothing is
 // inherited from the test process), waits until GET /healthz answers 200, and stops
 // it with SIGTERM at cleanup; its logs are printed when the test fails.
-func start(t *testing.T, name, bin string, env []string) *stack.Process {
+func start(t *testing.T, name, bin string, env []string) *harness.Process {
 	t.Helper()
-	p := stack.Start(t, bin, env)
+	p := harness.Start(t, bin, env)
 	t.Cleanup(func() {
 		if t.Failed() {
 			t.Logf("%s logs:\n%s", name, p.Logs())

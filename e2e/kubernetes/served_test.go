@@ -11,8 +11,6 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
-
-	"github.com/kub-demo/kub-demo/e2e/stack"
 )
 
 // Every container of every set runs as its real binary with the environment its
@@ -62,10 +60,9 @@ func serve(t *testing.T, set *manifestSet, c *corev1.Container, svc, where, auth
 	if err != nil {
 		t.Fatalf("%s: %v", where, err)
 	}
-	listen = [2]int{stack.FreePort(t), int(port)}
-	metrics = [2]int{stack.FreePort(t), int(metricsPort)}
 	env := containerEnv(t, set, c, where)
-	env = append(env, "PORT="+strconv.Itoa(listen[0]), "METRICS_PORT="+strconv.Itoa(metrics[0]))
+	// Any free loopback ports in place of the container's: the binary says which it bound.
+	env = append(env, "PORT=0", "METRICS_PORT=0")
 	for name := range envOf(t, svc) {
 		if strings.HasSuffix(name, "_FOLDER") {
 			env = append(env, name+"="+t.TempDir())
@@ -74,8 +71,9 @@ func serve(t *testing.T, set *manifestSet, c *corev1.Container, svc, where, auth
 	if svc != "auth" {
 		env = append(env, "AUTH_ADDRESS="+authAddr)
 	}
-	start(t, where, binary(t, svc), env)
-	return listen, metrics
+	p := start(t, where, binary(t, svc), env)
+	loopbackMetrics, _ := strconv.Atoi(p.MetricsURL[strings.LastIndex(p.MetricsURL, ":")+1:])
+	return [2]int{p.Port, int(port)}, [2]int{loopbackMetrics, int(metricsPort)}
 }
 
 // containerEnv is what the kubelet puts in the container's environment from its env

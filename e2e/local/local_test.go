@@ -15,62 +15,62 @@ import (
 	"testing"
 	"time"
 
-	"github.com/kub-demo/kub-demo/e2e/stack"
+	"github.com/kub-demo/kub-demo/harness"
 )
 
-func TestMain(m *testing.M) { os.Exit(stack.RunTests(m)) }
+func TestMain(m *testing.M) { os.Exit(harness.RunTests(m)) }
 
 const jwtSecret = "an-end-to-end-test-secret-of-enough-bytes"
 
 type system struct {
-	auth, users, tasks *stack.Process
+	auth, users, tasks *harness.Process
 }
 
 // startSystem starts auth, then users and tasks with the discovery variables given.
-func startSystem(t *testing.T, discovery func(auth *stack.Process) []string) system {
+func startSystem(t *testing.T, discovery func(auth *harness.Process) []string) system {
 	t.Helper()
-	bin := stack.Build(t)
+	bin := harness.Build(t)
 	data := t.TempDir()
-	auth := stack.Start(t, bin.Auth, []string{"JWT_SECRET=" + jwtSecret})
-	users := stack.Start(t, bin.Users, append(discovery(auth), "USERS_FOLDER="+data+"/users"))
-	tasks := stack.Start(t, bin.Tasks, append(discovery(auth), "TASKS_FOLDER="+data+"/tasks", "AUTH_TIMEOUT=1s"))
+	auth := harness.Start(t, bin.Auth, []string{"JWT_SECRET=" + jwtSecret})
+	users := harness.Start(t, bin.Users, append(discovery(auth), "USERS_FOLDER="+data+"/users"))
+	tasks := harness.Start(t, bin.Tasks, append(discovery(auth), "TASKS_FOLDER="+data+"/tasks", "AUTH_TIMEOUT=1s"))
 	return system{auth, users, tasks}
 }
 
-func byAuthAddress(auth *stack.Process) []string {
+func byAuthAddress(auth *harness.Process) []string {
 	return []string{"AUTH_ADDRESS=127.0.0.1:" + strconv.Itoa(auth.Port)}
 }
 
-func byInjectedPair(auth *stack.Process) []string {
+func byInjectedPair(auth *harness.Process) []string {
 	return []string{"AUTH_SERVICE_SERVICE_HOST=127.0.0.1", "AUTH_SERVICE_SERVICE_PORT=" + strconv.Itoa(auth.Port)}
 }
 
 func TestFlow(t *testing.T) {
-	for name, discovery := range map[string]func(*stack.Process) []string{
+	for name, discovery := range map[string]func(*harness.Process) []string{
 		"wired by AUTH_ADDRESS":                       byAuthAddress,
 		"wired by the variables kubelet would inject": byInjectedPair,
 	} {
 		t.Run(name, func(t *testing.T) {
 			s := startSystem(t, discovery)
-			demoToken, _ := stack.Flow(t, s.users.URL, s.tasks.URL)
+			demoToken, _ := harness.Flow(t, s.users.URL, s.tasks.URL)
 
-			signup := stack.Call(t, "POST", s.users.URL+"/signup", "", map[string]string{"email": "learner@example.com", "password": "s3cret-pass"})
+			signup := harness.Call(t, "POST", s.users.URL+"/signup", "", map[string]string{"email": "learner@example.com", "password": "s3cret-pass"})
 			if signup.Status != http.StatusCreated || signup.Message() != "User created!" {
 				t.Fatalf("signup: %d %s", signup.Status, signup.Raw)
 			}
-			token := stack.Login(t, s.users.URL, "learner@example.com", "s3cret-pass")
-			if a := stack.Call(t, "POST", s.tasks.URL+"/tasks", token, map[string]string{"title": "mine"}); a.Status != http.StatusCreated {
+			token := harness.Login(t, s.users.URL, "learner@example.com", "s3cret-pass")
+			if a := harness.Call(t, "POST", s.tasks.URL+"/tasks", token, map[string]string{"title": "mine"}); a.Status != http.StatusCreated {
 				t.Fatalf("POST as the new user: %d %s", a.Status, a.Raw)
 			}
-			if a := stack.Call(t, "POST", s.users.URL+"/login", "", map[string]string{"email": "learner@example.com", "password": "wrong"}); a.Status != http.StatusUnauthorized {
+			if a := harness.Call(t, "POST", s.users.URL+"/login", "", map[string]string{"email": "learner@example.com", "password": "wrong"}); a.Status != http.StatusUnauthorized {
 				t.Fatalf("wrong password: %d %s", a.Status, a.Raw)
 			}
-			if a := stack.Call(t, "POST", s.tasks.URL+"/tasks", token+"x", map[string]string{"title": "forged"}); a.Status != http.StatusUnauthorized || a.Message() != "Could not verify token." {
+			if a := harness.Call(t, "POST", s.tasks.URL+"/tasks", token+"x", map[string]string{"title": "forged"}); a.Status != http.StatusUnauthorized || a.Message() != "Could not verify token." {
 				t.Fatalf("tampered token: %d %s", a.Status, a.Raw)
 			}
 
-			stack.AssertNoSecrets(t, []*stack.Process{s.auth, s.users, s.tasks},
-				stack.DemoPassword, "s3cret-pass", "wrong", demoToken, token, jwtSecret, "$2a$")
+			harness.AssertNoSecrets(t, []*harness.Process{s.auth, s.users, s.tasks},
+				harness.DemoPassword, "s3cret-pass", "wrong", demoToken, token, jwtSecret, "$2a$")
 			if logs := s.tasks.Logs(); !strings.Contains(logs, `"msg":"auth service found"`) {
 				t.Errorf("tasks did not log where it found auth:\n%s", logs)
 			}
@@ -79,7 +79,7 @@ func TestFlow(t *testing.T) {
 }
 
 func TestStartFailsWithoutAWayToFindAuth(t *testing.T) {
-	bin := stack.Build(t)
+	bin := harness.Build(t)
 	for _, binary := range []string{bin.Users, bin.Tasks} {
 		cmd := exec.Command(binary)
 		cmd.Env = []string{"PORT=0", "USERS_FOLDER=" + t.TempDir(), "TASKS_FOLDER=" + t.TempDir()}
@@ -97,7 +97,7 @@ func TestStartFailsWithoutAWayToFindAuth(t *testing.T) {
 
 func TestAuthOutageIs503AndRecoversWithoutRestart(t *testing.T) {
 	s := startSystem(t, byAuthAddress)
-	token, _ := stack.Flow(t, s.users.URL, s.tasks.URL)
+	token, _ := harness.Flow(t, s.users.URL, s.tasks.URL)
 	if err := s.auth.Stop(); err != nil {
 		t.Fatalf("auth did not stop cleanly: %v", err)
 	}
@@ -107,7 +107,7 @@ func TestAuthOutageIs503AndRecoversWithoutRestart(t *testing.T) {
 		{"POST", s.users.URL + "/login", ""},
 	} {
 		start := time.Now()
-		a := stack.Call(t, call.method, call.url, call.token, map[string]string{"title": "t", "email": stack.DemoEmail, "password": stack.DemoPassword})
+		a := harness.Call(t, call.method, call.url, call.token, map[string]string{"title": "t", "email": harness.DemoEmail, "password": harness.DemoPassword})
 		if a.Status != http.StatusServiceUnavailable || a.Message() == "" {
 			t.Errorf("%s %s with auth down: %d %s, want 503 with a message", call.method, call.url, a.Status, a.Raw)
 		}
@@ -116,7 +116,7 @@ func TestAuthOutageIs503AndRecoversWithoutRestart(t *testing.T) {
 		}
 	}
 	s.auth.Restart(t)
-	if a := stack.Call(t, "GET", s.tasks.URL+"/tasks", token, nil); a.Status != http.StatusOK {
+	if a := harness.Call(t, "GET", s.tasks.URL+"/tasks", token, nil); a.Status != http.StatusOK {
 		t.Fatalf("GET /tasks after auth came back: %d %s", a.Status, a.Raw)
 	}
 }
@@ -125,7 +125,7 @@ func TestAuthOutageIs503AndRecoversWithoutRestart(t *testing.T) {
 // of them are waiting on it) while tasks gets SIGTERM: every one of them must still be
 // answered, then tasks exits 0.
 func TestSIGTERMDrainsInFlightRequests(t *testing.T) {
-	bin := stack.Build(t)
+	bin := harness.Build(t)
 	const inFlight = 20
 	arrived, release := make(chan struct{}, inFlight), make(chan struct{})
 	var once sync.Once
@@ -141,7 +141,7 @@ func TestSIGTERMDrainsInFlightRequests(t *testing.T) {
 		w.Write([]byte(`{"message":"Valid token.","uid":"u1"}`))
 	}))
 	defer auth.Close()
-	tasks := stack.Start(t, bin.Tasks, []string{
+	tasks := harness.Start(t, bin.Tasks, []string{
 		"AUTH_ADDRESS=" + strings.TrimPrefix(auth.URL, "http://"),
 		"TASKS_FOLDER=" + t.TempDir(),
 	})
@@ -153,7 +153,7 @@ func TestSIGTERMDrainsInFlightRequests(t *testing.T) {
 	results := make(chan result, inFlight)
 	for i := range inFlight {
 		go func() {
-			status, err := stack.Send("POST", tasks.URL+"/tasks", "in-flight", map[string]string{"title": "in flight " + strconv.Itoa(i)})
+			status, err := harness.Send("POST", tasks.URL+"/tasks", "in-flight", map[string]string{"title": "in flight " + strconv.Itoa(i)})
 			results <- result{status, err}
 		}()
 	}

@@ -7,11 +7,12 @@ import (
 	"testing"
 	"time"
 
-	"github.com/kub-demo/kub-demo/e2e/stack"
+	"github.com/kub-demo/kub-demo/e2e/scrape"
+	"github.com/kub-demo/kub-demo/harness"
 )
 
 // logLines returns the JSON log lines of p that carry requestId id.
-func logLines(t *testing.T, p *stack.Process, id string) []map[string]any {
+func logLines(t *testing.T, p *harness.Process, id string) []map[string]any {
 	t.Helper()
 	var lines []map[string]any
 	for _, line := range strings.Split(p.Logs(), "\n") {
@@ -39,7 +40,7 @@ func send(t *testing.T, method, url, token, requestID, body string) *http.Respon
 	if requestID != "" {
 		req.Header.Set("X-Request-ID", requestID)
 	}
-	resp, err := stack.Client.Do(req)
+	resp, err := harness.Client.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -52,11 +53,11 @@ func send(t *testing.T, method, url, token, requestID, body string) *http.Respon
 func TestOneRequestIDAcrossServices(t *testing.T) {
 	s := startSystem(t, byAuthAddress)
 	login := send(t, "POST", s.users.URL+"/login", "", "learner-login-1",
-		`{"email":"`+stack.DemoEmail+`","password":"`+stack.DemoPassword+`"}`)
+		`{"email":"`+harness.DemoEmail+`","password":"`+harness.DemoPassword+`"}`)
 	if login.Header.Get("X-Request-ID") != "learner-login-1" {
 		t.Fatalf("users answered X-Request-ID %q", login.Header.Get("X-Request-ID"))
 	}
-	token := stack.Login(t, s.users.URL, stack.DemoEmail, stack.DemoPassword)
+	token := harness.Login(t, s.users.URL, harness.DemoEmail, harness.DemoPassword)
 
 	post := send(t, "POST", s.tasks.URL+"/tasks", token, "learner-post-1", `{"title":"traced"}`)
 	if post.StatusCode != http.StatusCreated || post.Header.Get("X-Request-ID") != "learner-post-1" {
@@ -70,7 +71,7 @@ func TestOneRequestIDAcrossServices(t *testing.T) {
 	}
 
 	// A service writes its access log line just after the answer is sent: give it a moment.
-	waitForLogLine := func(p *stack.Process, id string) []map[string]any {
+	waitForLogLine := func(p *harness.Process, id string) []map[string]any {
 		deadline := time.Now().Add(5 * time.Second)
 		for {
 			if lines := logLines(t, p, id); len(lines) > 0 || time.Now().After(deadline) {
@@ -81,7 +82,7 @@ func TestOneRequestIDAcrossServices(t *testing.T) {
 	}
 	for _, path := range []struct {
 		id              string
-		front           *stack.Process
+		front           *harness.Process
 		frontPath, auth string
 	}{
 		{"learner-login-1", s.users, "/login", "/token"},
@@ -102,11 +103,11 @@ func TestOneRequestIDAcrossServices(t *testing.T) {
 // requests, the calls to auth and the stored records counted.
 func TestMetricsAreScrapedAndParse(t *testing.T) {
 	s := startSystem(t, byAuthAddress)
-	token, _ := stack.Flow(t, s.users.URL, s.tasks.URL)
+	token, _ := harness.Flow(t, s.users.URL, s.tasks.URL)
 	for range 3 {
-		stack.Call(t, "POST", s.tasks.URL+"/tasks", token, map[string]string{"title": "counted"})
+		harness.Call(t, "POST", s.tasks.URL+"/tasks", token, map[string]string{"title": "counted"})
 	}
-	stack.Call(t, "GET", s.tasks.URL+"/tasks", "", nil) // a 401
+	harness.Call(t, "GET", s.tasks.URL+"/tasks", "", nil) // a 401
 
 	type want struct {
 		name    string
@@ -114,7 +115,7 @@ func TestMetricsAreScrapedAndParse(t *testing.T) {
 		atLeast float64
 	}
 	for _, check := range []struct {
-		p     *stack.Process
+		p     *harness.Process
 		wants []want
 	}{
 		{s.tasks, []want{
@@ -139,7 +140,7 @@ func TestMetricsAreScrapedAndParse(t *testing.T) {
 			{"http_requests_total", map[string]string{"route": "/hashed-password", "method": "POST", "code": "200"}, 1},
 		}},
 	} {
-		metrics := stack.Scrape(t, check.p.MetricsURL)
+		metrics := scrape.Scrape(t, check.p.MetricsURL)
 		for _, w := range check.wants {
 			got, ok := metrics.Value(w.name, w.labels)
 			if !ok || got < w.atLeast {

@@ -22,7 +22,7 @@ import (
 	"sigs.k8s.io/kustomize/api/krusty"
 	"sigs.k8s.io/kustomize/kyaml/filesys"
 
-	"github.com/kub-demo/kub-demo/e2e/stack"
+	"github.com/kub-demo/kub-demo/harness"
 )
 
 // overlay is the PostgreSQL variant of deploy/k8s (kubectl apply -k deploy/k8s/postgres).
@@ -33,7 +33,7 @@ var runtimeEnv = map[string]bool{"GOMAXPROCS": true, "GOMEMLIMIT": true, "GOGC":
 
 func repoRoot(t *testing.T) string {
 	t.Helper()
-	root, err := stack.RepoRoot()
+	root, err := harness.RepoRoot()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -154,7 +154,7 @@ func TestOverlay(t *testing.T) {
 		t.Errorf("the network policies should let users and tasks, and only them, reach the database on 5432")
 	}
 
-	bin := stack.Build(t)
+	bin := harness.Build(t)
 	for _, name := range []string{"users", "tasks"} {
 		d := find[*appsv1.Deployment](t, objs, name+"-deployment")
 		spec := d.Spec.Template.Spec

@@ -16,12 +16,12 @@ import (
 	"testing"
 	"time"
 
-	"github.com/kub-demo/kub-demo/e2e/stack"
+	"github.com/kub-demo/kub-demo/harness"
 	"github.com/kub-demo/kub-demo/platform/pgtest"
 )
 
 func TestMain(m *testing.M) {
-	code := stack.RunTests(m)
+	code := harness.RunTests(m)
 	pgtest.StopShared()
 	os.Exit(code)
 }
@@ -30,37 +30,37 @@ const jwtSecret = "the-postgres-e2e-tests-signing-key-0123456789"
 
 // system is auth, users and tasks replicas, all users and tasks on one database.
 type system struct {
-	auth  *stack.Process
-	users []*stack.Process
-	tasks []*stack.Process
+	auth  *harness.Process
+	users []*harness.Process
+	tasks []*harness.Process
 	url   string // DATABASE_URL
 }
 
 func startSystem(t *testing.T, users, tasks int, tasksEnv ...string) *system {
 	t.Helper()
-	bin := stack.Build(t)
+	bin := harness.Build(t)
 	s := &system{url: pgtest.NewDatabase(t)}
-	s.auth = stack.Start(t, bin.Auth, []string{"JWT_SECRET=" + jwtSecret, "BCRYPT_COST=4"})
+	s.auth = harness.Start(t, bin.Auth, []string{"JWT_SECRET=" + jwtSecret, "BCRYPT_COST=4"})
 	common := []string{"AUTH_ADDRESS=127.0.0.1:" + strconv.Itoa(s.auth.Port), "DATABASE_URL=" + s.url, "DB_MAX_CONNS=4"}
 	for range users {
 		// Many signups from one address: not what the throttle is for.
-		s.users = append(s.users, stack.Start(t, bin.Users, append(common, "USERS_FOLDER="+t.TempDir(), "SIGNUPS_PER_CLIENT=0")))
+		s.users = append(s.users, harness.Start(t, bin.Users, append(common, "USERS_FOLDER="+t.TempDir(), "SIGNUPS_PER_CLIENT=0")))
 	}
 	for range tasks {
-		s.tasks = append(s.tasks, stack.Start(t, bin.Tasks, append(append(common, "TASKS_FOLDER="+t.TempDir()), tasksEnv...)))
+		s.tasks = append(s.tasks, harness.Start(t, bin.Tasks, append(append(common, "TASKS_FOLDER="+t.TempDir()), tasksEnv...)))
 	}
-	for _, p := range append(append([]*stack.Process{}, s.users...), s.tasks...) {
+	for _, p := range append(append([]*harness.Process{}, s.users...), s.tasks...) {
 		waitReady(t, p)
 	}
 	return s
 }
 
 // waitReady polls /readyz: with a database, ready means migrated (and auth answered).
-func waitReady(t *testing.T, p *stack.Process) {
+func waitReady(t *testing.T, p *harness.Process) {
 	t.Helper()
 	deadline := time.Now().Add(20 * time.Second)
 	for time.Now().Before(deadline) {
-		if resp, err := stack.Client.Get(p.URL + "/readyz"); err == nil {
+		if resp, err := harness.Client.Get(p.URL + "/readyz"); err == nil {
 			resp.Body.Close()
 			if resp.StatusCode == http.StatusOK {
 				return
@@ -74,7 +74,7 @@ func waitReady(t *testing.T, p *stack.Process) {
 // listed is every title GET /tasks answers.
 func listed(t *testing.T, tasksURL, token string) map[string]int {
 	t.Helper()
-	a := stack.Call(t, "GET", tasksURL+"/tasks", token, nil)
+	a := harness.Call(t, "GET", tasksURL+"/tasks", token, nil)
 	if a.Status != http.StatusOK {
 		t.Fatalf("GET /tasks: %d %s", a.Status, a.Raw)
 	}
@@ -89,7 +89,7 @@ func listed(t *testing.T, tasksURL, token string) map[string]int {
 // database; both list every one, once.
 func TestTwoTasksReplicasSeeEveryTask(t *testing.T) {
 	s := startSystem(t, 1, 2, "TASKS_PER_USER=0", "TASK_BYTES_PER_USER=0")
-	token := stack.Login(t, s.users[0].URL, stack.DemoEmail, stack.DemoPassword)
+	token := harness.Login(t, s.users[0].URL, harness.DemoEmail, harness.DemoPassword)
 	const workers, each = 8, 25
 	var wg sync.WaitGroup
 	var created atomic.Int64
@@ -99,7 +99,7 @@ func TestTwoTasksReplicasSeeEveryTask(t *testing.T) {
 			go func() {
 				defer wg.Done()
 				for i := range each {
-					status, err := stack.Send("POST", replica.URL+"/tasks", token, map[string]string{"title": fmt.Sprintf("r%d-w%d-%d", r, w, i)})
+					status, err := harness.Send("POST", replica.URL+"/tasks", token, map[string]string{"title": fmt.Sprintf("r%d-w%d-%d", r, w, i)})
 					if err != nil || status != http.StatusCreated {
 						t.Errorf("POST to replica %d: %d %v", r, status, err)
 						return
@@ -129,7 +129,7 @@ func TestTwoTasksReplicasSeeEveryTask(t *testing.T) {
 // afterwards, by both.
 func TestKillOneTasksReplicaUnderLoad(t *testing.T) {
 	s := startSystem(t, 1, 2, "TASKS_PER_USER=0", "TASK_BYTES_PER_USER=0")
-	token := stack.Login(t, s.users[0].URL, stack.DemoEmail, stack.DemoPassword)
+	token := harness.Login(t, s.users[0].URL, harness.DemoEmail, harness.DemoPassword)
 	victim, survivor := s.tasks[0], s.tasks[1]
 	const rounds, workers, each, killAfter = 3, 16, 60, 300
 	var acked []string
@@ -139,14 +139,14 @@ func TestKillOneTasksReplicaUnderLoad(t *testing.T) {
 		var sent atomic.Int64
 		var wg sync.WaitGroup
 		for w := range workers {
-			target := []*stack.Process{victim, survivor}[w%2]
+			target := []*harness.Process{victim, survivor}[w%2]
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
 				for i := range each {
 					title := fmt.Sprintf("round%d-w%d-%d", round, w, i)
 					sent.Add(1)
-					status, err := stack.Send("POST", target.URL+"/tasks", token, map[string]string{"title": title, "text": "sent while a replica is killed"})
+					status, err := harness.Send("POST", target.URL+"/tasks", token, map[string]string{"title": title, "text": "sent while a replica is killed"})
 					if err != nil {
 						return // the victim is gone: this client stops
 					}
@@ -205,7 +205,7 @@ func TestUsersReplicasShareAccounts(t *testing.T) {
 			// auth sheds bcrypt work past a short queue (503 at once): a client tries again.
 			status, err := 0, error(nil)
 			for try := 0; try < 100; try++ {
-				status, err = stack.Send("POST", s.users[i%2].URL+"/signup", "", map[string]string{"email": email, "password": "pw-" + email})
+				status, err = harness.Send("POST", s.users[i%2].URL+"/signup", "", map[string]string{"email": email, "password": "pw-" + email})
 				if err != nil || status != http.StatusServiceUnavailable {
 					break
 				}
@@ -229,7 +229,7 @@ func TestUsersReplicasShareAccounts(t *testing.T) {
 	for _, replica := range s.users {
 		for i := range distinct {
 			email := fmt.Sprintf("u%d@example.com", i)
-			stack.Login(t, replica.URL, email, "pw-"+email)
+			harness.Login(t, replica.URL, email, "pw-"+email)
 		}
 	}
 }
@@ -238,18 +238,18 @@ func TestUsersReplicasShareAccounts(t *testing.T) {
 // binaries' -import, and the same users and tasks are there once it runs on the database;
 // importing again adds nothing.
 func TestMoveFromFilesToTheDatabase(t *testing.T) {
-	bin := stack.Build(t)
-	auth := stack.Start(t, bin.Auth, []string{"JWT_SECRET=" + jwtSecret, "BCRYPT_COST=4"})
+	bin := harness.Build(t)
+	auth := harness.Start(t, bin.Auth, []string{"JWT_SECRET=" + jwtSecret, "BCRYPT_COST=4"})
 	authAddress := "AUTH_ADDRESS=127.0.0.1:" + strconv.Itoa(auth.Port)
 	usersFolder, tasksFolder := t.TempDir(), t.TempDir()
-	users := stack.Start(t, bin.Users, []string{authAddress, "USERS_FOLDER=" + usersFolder})
-	tasks := stack.Start(t, bin.Tasks, []string{authAddress, "TASKS_FOLDER=" + tasksFolder})
-	stack.Call(t, "POST", users.URL+"/signup", "", map[string]string{"email": "mover@example.com", "password": "moving-pw"})
-	token := stack.Login(t, users.URL, "mover@example.com", "moving-pw")
+	users := harness.Start(t, bin.Users, []string{authAddress, "USERS_FOLDER=" + usersFolder})
+	tasks := harness.Start(t, bin.Tasks, []string{authAddress, "TASKS_FOLDER=" + tasksFolder})
+	harness.Call(t, "POST", users.URL+"/signup", "", map[string]string{"email": "mover@example.com", "password": "moving-pw"})
+	token := harness.Login(t, users.URL, "mover@example.com", "moving-pw")
 	for i := range 5 {
-		stack.Call(t, "POST", tasks.URL+"/tasks", token, map[string]string{"title": fmt.Sprintf("file task %d", i)})
+		harness.Call(t, "POST", tasks.URL+"/tasks", token, map[string]string{"title": fmt.Sprintf("file task %d", i)})
 	}
-	before := stack.Call(t, "GET", tasks.URL+"/tasks", token, nil).Raw
+	before := harness.Call(t, "GET", tasks.URL+"/tasks", token, nil).Raw
 	users.Stop()
 	tasks.Stop()
 
@@ -266,12 +266,12 @@ func TestMoveFromFilesToTheDatabase(t *testing.T) {
 		}
 	}
 	env := []string{authAddress, "DATABASE_URL=" + url}
-	dbUsers := stack.Start(t, bin.Users, append(env, "USERS_FOLDER="+t.TempDir()))
-	dbTasks := stack.Start(t, bin.Tasks, append(env, "TASKS_FOLDER="+t.TempDir()))
+	dbUsers := harness.Start(t, bin.Users, append(env, "USERS_FOLDER="+t.TempDir()))
+	dbTasks := harness.Start(t, bin.Tasks, append(env, "TASKS_FOLDER="+t.TempDir()))
 	waitReady(t, dbUsers)
 	waitReady(t, dbTasks)
-	token = stack.Login(t, dbUsers.URL, "mover@example.com", "moving-pw")
-	if after := stack.Call(t, "GET", dbTasks.URL+"/tasks", token, nil).Raw; after != before {
+	token = harness.Login(t, dbUsers.URL, "mover@example.com", "moving-pw")
+	if after := harness.Call(t, "GET", dbTasks.URL+"/tasks", token, nil).Raw; after != before {
 		t.Fatalf("GET /tasks on the files:\n%s\non the database after the import:\n%s", before, after)
 	}
 }

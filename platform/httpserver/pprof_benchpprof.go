@@ -2,25 +2,19 @@
 
 package httpserver
 
-// Built only with -tags benchpprof (make bench BENCH_PPROF=folder): serves net/http/pprof on
-// $PPROF_ADDR, a loopback address apart from the service's port. Release builds have no
-// pprof at all.
+// Built only with -tags benchpprof (make bench BENCH_PPROF=folder): the metrics port also
+// serves net/http/pprof, for the benchmark's profiles. Release builds have no pprof at all.
 
 import (
 	"net/http"
 	"net/http/pprof"
-	"os"
 )
 
 func init() {
-	addr := os.Getenv("PPROF_ADDR")
-	if addr == "" {
-		return
+	debugRoutes = func(mux *http.ServeMux) {
+		mux.HandleFunc("/debug/pprof/", pprof.Index)
+		mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+		mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+		mux.Handle("/debug/pprof/allocs", pprof.Handler("allocs"))
 	}
-	mux := http.NewServeMux()
-	mux.HandleFunc("/debug/pprof/", pprof.Index)
-	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
-	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
-	mux.Handle("/debug/pprof/allocs", pprof.Handler("allocs"))
-	go http.ListenAndServe(addr, mux)
 }

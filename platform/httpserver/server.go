@@ -129,10 +129,16 @@ func newServer(handler http.Handler, l net.Listener, maxConns int, errorLog *log
 	}, limited
 }
 
+// debugRoutes, set in -tags benchpprof builds only, adds net/http/pprof to the metrics port.
+var debugRoutes func(*http.ServeMux)
+
 // metricsHandler serves GET /metrics and a JSON 404 for anything else.
 func metricsHandler(metrics http.Handler) http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", metrics)
+	if debugRoutes != nil {
+		debugRoutes(mux)
+	}
 	mux.HandleFunc("/", web.NotFound)
 	return mux
 }

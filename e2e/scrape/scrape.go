@@ -1,4 +1,5 @@
-package stack
+// Package scrape reads a service's Prometheus metrics, for end-to-end tests.
+package scrape
 
 import (
 	"net/http"
@@ -15,7 +16,7 @@ type Metrics map[string]*dto.MetricFamily
 // Scrape GETs baseURL/metrics and parses the Prometheus text format.
 func Scrape(t testing.TB, baseURL string) Metrics {
 	t.Helper()
-	resp, err := Client.Get(baseURL + "/metrics")
+	resp, err := http.Get(baseURL + "/metrics")
 	if err != nil {
 		t.Fatal(err)
 	}

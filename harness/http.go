@@ -1,4 +1,4 @@
-package stack
+package harness
 
 import (
 	"bytes"
@@ -31,17 +31,21 @@ type Answer struct {
 // Message is the body's "message" field.
 func (a Answer) Message() string { s, _ := a.Body["message"].(string); return s }
 
-// Call sends one request; token, when not empty, goes in an Authorization: Bearer header.
-func Call(t testing.TB, method, url, token string, body any) Answer {
-	t.Helper()
+// Do sends one request with a JSON body (when body is not nil) and, when token is not empty,
+// an Authorization: Bearer header, and returns the answer, its body decoded when it is a
+// JSON object. It fails nothing: goroutines and servers that may be gone use it directly.
+func Do(method, url, token string, body any) (Answer, error) {
 	var payload io.Reader
 	if body != nil {
-		raw, _ := json.Marshal(body)
+		raw, err := json.Marshal(body)
+		if err != nil {
+			return Answer{}, err
+		}
 		payload = bytes.NewReader(raw)
 	}
 	req, err := http.NewRequest(method, url, payload)
 	if err != nil {
-		t.Fatal(err)
+		return Answer{}, err
 	}
 	req.Header.Set("Content-Type", "application/json")
 	if token != "" {
@@ -49,36 +53,48 @@ func Call(t testing.TB, method, url, token string, body any) Answer {
 	}
 	resp, err := Client.Do(req)
 	if err != nil {
-		t.Fatalf("%s %s: %v", method, url, err)
+		return Answer{}, err
 	}
 	defer resp.Body.Close()
-	raw, _ := io.ReadAll(resp.Body)
+	raw, err := io.ReadAll(resp.Body)
 	a := Answer{Status: resp.StatusCode, Header: resp.Header, Raw: string(raw)}
-	if err := json.Unmarshal(raw, &a.Body); err != nil {
-		t.Fatalf("%s %s: %d with a body that is not a JSON object: %q", method, url, resp.StatusCode, raw)
+	if err != nil {
+		return a, fmt.Errorf("%s %s: reading the answer: %w", method, url, err)
+	}
+	json.Unmarshal(raw, &a.Body)
+	return a, nil
+}
+
+// Call is Do for a test: any failure to get an answer, or an answer that is not a JSON
+// object, fails it.
+func Call(t testing.TB, method, url, token string, body any) Answer {
+	t.Helper()
+	a, err := Do(method, url, token, body)
+	if err != nil {
+		t.Fatalf("%s %s: %v", method, url, err)
+	}
+	if a.Body == nil {
+		t.Fatalf("%s %s: %d with a body that is not a JSON object: %q", method, url, a.Status, a.Raw)
 	}
 	return a
 }
 
-// Send is Call for goroutines and for servers that may be gone: it returns the status, or an
-// error, instead of failing the test.
+// Send is Do reduced to the status.
 func Send(method, url, token string, body any) (int, error) {
-	raw, _ := json.Marshal(body)
-	req, err := http.NewRequest(method, url, bytes.NewReader(raw))
+	a, err := Do(method, url, token, body)
+	return a.Status, err
+}
+
+// Expect is Do that wants status: any other answer is an error that says what came.
+func Expect(method, url, token string, body any, status int) error {
+	a, err := Do(method, url, token, body)
 	if err != nil {
-		return 0, err
+		return err
 	}
-	req.Header.Set("Content-Type", "application/json")
-	if token != "" {
-		req.Header.Set("Authorization", "Bearer "+token)
+	if a.Status != status {
+		return fmt.Errorf("%s %s: %d %.200s, want %d", method, url, a.Status, a.Raw, status)
 	}
-	resp, err := Client.Do(req)
-	if err != nil {
-		return 0, err
-	}
-	io.Copy(io.Discard, resp.Body)
-	resp.Body.Close()
-	return resp.StatusCode, nil
+	return nil
 }
 
 // AssertNoSecrets fails the test if any process logged any of secrets.

@@ -1,0 +1,3 @@
+module github.com/kub-demo/kub-demo/harness
+
+go 1.26.0
