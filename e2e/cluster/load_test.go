@@ -12,13 +12,6 @@ import (
 	"github.com/kub-demo/kub-demo/harness"
 )
 
-// client sends the test's requests; each has 5s at most, well above AUTH_TIMEOUT (3s),
-// so that a slow auth shows as the services' own 503, not as a client timeout.
-var client = &http.Client{
-	Timeout:   5 * time.Second,
-	Transport: &http.Transport{MaxIdleConnsPerHost: 16},
-}
-
 // getTasks is GET /tasks with the token; anything but 200 is an error.
 func getTasks(tasksURL, token string) error {
 	return expect(http.MethodGet, tasksURL+"/tasks", token, nil, http.StatusOK)
