@@ -295,12 +295,21 @@ func (b *bench) run() (string, error) {
 	record := append(append([]byte(nil), postBody...), taskSplit...)
 	fsyncPath := filepath.Join(small, "fsync-floor.txt")
 	defer os.Remove(fsyncPath)
-	postTargets := roundRobin([]vegeta.Target{{Method: http.MethodPost, URL: tasks100.URL + "/tasks", Body: postBody, Header: jsonHeader(bearer(token))}})
+	// Many writers: each user may store TASKS_PER_USER tasks (1,000), and the limits stay on.
+	writerTokens, err := writers(users.URL, postWriters)
+	if err != nil {
+		return "", err
+	}
+	var postTargets []vegeta.Target
+	for _, tok := range writerTokens {
+		postTargets = append(postTargets, vegeta.Target{Method: http.MethodPost, URL: tasks100.URL + "/tasks", Body: postBody, Header: jsonHeader(bearer(tok))})
+	}
 	created := 0
 	var floorErr error
+	postTargeter := roundRobin(postTargets)
 	postResult, floorFsync := pair("POST /tasks",
 		func() loadResult {
-			r := attack("POST /tasks", postTargets, conc, slice, http.StatusCreated)
+			r := attack("POST /tasks", postTargeter, conc, slice, http.StatusCreated)
 			created += r.OK
 			return r
 		},
@@ -309,7 +318,7 @@ func (b *bench) run() (string, error) {
 			floorErr = cmp.Or(floorErr, err)
 			return r
 		},
-		func() { created += attack("POST /tasks", postTargets, conc, s.warmup, http.StatusCreated).OK },
+		func() { created += attack("POST /tasks", postTargeter, conc, s.warmup, http.StatusCreated).OK },
 		[]*process{tasks100, auth}, nil)
 	if floorErr != nil {
 		return "", floorErr
@@ -402,6 +411,10 @@ func (b *bench) run() (string, error) {
 	}
 	return out.String(), nil
 }
+
+// postWriters is how many users POST /tasks is loaded by: at most 1,000 tasks each, they
+// take about 100,000 POSTs, more than a run makes.
+const postWriters = 100
 
 // commitStats reads the tasks service's record-file metrics: records written and fsyncs.
 func commitStats(metricsURL string) (string, error) {

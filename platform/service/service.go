@@ -122,10 +122,13 @@ const envTable = "{{range .}}{{usage_key .}}\t{{usage_default .}}\t{{usage_descr
 type RunFunc func(ctx context.Context, args []string, stdout io.Writer) error
 
 // Main is a service's whole main: run until SIGINT or SIGTERM, then exit 0, or print run's
-// error and exit 1.
+// error and exit 1. What run writes to stdout (its logs) is buffered and written out at
+// least every 50 ms, and all of it before Main returns.
 func Main(run RunFunc) {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	err := run(ctx, os.Args, os.Stdout)
+	stdout := newLogWriter(os.Stdout)
+	err := run(ctx, os.Args, stdout)
+	stdout.Close()
 	stop()
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "error:", err)
