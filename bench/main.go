@@ -453,12 +453,18 @@ func (b *bench) profile(name string, procs []*process, dur time.Duration) func()
 			defer func() { done <- struct{}{} }()
 			// A -tags benchpprof build serves net/http/pprof on its metrics port.
 			url := fmt.Sprintf("%s/debug/pprof/profile?seconds=%d", p.MetricsURL, max(1, int(dur.Seconds())))
-			a, err := harness.Do(http.MethodGet, url, "", nil)
-			if err != nil || a.Status != http.StatusOK {
-				b.logf("profile of %s: %d %v", p.Name, a.Status, err)
+			profile, err := (&http.Client{Timeout: dur + time.Minute}).Get(url)
+			if err != nil {
+				b.logf("profile of %s: %v", p.Name, err)
 				return
 			}
-			os.WriteFile(file, []byte(a.Raw), 0o644)
+			body, err := io.ReadAll(profile.Body)
+			profile.Body.Close()
+			if err != nil || profile.StatusCode != http.StatusOK {
+				b.logf("profile of %s: %s %v", p.Name, profile.Status, err)
+				return
+			}
+			os.WriteFile(file, body, 0o644)
 			// And what the process allocated since it started (cumulative, so the last
 			// path's file holds every path before it too).
 			if a, err := harness.Do(http.MethodGet, p.MetricsURL+"/debug/pprof/allocs", "", nil); err == nil && a.Status == http.StatusOK {
