@@ -143,13 +143,11 @@ func testOverlay(t *testing.T, imageLoad []string, kustomization, smoke string, 
 	t.Run("pods-deleted", func(t *testing.T) {
 		load.start(t)
 		start := time.Now()
-		for _, app := range []string{"users", "tasks"} {
-			deleteOnePod(t, "app="+app)
-			load.waitIterations(t, 2)
-		}
+		deletePods(t, "app=users", "app=tasks")
 		took := since(start)
+		load.waitIterations(t, 2)
 		r := load.stop(t)
-		figure("overlay: one users pod and one tasks pod deleted under load, %s: %s", took, r)
+		figure("overlay: one users pod and one tasks pod deleted under load, gone and replaced in %s: %s", took, r)
 		requireNoFailure(t, "deleting a users pod and a tasks pod", r)
 	})
 
@@ -182,16 +180,24 @@ func rollUnderInClusterLoad(t *testing.T, load *loadPodClient, deployment, selec
 	return r, took
 }
 
-// deleteOnePod deletes the first pod of the selector, as kubectl delete pod does (a graceful
-// stop), and waits for its replacement to be Ready.
-func deleteOnePod(t *testing.T, selector string) {
+// deletePods deletes one pod of each selector at once, as kubectl delete pod does (a
+// graceful stop), waits until they are gone, and for their replacements to be Ready.
+func deletePods(t *testing.T, selectors ...string) {
 	t.Helper()
-	old := podNames(t, selector)
-	if len(old) == 0 {
-		t.Fatalf("no pod for %s", selector)
+	before := map[string][]string{}
+	var victims []string
+	for _, selector := range selectors {
+		pods := podNames(t, selector)
+		if len(pods) == 0 {
+			t.Fatalf("no pod for %s", selector)
+		}
+		before[selector] = pods
+		victims = append(victims, pods[0])
 	}
-	mustKubectl(t, 2*time.Minute, "delete", old[0], "--wait", waitArg(2*time.Minute))
-	waitReady(t, selector, old)
+	mustKubectl(t, 2*time.Minute, append([]string{"delete", "--wait", waitArg(2 * time.Minute)}, victims...)...)
+	for _, selector := range selectors {
+		waitReady(t, selector, before[selector])
+	}
 }
 
 // requireNoFailure fails the test if any request of the load failed, if an acknowledged
