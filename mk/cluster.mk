@@ -7,16 +7,24 @@
 # It builds the images (make images), loads them with IMAGE_LOAD (which gets the image names
 # as arguments), applies deploy/k8s and runs the course's flow and cmd/smoke through kubectl
 # port-forward on 127.0.0.1, replaces the tasks pod, rolls auth under load, measures the
-# users and tasks Recreate gap, runs each lesson of deploy/k8s/examples, and deletes what
-# it applied. Without KUBECONFIG, IMAGE_LOAD or a cluster that answers it fails; it never
-# skips. The test is built only with -tags cluster, so make test leaves it out (e2e/cluster).
+# users and tasks Recreate gap, runs each lesson of deploy/k8s/examples, then the PostgreSQL
+# overlay deploy/k8s/postgres: the flow, and users and tasks rolled and a pod of each deleted
+# under the load of a client pod, with 0 failed requests. It deletes what it applied. Without
+# KUBECONFIG, IMAGE_LOAD or a cluster that answers it fails; it never skips. The test is built
+# only with -tags cluster, so make test leaves it out (e2e/cluster).
+#
+# CLUSTER_POSTGRES_IMAGE is the overlay's database image: local/postgres:15 by default, built
+# by make postgres-image from this machine's PostgreSQL (apt-get install postgresql) and
+# loaded with IMAGE_LOAD; postgres:15, the overlay's own, on a cluster that can pull it (it is
+# loaded too when the local Docker has it).
 
 CLUSTER_TEST_TIMEOUT ?= 30m
+CLUSTER_POSTGRES_IMAGE ?= local/postgres:15
 
 .PHONY: cluster-test cluster-lint
 
 cluster-test: ## the end-to-end test on the cluster KUBECONFIG names; IMAGE_LOAD loads the images
-	cd e2e && KUBECONFIG="$(KUBECONFIG)" IMAGE_LOAD="$(IMAGE_LOAD)" \
+	cd e2e && KUBECONFIG="$(KUBECONFIG)" IMAGE_LOAD="$(IMAGE_LOAD)" CLUSTER_POSTGRES_IMAGE="$(CLUSTER_POSTGRES_IMAGE)" \
 		$(GO) test -tags cluster -count=1 -v -timeout $(CLUSTER_TEST_TIMEOUT) ./cluster/
 
 # make lint (and so make test) vets the cluster test too, though it does not run it.

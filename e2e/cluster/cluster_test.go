@@ -76,7 +76,8 @@ func TestCluster(t *testing.T) {
 	for _, l := range lessons {
 		dirs = append(dirs, l.dir)
 	}
-	requireFreeNamespace(t, dirs)
+	overlay := overlayKustomization(t, postgresImage())
+	requireFreeNamespace(t, dirs, overlayObjects(t, overlay))
 	buildAndLoadImages(t, imageLoad, dirs)
 	smoke := buildSmoke(t)
 
@@ -135,6 +136,13 @@ func TestCluster(t *testing.T) {
 			checkDiscovery(t, lesson.discovery)
 		})
 	}
+
+	// Last, once deploy/k8s and the lessons are gone: the overlay keeps their objects'
+	// names, and users and tasks find auth at auth-service.default, so it runs in
+	// "default" too.
+	t.Run("postgres-overlay", func(t *testing.T) {
+		testOverlay(t, imageLoad, overlay, smoke, figure)
+	})
 }
 
 // requireCluster fails, saying what to do, unless KUBECONFIG and IMAGE_LOAD are set and
@@ -165,22 +173,24 @@ func requireCluster(t *testing.T) []string {
 	return imageLoad
 }
 
-// requireFreeNamespace fails if any object the manifests create already exists: the test
-// would change it and then delete it.
-func requireFreeNamespace(t *testing.T, dirs []string) {
+// requireFreeNamespace fails if any object the manifests of dirs, or the other objects
+// named, create already exists: the test would change it and then delete it.
+func requireFreeNamespace(t *testing.T, dirs []string, others []string) {
 	t.Helper()
 	var all []string
 	for _, dir := range dirs {
-		for _, o := range names(t, filepath.Join(repoRoot, dir)) {
-			if !slices.Contains(all, o) {
-				all = append(all, o)
-			}
+		others = append(others, names(t, filepath.Join(repoRoot, dir))...)
+	}
+	for _, o := range others {
+		if !slices.Contains(all, o) {
+			all = append(all, o)
 		}
 	}
 	existing := strings.Fields(mustKubectl(t, 30*time.Second, append([]string{"get", "--ignore-not-found", "-o", "name"}, all...)...))
 	if len(existing) > 0 {
 		t.Fatalf("namespace default already holds %v: the test applies the manifests and deletes what it applied, "+
-			"so it starts only when none of their objects exist. Remove them first, e.g. kubectl delete -f deploy/k8s", existing)
+			"so it starts only when none of their objects exist. Remove them first, e.g. kubectl delete -f deploy/k8s, "+
+			"or kubectl delete -k deploy/k8s/postgres and kubectl delete pvc data-postgres-0", existing)
 	}
 }
 
@@ -232,10 +242,19 @@ func runSmoke(t *testing.T, bin, usersURL, tasksURL string) {
 // when the command fails or outlives timeout.
 func run(t *testing.T, timeout time.Duration, name string, args ...string) string {
 	t.Helper()
+	return runEnv(t, timeout, nil, name, args...)
+}
+
+// runEnv is run with env (NAME=value) added to the environment.
+func runEnv(t *testing.T, timeout time.Duration, env []string, name string, args ...string) string {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, name, args...)
 	cmd.Dir = repoRoot
+	if env != nil {
+		cmd.Env = append(os.Environ(), env...)
+	}
 	cmd.WaitDelay = 5 * time.Second
 	out, err := cmd.CombinedOutput()
 	if err != nil {
@@ -408,7 +427,7 @@ func checkDiscovery(t *testing.T, want map[string][2]string) {
 func diagnose(t *testing.T) {
 	t.Helper()
 	for _, args := range [][]string{
-		{"get", "deployments,replicasets,pods,services,endpointslices,pvc", "-o", "wide"},
+		{"get", "deployments,replicasets,statefulsets,pods,services,endpointslices,pvc", "-o", "wide"},
 		{"get", "events", "--sort-by=.lastTimestamp"},
 	} {
 		out, err := kubectl(30*time.Second, args...)
@@ -418,7 +437,7 @@ func diagnose(t *testing.T) {
 		t.Logf("kubectl %s:\n%s", strings.Join(args, " "), out)
 	}
 	// Every warning and error the services logged, and the last lines of each.
-	args := []string{"logs", "-l", "app in (auth,users,tasks)", "--all-containers", "--prefix", "--tail=-1", "--max-log-requests=10"}
+	args := []string{"logs", "-l", "app in (auth,users,tasks)", "--all-containers", "--prefix", "--tail=-1", "--max-log-requests=20"}
 	out, err := kubectl(30*time.Second, args...)
 	if err != nil {
 		t.Logf("kubectl %s: %v", strings.Join(args, " "), err)
@@ -431,7 +450,7 @@ func diagnose(t *testing.T) {
 		}
 	}
 	t.Logf("warnings and errors in the services' logs (%d):\n%s", len(warnings), strings.Join(warnings[max(0, len(warnings)-60):], "\n"))
-	tail, _ := kubectl(30*time.Second, "logs", "-l", "app in (auth,users,tasks)", "--all-containers", "--prefix", "--tail=10")
+	tail, _ := kubectl(30*time.Second, "logs", "-l", "app in (auth,users,tasks,postgres)", "--all-containers", "--prefix", "--tail=10", "--max-log-requests=20")
 	t.Logf("last lines of each:\n%s", tail)
 }
 
