@@ -11,7 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/kub-demo/kub-demo/e2e/stack"
+	"github.com/kub-demo/kub-demo/harness"
 )
 
 const (
@@ -127,7 +127,7 @@ func testOverlay(t *testing.T, imageLoad []string, kustomization, smoke string, 
 	figure("%s (database image %s): applied, Deployments Available and the database ready in %s", overlayDir, postgres, since(start))
 	users, tasks := portForward(t, "users-service", 8080), portForward(t, "tasks-service", 8000)
 	// Right after the wait, with no retry, as for deploy/k8s.
-	token, task := stack.Flow(t, users.URL, tasks.URL)
+	token, task := harness.Flow(t, users.URL, tasks.URL)
 	runSmoke(t, smoke, users.URL, tasks.URL)
 
 	load := startLoadPod(t)
@@ -153,7 +153,7 @@ func testOverlay(t *testing.T, imageLoad []string, kustomization, smoke string, 
 
 	// The course's task from before the rollouts, found again through new pods.
 	restartForward(t, tasks)
-	if !stack.HasTask(t, tasks.URL, token, task["title"]) {
+	if !harness.HasTask(t, tasks.URL, token, task["title"]) {
 		t.Errorf("after the rollouts GET /tasks does not list %q, stored before them", task["title"])
 	}
 }
