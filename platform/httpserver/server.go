@@ -68,7 +68,7 @@ func Run(ctx context.Context, log *slog.Logger, opts Options) error {
 		metricsListener.Close()
 		return fmt.Errorf("listen on port %d: %w", opts.Port, err)
 	}
-	public, publicLimit := newServer(opts.Handler, listener, max(opts.MaxConnections, 1), errorLog)
+	public, publicLimit := newServer(closeWhenDraining(opts.Probes, opts.Handler), listener, max(opts.MaxConnections, 1), errorLog)
 	metricsSrv, metricsLimit := newServer(metricsHandler(opts.Metrics), metricsListener, metricsConnections, errorLog)
 
 	serveErr := make(chan error, 2)
@@ -85,8 +85,11 @@ func Run(ctx context.Context, log *slog.Logger, opts Options) error {
 	case <-ctx.Done():
 	}
 
+	// From now on every answer carries "Connection: close" (closeWhenDraining), so that each
+	// client's next request opens a connection that the load balancer sends elsewhere. Idle
+	// connections are left open until Shutdown: closing them now would fail a request that a
+	// client sends on one at this instant, which few clients retry when it is a POST.
 	opts.Probes.startDraining()
-	public.SetKeepAlivesEnabled(false) // closes idle connections; answers carry "Connection: close"
 	if opts.ShutdownDelay > 0 {
 		log.Info("shutting down: still serving while load balancers stop sending traffic", "delay", opts.ShutdownDelay)
 		select {
@@ -111,6 +114,17 @@ func Run(ctx context.Context, log *slog.Logger, opts Options) error {
 	}
 	log.Info("stopped")
 	return nil
+}
+
+// closeWhenDraining asks every client to close its connection after the answer once the
+// server is draining.
+func closeWhenDraining(probes *Probes, next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if probes.draining.Load() {
+			w.Header().Set("Connection", "close")
+		}
+		next.ServeHTTP(w, r)
+	})
 }
 
 // newServer returns a server for handler with every timeout and limit set, and l wrapped to
