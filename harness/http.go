@@ -101,7 +101,7 @@ func Expect(method, url, token string, body any, status int) error {
 func AssertNoSecrets(t testing.TB, processes []*Process, secrets ...string) {
 	t.Helper()
 	for _, p := range processes {
-		logs := p.Logs()
+		logs := p.SettledLogs()
 		for _, secret := range secrets {
 			if secret != "" && strings.Contains(logs, secret) {
 				t.Errorf("%s's logs contain a secret (%.12s…)", p.Name, secret)

@@ -236,6 +236,27 @@ func (p *Process) Kill() {
 // LogLimit bytes of it, when the Spec set one).
 func (p *Process) Logs() string { return p.logs.String() }
 
+// logsQuiet is how long a service writes nothing before SettledLogs takes its logs as
+// complete: services write their buffered log lines out at least every 50 ms.
+const logsQuiet = 150 * time.Millisecond
+
+// SettledLogs is Logs once the process has written nothing new for logsQuiet (so that lines
+// still in its buffer are out), or after 5 s of waiting. Use it to check what a process
+// logged after the requests that should have made it log.
+func (p *Process) SettledLogs() string {
+	deadline := time.Now().Add(5 * time.Second)
+	last, since := p.logs.size(), time.Now()
+	for time.Now().Before(deadline) {
+		time.Sleep(25 * time.Millisecond)
+		if n := p.logs.size(); n != last {
+			last, since = n, time.Now()
+		} else if time.Since(since) >= logsQuiet {
+			break
+		}
+	}
+	return p.Logs()
+}
+
 // Memory reads the resident set size now (VmRSS) and its peak so far (VmHWM), in bytes.
 func (p *Process) Memory() (rss, peak int64, err error) {
 	f, err := os.Open(fmt.Sprintf("/proc/%d/status", p.PID()))
@@ -308,6 +329,7 @@ type logBuffer struct {
 	mu      sync.Mutex
 	limit   int
 	buf     []byte
+	written int64
 	line    []byte // the end of output not yet ended by a newline, while addresses are sought
 	addr    string
 	metrics string
@@ -323,6 +345,7 @@ func (b *logBuffer) restart() {
 func (b *logBuffer) Write(p []byte) (int, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
+	b.written += int64(len(p))
 	b.buf = append(b.buf, p...)
 	// Trim only when twice over, so that keeping the tail costs O(1) per byte.
 	if b.limit > 0 && len(b.buf) > 2*b.limit {
@@ -348,6 +371,13 @@ func (b *logBuffer) Write(p []byte) (int, error) {
 		}
 	}
 	return len(p), nil
+}
+
+// size is how many bytes were ever written (not only those kept).
+func (b *logBuffer) size() int64 {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.written
 }
 
 func (b *logBuffer) addresses() (addr, metrics string) {

@@ -59,7 +59,7 @@ func TestAgainstTheRealServices(t *testing.T) {
 			t.Errorf("step %s: the line does not end with request-id=svc-test-%s", step, step)
 		}
 	}
-	if !strings.Contains(users.Logs(), `"svc-test-login"`) || !strings.Contains(tasks.Logs(), `"svc-test-create-task"`) {
+	if !strings.Contains(users.SettledLogs(), `"svc-test-login"`) || !strings.Contains(tasks.SettledLogs(), `"svc-test-create-task"`) {
 		t.Errorf("the request ids printed are not in the services' logs")
 	}
 

@@ -127,16 +127,20 @@ func TestComposeStack(t *testing.T) {
 		if !bytes.Contains(out, []byte("smoke: PASS, 4 of 4 steps passed")) {
 			t.Errorf("no PASS summary")
 		}
-		// The id the command printed is in the container's log, as the docs promise for kubectl logs.
-		rc, err := s.Container(ctx, t, "tasks").Logs(ctx)
-		if err != nil {
-			t.Fatalf("logs of tasks: %v", err)
-		}
-		logs, _ := io.ReadAll(rc)
-		rc.Close()
-		if !bytes.Contains(logs, []byte(`"`+prefix+`-create-task"`)) {
-			t.Errorf("tasks' log has no line with request id %s-create-task", prefix)
-		}
+		// The id the command printed is in the container's log, as the docs promise for kubectl
+		// logs (within the 50 ms a service keeps log lines in its buffer).
+		harness.Eventually(t, 5*time.Second, 100*time.Millisecond, func() error {
+			rc, err := s.Container(ctx, t, "tasks").Logs(ctx)
+			if err != nil {
+				return fmt.Errorf("logs of tasks: %w", err)
+			}
+			logs, _ := io.ReadAll(rc)
+			rc.Close()
+			if !bytes.Contains(logs, []byte(`"`+prefix+`-create-task"`)) {
+				return fmt.Errorf("tasks' log has no line with request id %s-create-task", prefix)
+			}
+			return nil
+		})
 	})
 
 	t.Run("down then up keeps users and tasks", func(t *testing.T) {

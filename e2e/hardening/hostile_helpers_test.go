@@ -184,7 +184,7 @@ func hostPort(url string) string { return strings.TrimPrefix(url, "http://") }
 // errorLines are the log lines of p at level ERROR.
 func errorLines(p *harness.Process) []string {
 	var lines []string
-	for _, line := range strings.Split(p.Logs(), "\n") {
+	for _, line := range strings.Split(p.SettledLogs(), "\n") {
 		if strings.Contains(line, `"level":"ERROR"`) {
 			lines = append(lines, line)
 		}
@@ -195,7 +195,7 @@ func errorLines(p *harness.Process) []string {
 // longestLogLine is the length of p's longest log line.
 func longestLogLine(p *harness.Process) int {
 	longest := 0
-	for _, line := range strings.Split(p.Logs(), "\n") {
+	for _, line := range strings.Split(p.SettledLogs(), "\n") {
 		longest = max(longest, len(line))
 	}
 	return longest

@@ -159,7 +159,7 @@ func TestFullDiskAndReadOnlyFolderGive5xxAndNoPartialRecord(t *testing.T) {
 	if want := []string{"before", "space again", "writable again"}; strings.Join(titles, ",") != strings.Join(want, ",") || len(tail) != 0 {
 		t.Fatalf("tasks.txt holds %q (tail %q), want %q", titles, tail, want)
 	}
-	if !strings.Contains(tasks.Logs(), "no space left on device") || !strings.Contains(tasks.Logs(), "read-only file system") {
+	if logs := tasks.SettledLogs(); !strings.Contains(logs, "no space left on device") || !strings.Contains(logs, "read-only file system") {
 		t.Errorf("the logs do not say why the writes failed:\n%s", tasks.Logs())
 	}
 }

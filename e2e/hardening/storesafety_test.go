@@ -251,7 +251,7 @@ func TestUsersFileWithAHugeOrGluedLineKeepsItsUsers(t *testing.T) {
 	first, second := logsIn("first@example.com"), logsIn("second@example.com")
 	offset := strconv.Itoa(len(lines[0]))
 	warning := ""
-	for _, line := range strings.Split(s.users.Logs(), "\n") {
+	for _, line := range strings.Split(s.users.SettledLogs(), "\n") {
 		if strings.Contains(line, "skipping a record longer than the limit") {
 			warning = line
 		}
@@ -418,7 +418,7 @@ func TestTasksFileReplacedUnderTheServiceIsNoticed(t *testing.T) {
 	overwrite(t, path, fixed)
 	usable("overwritten in place with the good content again", []string{"one", "after the shrink"})
 	// The operator is told, once per unusable file, what is wrong with it.
-	if told := strings.Count(s.tasks.Logs(), "the file cannot be used; answering 503 until it can"); told != 2 {
+	if told := strings.Count(s.tasks.SettledLogs(), "the file cannot be used; answering 503 until it can"); told != 2 {
 		t.Errorf("tasks said %d times that tasks.txt cannot be used, want once for each of the 2 unusable files", told)
 	}
 }

@@ -71,7 +71,7 @@ func TestFlow(t *testing.T) {
 
 			harness.AssertNoSecrets(t, []*harness.Process{s.auth, s.users, s.tasks},
 				harness.DemoPassword, "s3cret-pass", "wrong", demoToken, token, jwtSecret, "$2a$")
-			if logs := s.tasks.Logs(); !strings.Contains(logs, `"msg":"auth service found"`) {
+			if logs := s.tasks.SettledLogs(); !strings.Contains(logs, `"msg":"auth service found"`) {
 				t.Errorf("tasks did not log where it found auth:\n%s", logs)
 			}
 		})

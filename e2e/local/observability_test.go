@@ -15,7 +15,7 @@ import (
 func logLines(t *testing.T, p *harness.Process, id string) []map[string]any {
 	t.Helper()
 	var lines []map[string]any
-	for _, line := range strings.Split(p.Logs(), "\n") {
+	for _, line := range strings.Split(p.SettledLogs(), "\n") {
 		var entry map[string]any
 		if line == "" {
 			continue

@@ -189,11 +189,31 @@ func TestConnectionCap(t *testing.T) {
 		t.Fatalf("a new client with the cap full of idle connections: %s, want 200", status)
 	}
 
-	// Three busy connections: a fourth is refused at once, with JSON.
+	// Three busy connections: a fourth is refused at once, with JSON. Each slow request is
+	// sent once the one before is inside, so that none is the one refused; one may still be,
+	// if an idle connection was not yet marked idle when it came: it is sent again.
 	client := &http.Client{Transport: &http.Transport{DisableKeepAlives: true}}
 	for range 3 {
-		go client.Get("http://" + r.public + "/slow")
-		<-busy // one at a time, so that none is the one refused
+		for tries := 0; ; tries++ {
+			refused := make(chan int, 1)
+			go func() {
+				if resp, err := client.Get("http://" + r.public + "/slow"); err == nil {
+					resp.Body.Close()
+					refused <- resp.StatusCode
+				}
+			}()
+			select {
+			case <-busy:
+			case status := <-refused:
+				if status != http.StatusServiceUnavailable || tries == 10 {
+					t.Fatalf("a slow request answered %d before it was let in", status)
+				}
+				continue
+			case <-time.After(10 * time.Second):
+				t.Fatal("a slow request neither got in nor was refused")
+			}
+			break
+		}
 	}
 	start := time.Now()
 	status, message := rawRequest(t, r.public, "GET /x HTTP/1.1\r\nHost: x\r\n\r\n")

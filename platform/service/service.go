@@ -77,7 +77,8 @@ type Config interface {
 // CommonSettings returns the settings every service has (Config embeds Common for them).
 func (c Common) CommonSettings() Common { return c }
 
-// Setup parses args and the environment into cfg. done reports that a flag did all there
+// Setup parses args and the environment into cfg (which may add flags of its own with a
+// method Flags(*flag.FlagSet)). done reports that a flag did all there
 // was to do (-env listed the variables, -healthcheck probed the running server): the
 // caller returns err then.
 func Setup(name string, args []string, stdout io.Writer, cfg Config) (done bool, err error) {
@@ -85,6 +86,9 @@ func Setup(name string, args []string, stdout io.Writer, cfg Config) (done bool,
 	flags.SetOutput(stdout)
 	healthcheck := flags.Bool("healthcheck", false, "probe the running server's /healthz on 127.0.0.1:$PORT; exit 0 if healthy, 1 if not")
 	listEnv := flags.Bool("env", false, "list the environment variables read, as NAME<TAB>default<TAB>description, and exit")
+	if f, ok := cfg.(interface{ Flags(*flag.FlagSet) }); ok {
+		f.Flags(flags)
+	}
 	flags.Usage = func() {
 		fmt.Fprintf(stdout, "Usage of %s:\n", name)
 		flags.PrintDefaults()

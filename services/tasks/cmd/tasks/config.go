@@ -2,13 +2,13 @@ package main
 
 import (
 	"errors"
+	"flag"
 	"fmt"
-	"strings"
 	"time"
 
 	"github.com/kub-demo/kub-demo/platform/discovery"
+	"github.com/kub-demo/kub-demo/platform/pgdb"
 	"github.com/kub-demo/kub-demo/platform/service"
-	"github.com/kub-demo/kub-demo/services/tasks/internal/pgstore"
 )
 
 type config struct {
@@ -20,10 +20,8 @@ type config struct {
 	TasksMaxBytes   int64         `envconfig:"TASKS_MAX_BYTES" desc:"size limit of tasks.txt; default: derived from the memory limit (GOMEMLIMIT)"`
 	AuthTimeout     time.Duration `envconfig:"AUTH_TIMEOUT" default:"3s" desc:"longest wait for one call to auth before answering 503"`
 	AuthAPIKey      string        `envconfig:"AUTH_API_KEY" desc:"service credential sent to auth (the same value as auth's)"`
-	DatabaseURL     string        `envconfig:"DATABASE_URL" desc:"PostgreSQL URL (postgres://user:password@host:5432/db?sslmode=require): keep the tasks there instead of in tasks.txt; empty: tasks.txt"`
-	DBMaxConns      int32         `envconfig:"DB_MAX_CONNS" default:"4" desc:"with DATABASE_URL: connections this process opens to the database at most"`
-	DBTimeout       time.Duration `envconfig:"DB_TIMEOUT" default:"5s" desc:"with DATABASE_URL: longest wait for one database call, a free connection included, before answering 503"`
 	discovery.AuthEnv
+	pgdb.Env
 	service.Common
 
 	importFrom string // -import FILE: import FILE into DATABASE_URL and exit
@@ -41,8 +39,8 @@ func (c *config) Validate() error {
 	if c.MaxTasksPerUser < 0 || c.MaxBytesPerUser < 0 || c.TasksMaxBytes < 0 {
 		return errors.New("TASKS_PER_USER, TASK_BYTES_PER_USER and TASKS_MAX_BYTES must not be negative")
 	}
-	if c.DBMaxConns < 1 || c.DBTimeout <= 0 {
-		return fmt.Errorf("DB_MAX_CONNS=%d must be at least 1 and DB_TIMEOUT=%s positive", c.DBMaxConns, c.DBTimeout)
+	if err := c.ValidateDatabase(); err != nil {
+		return err
 	}
 	if c.importFrom != "" {
 		if c.DatabaseURL == "" {
@@ -54,31 +52,9 @@ func (c *config) Validate() error {
 	return err
 }
 
-// database is how the PostgreSQL store reaches DATABASE_URL.
-func (c *config) database() pgstore.Config {
-	return pgstore.Config{URL: c.DatabaseURL, MaxConns: c.DBMaxConns, Timeout: c.DBTimeout}
-}
-
-// takeImportFlag takes -import FILE (or -import=FILE) out of args, before service.Setup
-// parses the flags every service has, and keeps it in c.
-func (c *config) takeImportFlag(args []string) ([]string, error) {
-	rest := []string{args[0]}
-	for i := 1; i < len(args); i++ {
-		name, value, hasValue := strings.Cut(strings.TrimPrefix(args[i], "-"), "=")
-		if name != "-import" && name != "import" {
-			rest = append(rest, args[i])
-			continue
-		}
-		if !hasValue {
-			if i+1 == len(args) {
-				return nil, errors.New("-import needs a file: tasks -import /path/to/tasks.txt")
-			}
-			i++
-			value = args[i]
-		}
-		c.importFrom = value
-	}
-	return rest, nil
+// Flags adds -import to the flags every service has.
+func (c *config) Flags(flags *flag.FlagSet) {
+	flags.StringVar(&c.importFrom, "import", "", "import this tasks.txt into DATABASE_URL (records there already are left as they are), then exit")
 }
 
 // maxBytes is TASKS_MAX_BYTES, or the store ceiling of the memory this process may use: the

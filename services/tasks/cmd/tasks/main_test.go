@@ -162,7 +162,7 @@ func TestImportNeedsADatabase(t *testing.T) {
 			t.Errorf("%v without DATABASE_URL: %v, want an error naming DATABASE_URL", args, err)
 		}
 	}
-	if err := run(t.Context(), []string{"tasks", "-import"}, io.Discard); err == nil || !strings.Contains(err.Error(), "needs a file") {
+	if err := run(t.Context(), []string{"tasks", "-import"}, io.Discard); err == nil || !strings.Contains(err.Error(), "needs an argument") {
 		t.Errorf("-import with no file: %v", err)
 	}
 }

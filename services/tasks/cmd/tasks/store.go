@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"log/slog"
-	"math"
 	"path/filepath"
 	"time"
 
@@ -39,32 +38,21 @@ func openStore(ctx context.Context, cfg *config, log *slog.Logger, m *metrics.Re
 	// The same commit metrics as the file's: tasks_store_batch_records is the tasks one
 	// transaction stored, _write_seconds its statements, _fsync_seconds its commit.
 	opts.OnCommit = m.Store("tasks").ObserveCommit
-	db, err := pgstore.Open(cfg.database(), opts, log)
+	db, err := pgstore.Open(cfg.Database(), opts, log)
 	if err != nil {
 		return nil, err
 	}
 	log.Info("task store", "backend", "postgres", "database", db.Endpoint(), "maxConns", db.MaxConns(), "timeout", cfg.DBTimeout.String())
 	// Replicas may start before the database: ready once it is there and migrated.
 	go db.WaitMigrated(ctx, time.Second)
-	m.GaugeFunc("tasks_stored", "Tasks in the database.", func() float64 {
-		n, err := db.Count(context.Background())
-		if err != nil {
-			return math.NaN()
-		}
-		return float64(n)
-	})
-	stat := db.PoolStat
-	m.GaugeFunc("db_pool_max_connections", "Connections this process may open to the database (DB_MAX_CONNS).", func() float64 { return float64(stat().MaxConns()) })
-	m.GaugeFunc("db_pool_acquired_connections", "Database connections in use now.", func() float64 { return float64(stat().AcquiredConns()) })
-	m.GaugeFunc("db_pool_idle_connections", "Database connections open and idle now.", func() float64 { return float64(stat().IdleConns()) })
-	m.GaugeFunc("db_pool_waited_acquires", "Times a call waited for a free database connection, since start.", func() float64 { return float64(stat().EmptyAcquireCount()) })
+	db.RegisterMetrics(m, "tasks_stored", "Tasks in the database.", db.Count)
 	return &backend{Tasks: db, checkName: "database", check: db.Check, close: db.Close}, nil
 }
 
 // importTasks adds the tasks of a tasks.txt to DATABASE_URL (tasks -import FILE), and logs
 // what it did.
 func importTasks(ctx context.Context, cfg *config, log *slog.Logger) error {
-	db, err := pgstore.Open(cfg.database(), store.Options{}, log)
+	db, err := pgstore.Open(cfg.Database(), store.Options{}, log)
 	if err != nil {
 		return err
 	}

@@ -20,6 +20,7 @@ import (
 	"github.com/kub-demo/kub-demo/platform/authapi"
 	"github.com/kub-demo/kub-demo/platform/httpserver"
 	"github.com/kub-demo/kub-demo/platform/metrics"
+	"github.com/kub-demo/kub-demo/platform/pgdb"
 	"github.com/kub-demo/kub-demo/platform/pgtest"
 	"github.com/kub-demo/kub-demo/platform/web"
 	"github.com/kub-demo/kub-demo/services/tasks/internal/pgstore"
@@ -56,7 +57,7 @@ var backends = []backend{
 	{"postgres", func(t *testing.T) opener {
 		url := pgtest.NewDatabase(t)
 		return func(t *testing.T, opts store.Options) server.Tasks {
-			s, err := pgstore.Open(pgstore.Config{URL: url, MaxConns: 4, Timeout: 10 * time.Second}, opts, quiet)
+			s, err := pgstore.Open(pgdb.Config{URL: url, MaxConns: 4, Timeout: 10 * time.Second}, opts, quiet)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -382,7 +383,7 @@ func TestImportedFileIsTheSameList(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer file.Close()
-	db, err := pgstore.Open(pgstore.Config{URL: pgtest.NewDatabase(t), MaxConns: 2, Timeout: 10 * time.Second}, store.Options{}, quiet)
+	db, err := pgstore.Open(pgdb.Config{URL: pgtest.NewDatabase(t), MaxConns: 2, Timeout: 10 * time.Second}, store.Options{}, quiet)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/kub-demo/kub-demo/platform/pgdb"
 	"slices"
 	"time"
 
@@ -61,7 +62,7 @@ func (s *Store) commitLoop() {
 			for {
 				select {
 				case r := <-s.queue:
-					r.done <- unavailable(errors.New("the store is closed"))
+					r.done <- pgdb.Unavailable(errors.New("the store is closed"))
 				default:
 					return
 				}
@@ -91,7 +92,7 @@ type usage struct {
 // commit stores batch in one transaction and returns each append's outcome: nil, ErrQuota,
 // or the transaction's error for every append when it failed.
 func (s *Store) commit(batch []*appendRequest) []error {
-	ctx, cancel := context.WithTimeout(context.Background(), s.timeout)
+	ctx, cancel := context.WithTimeout(context.Background(), s.Timeout)
 	defer cancel()
 	owners := make([]string, 0, len(batch))
 	for _, r := range batch {
@@ -104,7 +105,7 @@ func (s *Store) commit(batch []*appendRequest) []error {
 	began := time.Now()
 	var wrote time.Duration // statements sent and answered; the rest is the commit (WAL flush)
 	stored := 0
-	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+	err := pgx.BeginFunc(ctx, s.Pool, func(tx pgx.Tx) error {
 		defer func() { wrote = time.Since(began) }()
 		if _, err := tx.Exec(ctx, ensureOwnersSQL, owners); err != nil {
 			return err
@@ -155,7 +156,7 @@ func (s *Store) commit(batch []*appendRequest) []error {
 		s.opts.OnCommit(stored, wrote, time.Since(began)-wrote, err)
 	}
 	if err != nil {
-		err = fail(err)
+		err = pgdb.Fail(err)
 		for i := range results {
 			results[i] = err
 		}

@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"errors"
 	"fmt"
+	"github.com/kub-demo/kub-demo/platform/pgdb"
 	"maps"
 	"os"
 	"slices"
@@ -101,7 +102,7 @@ type importRecord struct {
 // them in result once it is committed.
 func (s *Store) importBatch(ctx context.Context, batch []importRecord, result *Imported) error {
 	var added, present int
-	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+	err := pgx.BeginFunc(ctx, s.Pool, func(tx pgx.Tx) error {
 		added, present = 0, 0
 		if _, err := tx.Exec(ctx, "SELECT pg_advisory_xact_lock($1)", importLock); err != nil {
 			return err
@@ -172,7 +173,7 @@ func (s *Store) importBatch(ctx context.Context, batch []importRecord, result *I
 		return nil
 	})
 	if err != nil {
-		return fmt.Errorf("import into the database: %w", fail(err))
+		return fmt.Errorf("import into the database: %w", pgdb.Fail(err))
 	}
 	result.Added += added
 	result.Present += present

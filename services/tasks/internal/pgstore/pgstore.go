@@ -13,42 +13,23 @@ package pgstore
 
 import (
 	"context"
+	"embed"
 	"errors"
 	"fmt"
 	"log/slog"
-	"strings"
 	"sync"
-	"sync/atomic"
-	"time"
 
-	"github.com/jackc/pgx/v5/pgconn"
-	"github.com/jackc/pgx/v5/pgxpool"
-
+	"github.com/kub-demo/kub-demo/platform/pgdb"
 	"github.com/kub-demo/kub-demo/platform/web"
 	"github.com/kub-demo/kub-demo/services/tasks/internal/store"
 )
 
-// Config is how to reach the database.
-type Config struct {
-	// URL is DATABASE_URL: postgres://user:password@host:port/database?sslmode=…
-	URL string
-	// MaxConns bounds the pool: the most statements this process runs at once.
-	MaxConns int32
-	// Timeout bounds one call, the wait for a connection included: past it the call fails
-	// with store.ErrUnavailable.
-	Timeout time.Duration
-}
-
-// Store is the tasks table of one database.
+// Store is the tasks table of one database: its pool, schema and readiness (pgdb.DB), and
+// the committer of its appends.
 type Store struct {
-	pool    *pgxpool.Pool
-	opts    store.Options
-	timeout time.Duration
-	log     *slog.Logger
-
-	migrated   atomic.Bool
-	mu         sync.Mutex
-	migrateErr error // why the last migration attempt failed
+	*pgdb.DB
+	opts store.Options
+	log  *slog.Logger
 
 	queue   chan *appendRequest // to commitLoop
 	closing chan struct{}
@@ -56,112 +37,22 @@ type Store struct {
 	closed  sync.Once
 }
 
-// Open prepares the pool; it connects only when first used (see Migrate).
-func Open(cfg Config, opts store.Options, log *slog.Logger) (*Store, error) {
-	pool, err := newPool(cfg, "kub-demo-tasks")
+//go:embed migrations/*.sql
+var migrations embed.FS
+
+// schema is the tasks tables'. Its advisory lock key spells "kub-task".
+var schema = pgdb.Schema{Name: "tasks", Migrations: migrations, Lock: 0x6b75622d7461736b}
+
+// Open prepares the pool; it connects only when first used (see pgdb.DB.WaitMigrated).
+func Open(cfg pgdb.Config, opts store.Options, log *slog.Logger) (*Store, error) {
+	db, err := pgdb.Open(cfg, schema, log)
 	if err != nil {
 		return nil, err
 	}
-	s := &Store{pool: pool, opts: opts, timeout: cfg.Timeout, log: log,
+	s := &Store{DB: db, opts: opts, log: log,
 		queue: make(chan *appendRequest, maxBatch), closing: make(chan struct{}), stopped: make(chan struct{})}
 	go s.commitLoop()
 	return s, nil
-}
-
-func newPool(cfg Config, application string) (*pgxpool.Pool, error) {
-	if cfg.MaxConns < 1 || cfg.Timeout <= 0 {
-		return nil, errors.New("pgstore: MaxConns must be at least 1 and Timeout positive")
-	}
-	pc, err := pgxpool.ParseConfig(cfg.URL)
-	if err != nil {
-		return nil, fmt.Errorf("DATABASE_URL: %w", err) // pgx leaves the password out
-	}
-	pc.MaxConns = cfg.MaxConns
-	pc.MinConns = 0
-	if pc.ConnConfig.ConnectTimeout == 0 || pc.ConnConfig.ConnectTimeout > cfg.Timeout {
-		pc.ConnConfig.ConnectTimeout = cfg.Timeout
-	}
-	params := pc.ConnConfig.RuntimeParams
-	if params["application_name"] == "" {
-		params["application_name"] = application
-	}
-	// A 201 means the task is on disk, whatever the database or role default says.
-	params["synchronous_commit"] = "on"
-	return pgxpool.NewWithConfig(context.Background(), pc)
-}
-
-// Endpoint is where the store connects, for logs: user@host:port/database, no password.
-func (s *Store) Endpoint() string { return endpoint(s.pool.Config()) }
-
-func endpoint(pc *pgxpool.Config) string {
-	c := pc.ConnConfig
-	return fmt.Sprintf("%s@%s:%d/%s", c.User, c.Host, c.Port, c.Database)
-}
-
-// MaxConns is the pool's size.
-func (s *Store) MaxConns() int32 { return s.pool.Config().MaxConns }
-
-// Migrate brings the schema up to date (replicas starting at once apply each migration
-// once). The store serves only once it has.
-func (s *Store) Migrate(ctx context.Context) error {
-	err := migrate(ctx, s.pool, s.log)
-	s.mu.Lock()
-	s.migrateErr = err
-	s.mu.Unlock()
-	if err == nil {
-		s.migrated.Store(true)
-	}
-	return err
-}
-
-// WaitMigrated calls Migrate until it succeeds or ctx ends, every retryEvery: a replica may
-// start before its database does. Until then the store answers ErrUnavailable and Check
-// fails.
-func (s *Store) WaitMigrated(ctx context.Context, retryEvery time.Duration) {
-	lastErr := ""
-	for {
-		attempt, cancel := context.WithTimeout(ctx, 4*s.timeout)
-		err := s.Migrate(attempt)
-		cancel()
-		if err == nil {
-			s.log.Info("database schema up to date: ready", "database", s.Endpoint())
-			return
-		}
-		if ctx.Err() != nil {
-			return
-		}
-		if err.Error() != lastErr { // once per different reason, not once per try
-			lastErr = err.Error()
-			s.log.Warn("database not ready yet: retrying", "database", s.Endpoint(), "error", lastErr, "retryEvery", retryEvery.String())
-		}
-		select {
-		case <-ctx.Done():
-			return
-		case <-time.After(retryEvery):
-		}
-	}
-}
-
-// ready fails until the schema is migrated.
-func (s *Store) ready() error {
-	if s.migrated.Load() {
-		return nil
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.migrateErr != nil {
-		return unavailable(fmt.Errorf("the schema is not migrated yet: %w", s.migrateErr))
-	}
-	return unavailable(errors.New("the schema is not migrated yet"))
-}
-
-// Check reports whether the store can serve now: migrated, and the database answers.
-// Readiness probes call it.
-func (s *Store) Check(ctx context.Context) error {
-	if err := s.ready(); err != nil {
-		return err
-	}
-	return fail(s.pool.Ping(ctx))
 }
 
 // Close lets the batch being committed finish, refuses appends from then on, and closes the
@@ -170,7 +61,7 @@ func (s *Store) Close() {
 	s.closed.Do(func() {
 		close(s.closing)
 		<-s.stopped
-		s.pool.Close()
+		s.DB.Close()
 	})
 }
 
@@ -186,18 +77,18 @@ func (s *Store) Append(ctx context.Context, owner string, t store.Task) error {
 	if q := s.opts.MaxBytesPerUser; q > 0 && int64(size) > q {
 		return fmt.Errorf("%w: %d bytes, the most a user's tasks may take", store.ErrQuota, q)
 	}
-	if err := s.ready(); err != nil {
+	if err := s.Ready(); err != nil {
 		return err
 	}
-	ctx, cancel := context.WithTimeout(ctx, s.timeout)
+	ctx, cancel := context.WithTimeout(ctx, s.Timeout)
 	defer cancel()
 	r := &appendRequest{owner: owner, size: int64(size), answer: string(answer), done: make(chan error, 1)}
 	select {
 	case s.queue <- r:
 	case <-s.closing:
-		return unavailable(errors.New("the store is closed"))
+		return pgdb.Unavailable(errors.New("the store is closed"))
 	case <-ctx.Done():
-		return fail(ctx.Err())
+		return pgdb.Fail(ctx.Err())
 	}
 	select {
 	case err := <-r.done:
@@ -207,10 +98,10 @@ func (s *Store) Append(ctx context.Context, owner string, t store.Task) error {
 		case err := <-r.done:
 			return err
 		default:
-			return unavailable(errors.New("the store is closed"))
+			return pgdb.Unavailable(errors.New("the store is closed"))
 		}
 	case <-ctx.Done():
-		return fail(ctx.Err())
+		return pgdb.Fail(ctx.Err())
 	}
 }
 
@@ -258,19 +149,19 @@ ORDER BY p.id`
 // stored order, as the elements of a JSON array with no brackets, and how many viewer may see
 // in all. Every replica's tasks are there as soon as they are committed.
 func (s *Store) Page(ctx context.Context, viewer string, offset, limit int) (parts [][]byte, total int, err error) {
-	if err := s.ready(); err != nil {
+	if err := s.Ready(); err != nil {
 		return nil, 0, err
 	}
 	offset, limit = max(offset, 0), max(limit, 0)
-	ctx, cancel := context.WithTimeout(ctx, s.timeout)
+	ctx, cancel := context.WithTimeout(ctx, s.Timeout)
 	defer cancel()
 	query, args := viewSQL, []any{viewer, int64(offset), int64(limit)}
 	if s.opts.Shared {
 		query, args = sharedSQL, []any{int64(offset), int64(limit)}
 	}
-	rows, err := s.pool.Query(ctx, query, args...)
+	rows, err := s.Pool.Query(ctx, query, args...)
 	if err != nil {
-		return nil, 0, fail(err)
+		return nil, 0, pgdb.Fail(err)
 	}
 	defer rows.Close()
 	var list []byte
@@ -289,7 +180,7 @@ func (s *Store) Page(ctx context.Context, viewer string, offset, limit int) (par
 		list = append(list, task...)
 	}
 	if err := rows.Err(); err != nil {
-		return nil, 0, fail(err)
+		return nil, 0, pgdb.Fail(err)
 	}
 	if len(list) == 0 {
 		return nil, int(all), nil
@@ -299,53 +190,9 @@ func (s *Store) Page(ctx context.Context, viewer string, offset, limit int) (par
 
 // Count is how many tasks the database holds.
 func (s *Store) Count(ctx context.Context) (int, error) {
-	ctx, cancel := context.WithTimeout(ctx, s.timeout)
+	ctx, cancel := context.WithTimeout(ctx, s.Timeout)
 	defer cancel()
 	var n int64
-	err := s.pool.QueryRow(ctx, "SELECT coalesce(sum(tasks), 0)::bigint FROM task_owners").Scan(&n)
-	return int(n), fail(err)
+	err := s.Pool.QueryRow(ctx, "SELECT coalesce(sum(tasks), 0)::bigint FROM task_owners").Scan(&n)
+	return int(n), pgdb.Fail(err)
 }
-
-// fail maps the database's errors to the store's: a full disk is store.ErrFull; no answer, a
-// lost connection, a server shutting down, in recovery or out of connections, or a timeout
-// is store.ErrUnavailable (503: try again). Anything else is returned as it is (500).
-func fail(err error) error {
-	if err == nil || errors.Is(err, context.Canceled) {
-		return err
-	}
-	var pgErr *pgconn.PgError
-	if errors.As(err, &pgErr) {
-		switch {
-		case pgErr.Code == "53100": // disk_full
-			return &dbError{sentinel: store.ErrFull, what: "the database's disk is full", err: err}
-		case strings.HasPrefix(pgErr.Code, "08"), // connection exception
-			strings.HasPrefix(pgErr.Code, "53"),          // insufficient resources (too many connections…)
-			strings.HasPrefix(pgErr.Code, "57P"),         // shutting down, cannot connect now (recovery)
-			pgErr.Code == "57014",                        // query_canceled: a statement timeout
-			pgErr.Code == "25006",                        // read_only_sql_transaction: a standby, after a failover
-			pgErr.Code == "40001", pgErr.Code == "40P01": // serialization failure, deadlock
-			return unavailable(err)
-		}
-		return err
-	}
-	// Not an answer from the server: no connection, a connection lost, or a timeout.
-	return unavailable(err)
-}
-
-// dbError is one of the store's errors (store.ErrUnavailable, store.ErrFull) in the words of
-// the database: theirs speak of a file.
-type dbError struct {
-	sentinel error
-	what     string
-	err      error
-}
-
-func (e *dbError) Error() string   { return e.what + ": " + e.err.Error() }
-func (e *dbError) Unwrap() []error { return []error{e.sentinel, e.err} }
-
-func unavailable(err error) error {
-	return &dbError{sentinel: store.ErrUnavailable, what: "the database cannot be used now", err: err}
-}
-
-// PoolStat is the pool's state now, for metrics.
-func (s *Store) PoolStat() *pgxpool.Stat { return s.pool.Stat() }

@@ -18,6 +18,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/kub-demo/kub-demo/platform/pgdb"
 	"github.com/kub-demo/kub-demo/platform/pgtest"
 	"github.com/kub-demo/kub-demo/services/tasks/internal/store"
 )
@@ -31,7 +32,7 @@ var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
 
 func open(t *testing.T, url string, opts store.Options) *Store {
 	t.Helper()
-	s, err := Open(Config{URL: url, MaxConns: 4, Timeout: 10 * time.Second}, opts, quiet)
+	s, err := Open(pgdb.Config{URL: url, MaxConns: 4, Timeout: 10 * time.Second}, opts, quiet)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -135,7 +136,7 @@ func TestUnavailableIsUnavailable(t *testing.T) {
 	}
 	port := l.Addr().(*net.TCPAddr).Port
 	l.Close() // nothing listens there now
-	gone, err := Open(Config{URL: fmt.Sprintf("postgres://u:secret-pw@127.0.0.1:%d/db", port), MaxConns: 2, Timeout: time.Second}, store.Options{}, quiet)
+	gone, err := Open(pgdb.Config{URL: fmt.Sprintf("postgres://u:secret-pw@127.0.0.1:%d/db", port), MaxConns: 2, Timeout: time.Second}, store.Options{}, quiet)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -171,7 +172,7 @@ func TestUnavailableIsUnavailable(t *testing.T) {
 
 func TestBadURLsDoNotShowThePassword(t *testing.T) {
 	for _, url := range []string{"postgres://user:secret-pw@host:notaport/db", "postgres://user:secret-pw@host/db?sslmode=bogus"} {
-		_, err := Open(Config{URL: url, MaxConns: 1, Timeout: time.Second}, store.Options{}, quiet)
+		_, err := Open(pgdb.Config{URL: url, MaxConns: 1, Timeout: time.Second}, store.Options{}, quiet)
 		if err == nil || strings.Contains(err.Error(), "secret-pw") {
 			t.Errorf("Open(%q) = %v, want an error without the password", strings.ReplaceAll(url, "secret-pw", "…"), err)
 		}

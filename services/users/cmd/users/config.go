@@ -2,14 +2,14 @@ package main
 
 import (
 	"errors"
+	"flag"
 	"fmt"
-	"strings"
 	"time"
 
 	"github.com/kub-demo/kub-demo/platform/discovery"
+	"github.com/kub-demo/kub-demo/platform/pgdb"
 	"github.com/kub-demo/kub-demo/platform/service"
 	"github.com/kub-demo/kub-demo/services/users/internal/accounts"
-	"github.com/kub-demo/kub-demo/services/users/internal/pgusers"
 )
 
 type config struct {
@@ -24,10 +24,8 @@ type config struct {
 	ThrottleWindow          time.Duration `envconfig:"THROTTLE_WINDOW" default:"1m" desc:"the window of the three limits above (each refills evenly over it)"`
 	InFlightPerClient       int           `envconfig:"LOGINS_IN_FLIGHT_PER_CLIENT" default:"4" desc:"logins and signups of one client address at auth at once (more wait, up to AUTH_TIMEOUT, then 429); 0 switches it off"`
 	UsersMaxBytes           int64         `envconfig:"USERS_MAX_BYTES" desc:"size limit of users.jsonl; default: derived from the memory limit (GOMEMLIMIT)"`
-	DatabaseURL             string        `envconfig:"DATABASE_URL" desc:"PostgreSQL URL (postgres://user:password@host:5432/db?sslmode=require): keep the users there instead of in users.jsonl; empty: users.jsonl"`
-	DBMaxConns              int32         `envconfig:"DB_MAX_CONNS" default:"4" desc:"with DATABASE_URL: connections this process opens to the database at most"`
-	DBTimeout               time.Duration `envconfig:"DB_TIMEOUT" default:"5s" desc:"with DATABASE_URL: longest wait for one database call, a free connection included, before answering 503"`
 	discovery.AuthEnv
+	pgdb.Env
 	service.Common
 
 	importFrom string // -import FILE: import FILE into DATABASE_URL and exit
@@ -51,8 +49,8 @@ func (c *config) Validate() error {
 	if c.UsersMaxBytes < 0 {
 		return fmt.Errorf("USERS_MAX_BYTES=%d must not be negative", c.UsersMaxBytes)
 	}
-	if c.DBMaxConns < 1 || c.DBTimeout <= 0 {
-		return fmt.Errorf("DB_MAX_CONNS=%d must be at least 1 and DB_TIMEOUT=%s positive", c.DBMaxConns, c.DBTimeout)
+	if err := c.ValidateDatabase(); err != nil {
+		return err
 	}
 	if c.importFrom != "" {
 		if c.DatabaseURL == "" {
@@ -64,31 +62,9 @@ func (c *config) Validate() error {
 	return err
 }
 
-// database is how the PostgreSQL store reaches DATABASE_URL.
-func (c *config) database() pgusers.Config {
-	return pgusers.Config{URL: c.DatabaseURL, MaxConns: c.DBMaxConns, Timeout: c.DBTimeout}
-}
-
-// takeImportFlag takes -import FILE (or -import=FILE) out of args, before service.Setup
-// parses the flags every service has, and keeps it in c.
-func (c *config) takeImportFlag(args []string) ([]string, error) {
-	rest := []string{args[0]}
-	for i := 1; i < len(args); i++ {
-		name, value, hasValue := strings.Cut(strings.TrimPrefix(args[i], "-"), "=")
-		if name != "-import" && name != "import" {
-			rest = append(rest, args[i])
-			continue
-		}
-		if !hasValue {
-			if i+1 == len(args) {
-				return nil, errors.New("-import needs a file: users -import /path/to/users.jsonl")
-			}
-			i++
-			value = args[i]
-		}
-		c.importFrom = value
-	}
-	return rest, nil
+// Flags adds -import to the flags every service has.
+func (c *config) Flags(flags *flag.FlagSet) {
+	flags.StringVar(&c.importFrom, "import", "", "import this users.jsonl into DATABASE_URL (records there already are left as they are), then exit")
 }
 
 // maxBytes is USERS_MAX_BYTES, or the store ceiling of the memory this process may use: the

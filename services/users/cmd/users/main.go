@@ -21,10 +21,6 @@ func main() { service.Main(run) }
 
 func run(ctx context.Context, args []string, stdout io.Writer) error {
 	var cfg config
-	args, err := cfg.takeImportFlag(args)
-	if err != nil {
-		return err
-	}
 	if done, err := service.Setup("users", args, stdout, &cfg); done {
 		return err
 	}

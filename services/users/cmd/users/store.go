@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"log/slog"
-	"math"
 	"path/filepath"
 	"time"
 
@@ -32,32 +31,21 @@ func openStore(ctx context.Context, cfg *config, maxBytes int64, log *slog.Logge
 		return &backend{Users: users, checkName: "users file", check: func(context.Context) error { return users.Check() }, close: func() { users.Close() }}, nil
 	}
 
-	db, err := pgusers.Open(cfg.database(), log)
+	db, err := pgusers.Open(cfg.Database(), log)
 	if err != nil {
 		return nil, err
 	}
 	log.Info("user store", "backend", "postgres", "database", db.Endpoint(), "maxConns", db.MaxConns(), "timeout", cfg.DBTimeout.String())
 	// Replicas may start before the database: ready once it is there and migrated.
 	go db.WaitMigrated(ctx, time.Second)
-	m.GaugeFunc("users_stored", "Users in the database.", func() float64 {
-		n, err := db.Count(context.Background())
-		if err != nil {
-			return math.NaN()
-		}
-		return float64(n)
-	})
-	stat := db.PoolStat
-	m.GaugeFunc("db_pool_max_connections", "Connections this process may open to the database (DB_MAX_CONNS).", func() float64 { return float64(stat().MaxConns()) })
-	m.GaugeFunc("db_pool_acquired_connections", "Database connections in use now.", func() float64 { return float64(stat().AcquiredConns()) })
-	m.GaugeFunc("db_pool_idle_connections", "Database connections open and idle now.", func() float64 { return float64(stat().IdleConns()) })
-	m.GaugeFunc("db_pool_waited_acquires", "Times a call waited for a free database connection, since start.", func() float64 { return float64(stat().EmptyAcquireCount()) })
+	db.RegisterMetrics(m, "users_stored", "Users in the database.", db.Count)
 	return &backend{Users: db, checkName: "database", check: db.Check, close: db.Close}, nil
 }
 
 // importUsers adds the users of a users.jsonl to DATABASE_URL (users -import FILE), and logs
 // what it did.
 func importUsers(ctx context.Context, cfg *config, log *slog.Logger) error {
-	db, err := pgusers.Open(cfg.database(), log)
+	db, err := pgusers.Open(cfg.Database(), log)
 	if err != nil {
 		return err
 	}

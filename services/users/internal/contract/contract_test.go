@@ -18,6 +18,7 @@ import (
 	"github.com/kub-demo/kub-demo/platform/authapi"
 	"github.com/kub-demo/kub-demo/platform/httpserver"
 	"github.com/kub-demo/kub-demo/platform/metrics"
+	"github.com/kub-demo/kub-demo/platform/pgdb"
 	"github.com/kub-demo/kub-demo/platform/pgtest"
 	"github.com/kub-demo/kub-demo/services/users/internal/accounts"
 	"github.com/kub-demo/kub-demo/services/users/internal/pgusers"
@@ -52,7 +53,7 @@ var backends = []backend{
 	{"postgres", func(t *testing.T) opener {
 		url := pgtest.NewDatabase(t)
 		return func(t *testing.T) accounts.Users {
-			s, err := pgusers.Open(pgusers.Config{URL: url, MaxConns: 4, Timeout: 10 * time.Second}, quiet)
+			s, err := pgusers.Open(pgdb.Config{URL: url, MaxConns: 4, Timeout: 10 * time.Second}, quiet)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -252,7 +253,7 @@ func TestImportedFileLogsTheSameUsersIn(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer file.Close()
-	db, err := pgusers.Open(pgusers.Config{URL: pgtest.NewDatabase(t), MaxConns: 2, Timeout: 10 * time.Second}, quiet)
+	db, err := pgusers.Open(pgdb.Config{URL: pgtest.NewDatabase(t), MaxConns: 2, Timeout: 10 * time.Second}, quiet)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -17,6 +17,7 @@ import (
 
 	"github.com/kub-demo/kub-demo/platform/httpserver"
 	"github.com/kub-demo/kub-demo/platform/metrics"
+	"github.com/kub-demo/kub-demo/platform/pgdb"
 	"github.com/kub-demo/kub-demo/platform/pgtest"
 	"github.com/kub-demo/kub-demo/services/users/internal/accounts"
 	"github.com/kub-demo/kub-demo/services/users/internal/server"
@@ -34,7 +35,7 @@ func TestReplicasStartingTogetherMigrateOnce(t *testing.T) {
 	var wg sync.WaitGroup
 	errs := make(chan error, 6)
 	for range 6 {
-		s, err := Open(Config{URL: url, MaxConns: 2, Timeout: 10 * time.Second}, quiet)
+		s, err := Open(pgdb.Config{URL: url, MaxConns: 2, Timeout: 10 * time.Second}, quiet)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -63,7 +64,7 @@ func TestNoDatabaseIsUnavailable(t *testing.T) {
 	}
 	port := l.Addr().(*net.TCPAddr).Port
 	l.Close()
-	s, err := Open(Config{URL: fmt.Sprintf("postgres://u:secret-pw@127.0.0.1:%d/db", port), MaxConns: 2, Timeout: time.Second}, quiet)
+	s, err := Open(pgdb.Config{URL: fmt.Sprintf("postgres://u:secret-pw@127.0.0.1:%d/db", port), MaxConns: 2, Timeout: time.Second}, quiet)
 	if err != nil {
 		t.Fatal(err)
 	}
