@@ -48,3 +48,23 @@ type VerifyResponse struct {
 
 // MaxPasswordBytes is bcrypt's limit: it ignores (x/crypto refuses) anything longer.
 const MaxPasswordBytes = 72
+
+// MaxTokenBytes bounds a token: ours are about 300 bytes.
+const MaxTokenBytes = 4096
+
+// TokenShaped reports whether token could be one of auth's: up to MaxTokenBytes of the
+// characters of a JWT (base64url parts and the dots between them). Anything else is refused
+// without asking auth, and what is shaped so needs no escaping in JSON.
+func TokenShaped[T string | []byte](token T) bool {
+	if len(token) == 0 || len(token) > MaxTokenBytes {
+		return false
+	}
+	for i := range len(token) {
+		switch c := token[i]; {
+		case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9', c == '-', c == '_', c == '.', c == '=':
+		default:
+			return false
+		}
+	}
+	return true
+}

@@ -89,15 +89,39 @@ func RespondEncoded(w http.ResponseWriter, status int, parts ...[]byte) {
 // Failures are *Error: 413 for a body over MaxBodyBytes, 400 for anything that is not
 // a single well-formed JSON object of the right field types.
 func Decode[T any](w http.ResponseWriter, r *http.Request) (T, error) {
-	var v T
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxBodyBytes))
+	body, err := ReadBody(w, r)
+	if err != nil {
+		var v T
+		return v, err
+	}
+	return DecodeBytes[T](body)
+}
+
+// ReadBody reads the request body whole, up to MaxBodyBytes (413 past it).
+func ReadBody(w http.ResponseWriter, r *http.Request) ([]byte, error) {
+	reader := http.MaxBytesReader(w, r.Body, MaxBodyBytes)
+	var body []byte
+	var err error
+	if n := r.ContentLength; n >= 0 && n <= MaxBodyBytes {
+		// Its announced length, in one read, with no buffer grown on the way.
+		body = make([]byte, n)
+		_, err = io.ReadFull(reader, body)
+	} else {
+		body, err = io.ReadAll(reader)
+	}
 	if err != nil {
 		var tooLarge *http.MaxBytesError
 		if errors.As(err, &tooLarge) {
-			return v, NewError(http.StatusRequestEntityTooLarge, "Request body too large: the limit is 64 KiB.")
+			return nil, NewError(http.StatusRequestEntityTooLarge, "Request body too large: the limit is 64 KiB.")
 		}
-		return v, NewError(http.StatusBadRequest, "Could not read the request body.")
+		return nil, NewError(http.StatusBadRequest, "Could not read the request body.")
 	}
+	return body, nil
+}
+
+// DecodeBytes is Decode of a body already read.
+func DecodeBytes[T any](body []byte) (T, error) {
+	var v T
 	body = bytes.TrimSpace(body)
 	if len(body) == 0 {
 		return v, nil

@@ -91,25 +91,6 @@ func validateTask(task store.Task) error {
 	return nil
 }
 
-// maxTokenBytes bounds a token sent on to auth: ours are about 300 bytes.
-const maxTokenBytes = 4096
-
-// tokenShaped reports whether token could be one of ours: a JWT is base64url parts separated
-// by dots. Anything else is refused here, without a call to auth.
-func tokenShaped(token string) bool {
-	if token == "" || len(token) > maxTokenBytes {
-		return false
-	}
-	for _, c := range []byte(token) {
-		switch {
-		case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9', c == '-', c == '_', c == '.', c == '=':
-		default:
-			return false
-		}
-	}
-	return true
-}
-
 // authenticate checks the request's bearer token with auth and returns the user id.
 // missing is the error for a request with no Authorization header at all.
 func authenticate(r *http.Request, auth Verifier, missing error) (string, error) {
@@ -119,7 +100,7 @@ func authenticate(r *http.Request, auth Verifier, missing error) (string, error)
 	}
 	scheme, token, _ := strings.Cut(header, " ")
 	token = strings.TrimSpace(token)
-	if !strings.EqualFold(scheme, "Bearer") || !tokenShaped(token) {
+	if !strings.EqualFold(scheme, "Bearer") || !authapi.TokenShaped(token) {
 		return "", errCouldNotVerify
 	}
 	uid, err := auth.VerifyToken(r.Context(), token)
@@ -147,6 +128,9 @@ type page struct {
 }
 
 func parsePage(r *http.Request) (page, error) {
+	if r.URL.RawQuery == "" {
+		return page{limit: maxPageSize}, nil // the course's plain list: no query map to make
+	}
 	q := r.URL.Query()
 	p := page{paged: q.Has("limit") || q.Has("offset"), limit: maxPageSize}
 	if v := q.Get("limit"); q.Has("limit") {
