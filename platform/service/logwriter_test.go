@@ -2,10 +2,13 @@ package service
 
 import (
 	"bytes"
+	"log/slog"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/kub-demo/kub-demo/platform/web"
 )
 
 type lockedBuffer struct {
@@ -44,5 +47,21 @@ func TestLogLinesGoOutSoonAndNoneIsLostAtClose(t *testing.T) {
 	l.Close()
 	if got := strings.Count(out.String(), "\n"); got != 1001 {
 		t.Fatalf("%d lines out after Close, want 1001", got)
+	}
+}
+
+// TestLinesOtherThanAccessLinesGoOutAtOnce: a service's start or a warning is out when
+// Logger's call returns (a supervisor waiting for "listening" waits for nothing), after the
+// access lines logged before it.
+func TestLinesOtherThanAccessLinesGoOutAtOnce(t *testing.T) {
+	out := &lockedBuffer{}
+	l := newLogWriter(out)
+	defer l.Close()
+	log := Common{LogLevel: slog.LevelInfo}.Logger(l, "test")
+	log.Info(web.AccessMessage, "path", "/tasks")
+	log.Info("listening", "port", 8000)
+	lines := strings.Split(strings.TrimSpace(out.String()), "\n")
+	if len(lines) != 2 || !strings.Contains(lines[0], `"msg":"request"`) || !strings.Contains(lines[1], `"msg":"listening"`) {
+		t.Fatalf("out right after the listening line: %q", out.String())
 	}
 }

@@ -20,6 +20,7 @@ import (
 	"github.com/kub-demo/kub-demo/platform/httpserver"
 	"github.com/kub-demo/kub-demo/platform/metrics"
 	"github.com/kub-demo/kub-demo/platform/requestid"
+	"github.com/kub-demo/kub-demo/platform/web"
 )
 
 // Common settings, embedded in every service's config.
@@ -61,10 +62,38 @@ func (c Common) Serve(ctx context.Context, log *slog.Logger, port int, handler h
 	})
 }
 
-// Logger returns the JSON logger every service writes to stdout, one object per line.
+// Logger returns the JSON logger every service writes to stdout, one object per line. On
+// Main's stdout, access lines (web.AccessMessage) are batched and every other line is
+// written out at once: a start, a warning or an error is seen when it happens.
 func (c Common) Logger(w io.Writer, service string) *slog.Logger {
-	handler := slog.NewJSONHandler(w, &slog.HandlerOptions{Level: c.LogLevel})
+	opts := &slog.HandlerOptions{Level: c.LogLevel}
+	var handler slog.Handler = slog.NewJSONHandler(w, opts)
+	if buffered, ok := w.(*logWriter); ok {
+		handler = accessLinesBatched{access: handler, other: slog.NewJSONHandler(buffered.immediate(), opts)}
+	}
 	return slog.New(requestid.LogHandler(handler)).With("service", service)
+}
+
+// accessLinesBatched hands access lines to one handler and every other record to another.
+type accessLinesBatched struct{ access, other slog.Handler }
+
+func (h accessLinesBatched) Enabled(ctx context.Context, level slog.Level) bool {
+	return h.other.Enabled(ctx, level)
+}
+
+func (h accessLinesBatched) Handle(ctx context.Context, r slog.Record) error {
+	if r.Message == web.AccessMessage {
+		return h.access.Handle(ctx, r)
+	}
+	return h.other.Handle(ctx, r)
+}
+
+func (h accessLinesBatched) WithAttrs(attrs []slog.Attr) slog.Handler {
+	return accessLinesBatched{h.access.WithAttrs(attrs), h.other.WithAttrs(attrs)}
+}
+
+func (h accessLinesBatched) WithGroup(name string) slog.Handler {
+	return accessLinesBatched{h.access.WithGroup(name), h.other.WithGroup(name)}
 }
 
 // Config is a service's settings: a struct with envconfig tags that embeds Common.
@@ -126,8 +155,9 @@ const envTable = "{{range .}}{{usage_key .}}\t{{usage_default .}}\t{{usage_descr
 type RunFunc func(ctx context.Context, args []string, stdout io.Writer) error
 
 // Main is a service's whole main: run until SIGINT or SIGTERM, then exit 0, or print run's
-// error and exit 1. What run writes to stdout (its logs) is buffered and written out at
-// least every 50 ms, and all of it before Main returns.
+// error and exit 1. What run writes to stdout (its logs) is written out at least every
+// 50 ms (access lines, batched) or at once (the rest, through Common.Logger), and all of it
+// before Main returns.
 func Main(run RunFunc) {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	stdout := newLogWriter(os.Stdout)

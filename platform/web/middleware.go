@@ -11,6 +11,9 @@ import (
 	"github.com/go-chi/chi/v5/middleware"
 )
 
+// AccessMessage is the message of AccessLog's lines.
+const AccessMessage = "request"
+
 // AccessLog logs one line per request: method, path, status, size and duration.
 // It never logs headers, query strings or bodies, where tokens and passwords travel.
 // Requests for the quiet paths (probes and scrapes, every few seconds) log at debug level,
@@ -38,7 +41,7 @@ func AccessLog(log *slog.Logger, quiet ...string) func(http.Handler) http.Handle
 				return
 			}
 			now := time.Now()
-			record := slog.NewRecord(now, level, "request", 0)
+			record := slog.NewRecord(now, level, AccessMessage, 0)
 			record.AddAttrs(
 				slog.String("method", clip(r.Method, maxLoggedMethod)),
 				slog.String("path", clip(r.URL.Path, maxLoggedPath)),
