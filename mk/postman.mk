@@ -2,7 +2,8 @@
 #
 #   make postman-test    builds the binaries, installs newman, starts auth, users and tasks on
 #                        free loopback ports with a throwaway data folder, runs
-#                        postman/kub-demo.postman_collection.json against them, stops them
+#                        postman/kub-demo.postman_collection.json against them, stops them; twice:
+#                        private task lists (the default), then TASKS_SHARED=true
 #
 # newman comes from the npm registry, at the versions postman/package-lock.json pins (with
 # their integrity hashes), into bin/tools/newman-<version>; it needs node and npm (Debian 12:
@@ -23,8 +24,9 @@ $(NEWMAN): postman/package.json postman/package-lock.json
 
 postman-tools: $(NEWMAN) ## install newman (pinned by postman/package-lock.json) into bin/tools
 
-postman-test: build $(NEWMAN) ## run the Postman collection with newman against all three on free ports
+postman-test: build $(NEWMAN) ## run the Postman collection with newman against all three on free ports (private lists, then TASKS_SHARED=true)
 	NEWMAN=$(NEWMAN) scripts/postman-test.sh
+	NEWMAN=$(NEWMAN) TASKS_SHARED=true scripts/postman-test.sh
 
 # make test runs the collection too.
 test: postman-test

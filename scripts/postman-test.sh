@@ -61,7 +61,7 @@ for _ in $(seq 150); do
 	sleep 0.1
 done
 healthy "$USERS_PORT" && healthy "$TASKS_PORT" || { echo "postman-test: users or tasks not healthy after 15s" >&2; exit 1; }
-echo "postman-test: auth :$AUTH_PORT, users :$USERS_PORT, tasks :$TASKS_PORT, data in $DATA"
+echo "postman-test: auth :$AUTH_PORT, users :$USERS_PORT, tasks :$TASKS_PORT, data in $DATA, TASKS_SHARED=${TASKS_SHARED:-false}"
 
 start=$(date +%s%N)
 "$NEWMAN" run postman/kub-demo.postman_collection.json \

@@ -8,6 +8,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"os/exec"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -49,9 +50,13 @@ func TestFlow(t *testing.T) {
 	for name, discovery := range map[string]func(*harness.Process) []string{
 		"wired by AUTH_ADDRESS":                       byAuthAddress,
 		"wired by the variables kubelet would inject": byInjectedPair,
+		"with the course's one shared list": func(auth *harness.Process) []string {
+			return append(byAuthAddress(auth), "TASKS_SHARED=true")
+		},
 	} {
 		t.Run(name, func(t *testing.T) {
 			s := startSystem(t, discovery)
+			shared := slices.Contains(discovery(s.auth), "TASKS_SHARED=true")
 			demoToken, _ := harness.Flow(t, s.users.URL, s.tasks.URL)
 
 			signup := harness.Call(t, "POST", s.users.URL+"/signup", "", map[string]string{"email": "learner@example.com", "password": "s3cret-pass"})
@@ -61,6 +66,11 @@ func TestFlow(t *testing.T) {
 			token := harness.Login(t, s.users.URL, "learner@example.com", "s3cret-pass")
 			if a := harness.Call(t, "POST", s.tasks.URL+"/tasks", token, map[string]string{"title": "mine"}); a.Status != http.StatusCreated {
 				t.Fatalf("POST as the new user: %d %s", a.Status, a.Raw)
+			}
+			// The demo user sees the new user's task only in the course's shared mode.
+			demoList := harness.Call(t, "GET", s.tasks.URL+"/tasks", demoToken, nil)
+			if sees := strings.Contains(demoList.Raw, `"title":"mine"`); demoList.Status != http.StatusOK || sees != shared {
+				t.Fatalf("TASKS_SHARED=%v: the demo user's list (%d) shows another user's task: %v, want %v: %s", shared, demoList.Status, sees, shared, demoList.Raw)
 			}
 			if a := harness.Call(t, "POST", s.users.URL+"/login", "", map[string]string{"email": "learner@example.com", "password": "wrong"}); a.Status != http.StatusUnauthorized {
 				t.Fatalf("wrong password: %d %s", a.Status, a.Raw)

@@ -1,8 +1,13 @@
 package authapi
 
 import (
+	"context"
 	"encoding/json"
+	"errors"
+	"net/http"
+	"net/http/httptest"
 	"testing"
+	"time"
 )
 
 // TestHandWrittenJSONIsJSON: the request written by hand decodes to the token, and tokens it
@@ -54,5 +59,24 @@ func TestHandReadAnswerIsWhatJSONReads(t *testing.T) {
 		if err := json.Unmarshal([]byte(body), &want); err != nil || got != want {
 			t.Errorf("decodeVerified(%s) = %+v, json.Unmarshal %+v %v", body, got, want, err)
 		}
+	}
+}
+
+// TestAHungAuthIsUnavailableAndADeadline: a call to an auth that does not answer within
+// Timeout fails as ErrUnavailable (callers answer 503) and as context.DeadlineExceeded (so
+// a caller can tell a slow auth from a refused connection), within about Timeout.
+func TestAHungAuthIsUnavailableAndADeadline(t *testing.T) {
+	hung := make(chan struct{})
+	auth := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { <-hung }))
+	defer auth.Close()
+	defer close(hung)
+	client := NewClient(Config{URL: auth.URL, Timeout: 100 * time.Millisecond})
+	began := time.Now()
+	_, err := client.VerifyToken(context.Background(), "eyJhbGciOiJIUzI1NiJ9.eyJ1aWQiOiJ1In0.sig")
+	if !errors.Is(err, ErrUnavailable) || !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("err = %v, want both ErrUnavailable and context.DeadlineExceeded", err)
+	}
+	if took := time.Since(began); took > 2*time.Second {
+		t.Fatalf("the call took %s with a 100ms timeout", took)
 	}
 }
