@@ -65,7 +65,7 @@ func run(args []string, getenv func(string) string, stdout, stderr io.Writer) er
 	flags.StringVar(&s.out, "out", getenv("BENCH_OUT"), "also write the tables to this file ($BENCH_OUT)")
 	flags.StringVar(&s.pprofDir, "pprof", getenv("BENCH_PPROF"), "build the services with -tags benchpprof and save a CPU profile of each service per path into this folder ($BENCH_PPROF)")
 	flags.BoolVar(&s.postgres, "postgres", !pgDisabled(getenv), "also run GET and POST /tasks with the tasks on PostgreSQL, against the same statements through pgx; needs PostgreSQL's server binaries ($BENCH_POSTGRES=off to leave out)")
-	serviceEnv := flags.String("service-env", getenv("BENCH_SERVICE_ENV"), "extra NAME=value settings for every service, comma-separated, for experiments (e.g. LOG_LEVEL=warn) ($BENCH_SERVICE_ENV)")
+	serviceEnv := flags.String("service-env", getenv("BENCH_SERVICE_ENV"), "extra NAME=value settings for every service, comma-separated, for experiments (e.g. GOGC=200; not a LOG_LEVEL above info, which hides the 'listening' line the harness starts services by) ($BENCH_SERVICE_ENV)")
 	floorRole := flags.String("floor-serve", "", "internal: serve floor (i)'s upstream or front")
 	floorUpstream := flags.String("floor-upstream", "", "internal: floor (i) front's upstream URL")
 	floorBody := flags.Int("floor-body", 0, "internal: floor (i) front's body size")
@@ -380,7 +380,7 @@ func (b *bench) run() (string, error) {
 		{Path: "`POST /login`", Result: loginResult, Floor: "(ii)", FloorValue: formatRate(floorBcrypt.Rate) + " /s",
 			Ratio: ratio(loginResult.Rate, floorBcrypt.Rate), Target: atLeast(0.9)},
 		{Path: "`GET /tasks` (100 stored)", Result: listResult, Floor: "(i)", FloorValue: formatRate(floorFront.Rate) + " /s",
-			Ratio: ratio(listResult.Rate, floorFront.Rate), Target: atLeast(0.7)},
+			Ratio: ratio(listResult.Rate, floorFront.Rate), Target: atLeast(0.85)},
 		{Path: "`POST /tasks`", Result: postResult, Floor: "(iii)", FloorValue: formatRate(floorFsync.Rate) + " /s",
 			Ratio: ratio(postResult.Rate, floorFsync.Rate), Target: atLeast(1.0)},
 		{Path: "`GET /tasks?limit=50` (1k stored)", Result: page1k},
