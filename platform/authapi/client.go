@@ -156,23 +156,11 @@ func (c *Client) VerifyToken(ctx context.Context, token string) (string, error) 
 // encode is body's JSON.
 func encode(body any) ([]byte, error) {
 	if v, ok := body.(VerifyRequest); ok {
-		if payload, ok := encodeVerify(v.Token); ok {
+		if payload, ok := encodeVerifyRequest(v.Token); ok {
 			return payload, nil
 		}
 	}
 	return json.Marshal(body)
-}
-
-// encodeVerify is VerifyRequest's JSON, written by hand for a token of the characters tokens
-// are made of (every answer of GET /tasks sends one): json.Marshal's reflection was a tenth
-// of the auth call's cost. Any other token is left to json.Marshal.
-func encodeVerify(token string) ([]byte, bool) {
-	for _, c := range []byte(token) {
-		if c < 0x20 || c == '"' || c == '\\' || c == '<' || c == '>' || c == '&' || c >= 0x80 {
-			return nil, false
-		}
-	}
-	return append(append(append(make([]byte, 0, len(token)+12), `{"token":"`...), token...), `"}`...), true
 }
 
 func (c *Client) post(ctx context.Context, path string, body, into any) (err error) {
@@ -232,7 +220,7 @@ func (c *Client) post(ctx context.Context, path string, body, into any) (err err
 	c.answered.Store(true)
 	switch {
 	case resp.StatusCode == http.StatusOK:
-		if v, ok := into.(*VerifyResponse); ok && decodeVerified(respBody, v) {
+		if v, ok := into.(*VerifyResponse); ok && parseVerified(respBody, v) {
 			return nil
 		}
 		if err := json.Unmarshal(respBody, into); err != nil {
@@ -264,23 +252,6 @@ func readBody(resp *http.Response) ([]byte, error) {
 		return body, err
 	}
 	return io.ReadAll(io.LimitReader(resp.Body, maxAnswerBytes))
-}
-
-// verifiedPrefix starts auth's answer to a valid token (web.Marshal of VerifyResponse).
-var verifiedPrefix = []byte(`{"message":"Valid token.","uid":"`)
-
-// decodeVerified reads auth's answer to a valid token by hand when it is the usual one (a uid
-// that needs no escaping), as json.Unmarshal would, and reports whether it was.
-func decodeVerified(body []byte, into *VerifyResponse) bool {
-	uid, ok := bytes.CutPrefix(body, verifiedPrefix)
-	if !ok {
-		return false
-	}
-	if uid, ok = bytes.CutSuffix(uid, []byte(`"}`)); !ok || len(uid) == 0 || bytes.ContainsAny(uid, "\"\\") {
-		return false
-	}
-	into.Message, into.UID = "Valid token.", string(uid)
-	return true
 }
 
 // fromAuth reports whether resp reads as one of auth's own answers below 500: JSON, with one

@@ -11,7 +11,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/kub-demo/kub-demo/platform/web"
@@ -35,7 +34,6 @@ type connLimiter struct {
 	open    int
 	idle    *list.List // of *limitedConn, the longest idle first
 	waiting *list.List // of *limitedConn with no request read yet, the oldest first
-	closed  atomic.Int64
 
 	refusing chan struct{} // bounds the goroutines writing refusals
 }
@@ -167,13 +165,6 @@ func (c *connLimiter) untrackLocked(lc *limitedConn) {
 	}
 }
 
-// Open is how many connections are counted in now.
-func (c *connLimiter) Open() int {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.open
-}
-
 type limitedConn struct {
 	net.Conn
 	limiter  *connLimiter
@@ -195,7 +186,6 @@ func (lc *limitedConn) release() {
 		c.untrackLocked(lc)
 		c.open--
 		c.mu.Unlock()
-		c.closed.Add(1)
 	})
 }
 
@@ -236,8 +226,12 @@ func (lc *limitedConn) Write(p []byte) (int, error) {
 
 // jsonPlainError rewrites one of net/http's plain-text error answers as JSON.
 func jsonPlainError(p []byte) ([]byte, bool) {
+	// Every answer's first write starts "HTTP/1.1 ": look further only at a short 4xx or 5xx.
+	if len(p) > 1024 || len(p) < 12 || (p[9] != '4' && p[9] != '5') {
+		return nil, false
+	}
 	rest, ok := bytes.CutPrefix(p, []byte("HTTP/1.1 "))
-	if !ok || len(p) > 1024 {
+	if !ok {
 		return nil, false
 	}
 	statusLine, text, ok := bytes.Cut(rest, []byte(plainErrorHeaders))

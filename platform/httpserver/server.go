@@ -95,6 +95,8 @@ func Run(ctx context.Context, log *slog.Logger, opts Options) error {
 		select {
 		case <-time.After(opts.ShutdownDelay):
 		case err := <-serveErr:
+			public.Close()
+			metricsSrv.Close()
 			return fmt.Errorf("serve: %w", err)
 		}
 	}
@@ -207,11 +209,6 @@ func (p *Probes) Readyz(w http.ResponseWriter, r *http.Request) {
 	respondStatus(w, http.StatusOK, "ready", "ready")
 }
 
-// Ready reports whether every check passes now (and the server is not draining).
-func (p *Probes) Ready(ctx context.Context) bool {
-	return !p.draining.Load() && p.failing(ctx) == ""
-}
-
 // failing runs the checks in order and returns the name of the first that fails, or "".
 func (p *Probes) failing(ctx context.Context) string {
 	p.mu.Lock()
@@ -236,11 +233,15 @@ func (p *Probes) failing(ctx context.Context) string {
 	return ""
 }
 
+// probeAnswer is what /healthz and /readyz answer.
+type probeAnswer struct {
+	Status  string `json:"status"`
+	Message string `json:"message"`
+}
+
 func respondStatus(w http.ResponseWriter, status int, state, message string) {
-	w.Header().Set("Content-Type", "application/json; charset=utf-8")
 	w.Header().Set("Cache-Control", "no-store")
-	w.WriteHeader(status)
-	fmt.Fprintf(w, "{\"status\":%q,\"message\":%q}", state, message)
+	web.Respond(w, status, probeAnswer{state, message})
 }
 
 // Probe asks the server on this machine's port for /healthz, for images that have no curl.

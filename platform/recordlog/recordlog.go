@@ -241,8 +241,9 @@ func (l *Log) openWriter() (*os.File, error) {
 	return w, nil
 }
 
-// Check reports whether the file can be used now; it looks at the path again (at most once
-// per second) and reloads a file put in its place. Readiness probes call it.
+// Check reports whether the file can be used now; it looks at the path again (every call,
+// unlike reads, which look at most once per second) and reloads a file put in its place.
+// Readiness probes call it, every few seconds.
 func (l *Log) Check() error {
 	l.watch(true)
 	return l.faultNow()
@@ -355,9 +356,6 @@ func (l *Log) Refresh() error {
 	unlock()
 	return nil
 }
-
-// Size is the size of the file as last read: the bytes of its complete records.
-func (l *Log) Size() int64 { return l.end.Load() }
 
 // Append writes record (which must not contain the delimiter) and returns once it is on disk.
 // When check is not nil it runs under the file lock after catching up with other processes,

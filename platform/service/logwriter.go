@@ -17,11 +17,10 @@ const flushEvery = 50 * time.Millisecond
 // SIGKILL loses at most the last flushEvery of lines. Lines that should be seen when they
 // happen (start, warnings, errors) go through immediate() instead.
 type logWriter struct {
-	mu    sync.Mutex
-	buf   *bufio.Writer
-	dirty bool
-	stop  chan struct{}
-	done  chan struct{}
+	mu   sync.Mutex
+	buf  *bufio.Writer
+	stop chan struct{}
+	done chan struct{}
 }
 
 func newLogWriter(w io.Writer) *logWriter {
@@ -33,7 +32,6 @@ func newLogWriter(w io.Writer) *logWriter {
 func (l *logWriter) Write(p []byte) (int, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	l.dirty = true
 	return l.buf.Write(p)
 }
 
@@ -50,7 +48,6 @@ func (w immediateWriter) Write(p []byte) (int, error) {
 	if err == nil {
 		err = w.l.buf.Flush()
 	}
-	w.l.dirty = err != nil
 	return n, err
 }
 
@@ -72,10 +69,7 @@ func (l *logWriter) flushLoop() {
 func (l *logWriter) flush() {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if l.dirty {
-		l.buf.Flush()
-		l.dirty = false
-	}
+	l.buf.Flush() // nothing to write: no system call
 }
 
 // Close writes out what is left and stops the flushing.

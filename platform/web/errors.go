@@ -36,6 +36,13 @@ func Unavailable(message string, cause error) *Error {
 	return &Error{Status: http.StatusServiceUnavailable, Message: message, Err: cause}
 }
 
+// Busy is a 503 that will pass soon (at capacity, a store being replaced): Retry-After one
+// second, and not logged as an error (Quiet), since the cause was logged once where it arose
+// or is the load itself.
+func Busy(message string, cause error) *Error {
+	return &Error{Status: http.StatusServiceUnavailable, Message: message, Err: cause, RetryAfter: time.Second, Quiet: true}
+}
+
 func (e *Error) Error() string {
 	if e.Err != nil {
 		return fmt.Sprintf("%d %s: %v", e.Status, e.Message, e.Err)

@@ -24,10 +24,7 @@ func Respond(w http.ResponseWriter, status int, v any) {
 		status = http.StatusInternalServerError
 		body = []byte(`{"message":"Internal server error."}`)
 	}
-	w.Header().Set("Content-Type", "application/json; charset=utf-8")
-	w.Header().Set("Content-Length", strconv.Itoa(len(body)))
-	w.WriteHeader(status)
-	w.Write(body)
+	RespondEncoded(w, status, body)
 }
 
 // Marshal encodes v as the original Express services' res.json did (JSON.stringify): no
@@ -112,7 +109,7 @@ func ReadBody(w http.ResponseWriter, r *http.Request) ([]byte, error) {
 	if err != nil {
 		var tooLarge *http.MaxBytesError
 		if errors.As(err, &tooLarge) {
-			return nil, NewError(http.StatusRequestEntityTooLarge, "Request body too large: the limit is 64 KiB.")
+			return nil, NewError(http.StatusRequestEntityTooLarge, fmt.Sprintf("Request body too large: the limit is %d KiB.", MaxBodyBytes>>10))
 		}
 		return nil, NewError(http.StatusBadRequest, "Could not read the request body.")
 	}

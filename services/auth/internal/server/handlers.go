@@ -1,12 +1,10 @@
 package server
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"log/slog"
 	"net/http"
-	"time"
 
 	"github.com/kub-demo/kub-demo/platform/authapi"
 	"github.com/kub-demo/kub-demo/platform/web"
@@ -29,8 +27,7 @@ var (
 func hashingError(err error) error {
 	switch {
 	case errors.Is(err, password.ErrBusy):
-		return &web.Error{Status: http.StatusServiceUnavailable, Message: "Password hashing is at capacity. Try again in a moment.",
-			Err: err, RetryAfter: time.Second, Quiet: true}
+		return web.Busy("Password hashing is at capacity. Try again in a moment.", err)
 	case errors.Is(err, password.ErrCostNotAccepted):
 		return errCostRefused
 	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
@@ -89,21 +86,16 @@ func handleIssueToken(log *slog.Logger, hasher *password.Hasher, issuer *token.I
 	}
 }
 
-// verifyPrefix starts every call of tasks to verify a token.
-var verifyPrefix = []byte(`{"token":"`)
-
-// decodeVerify reads a verify call: by hand when it is the usual one (a token of the
-// characters tokens are made of), as web.Decode would read it; anything else by web.Decode.
-// tasks sends one per request it answers, and reflection was a fifth of auth's work on it.
+// decodeVerify reads a verify call: the usual one (a token shaped as ours) by hand, anything
+// else by web.Decode. tasks sends one per request it answers, and reflection was a fifth of
+// auth's work on it.
 func decodeVerify(w http.ResponseWriter, r *http.Request) (authapi.VerifyRequest, error) {
 	body, err := web.ReadBody(w, r)
 	if err != nil {
 		return authapi.VerifyRequest{}, err
 	}
-	if token, ok := bytes.CutPrefix(body, verifyPrefix); ok {
-		if token, ok = bytes.CutSuffix(token, []byte(`"}`)); ok && authapi.TokenShaped(token) {
-			return authapi.VerifyRequest{Token: string(token)}, nil
-		}
+	if req, ok := authapi.ParseVerifyRequest(body); ok {
+		return req, nil
 	}
 	return web.DecodeBytes[authapi.VerifyRequest](body)
 }
@@ -120,7 +112,7 @@ func handleVerifyToken(log *slog.Logger, issuer *token.Issuer) web.HandlerFunc {
 			log.InfoContext(r.Context(), "token refused", "reason", err.Error())
 			return errCouldNotVerify
 		}
-		web.Respond(w, http.StatusOK, authapi.VerifyResponse{Message: "Valid token.", UID: uid})
+		web.Respond(w, http.StatusOK, authapi.VerifyResponse{Message: authapi.ValidTokenMessage, UID: uid})
 		return nil
 	}
 }

@@ -8,7 +8,6 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
-	"time"
 	"unicode/utf8"
 
 	"github.com/kub-demo/kub-demo/platform/authapi"
@@ -59,8 +58,7 @@ func storeError(err error, action string) error {
 		return errStoreFull
 	case errors.Is(err, store.ErrUnavailable):
 		// Quiet: the store logged why, once; one error line per request would bury it.
-		return &web.Error{Status: http.StatusServiceUnavailable, Message: "The task store is unavailable. Try again in a moment.",
-			Err: err, RetryAfter: time.Second, Quiet: true}
+		return web.Busy("The task store is unavailable. Try again in a moment.", err)
 	}
 	return &web.Error{Status: http.StatusInternalServerError, Message: "Could not " + action + ".", Err: err}
 }
@@ -108,8 +106,7 @@ func authenticate(r *http.Request, auth Verifier, missing error) (string, error)
 	case errors.Is(err, authapi.ErrRejected):
 		return "", errCouldNotVerify
 	case errors.Is(err, authapi.ErrBusy):
-		return "", &web.Error{Status: http.StatusServiceUnavailable, Message: "The auth service is busy, so the token could not be checked. Try again in a moment.",
-			Err: err, RetryAfter: time.Second, Quiet: true}
+		return "", web.Busy("The auth service is busy, so the token could not be checked. Try again in a moment.", err)
 	case errors.Is(err, authapi.ErrUnavailable):
 		return "", web.Unavailable("The auth service is unavailable, so the token could not be checked. Try again in a moment.", err)
 	case err != nil:

@@ -66,13 +66,11 @@ func decodeCredentials(w http.ResponseWriter, r *http.Request) (accounts.Credent
 func unavailable(err error) error {
 	switch {
 	case errors.Is(err, authapi.ErrBusy):
-		return &web.Error{Status: http.StatusServiceUnavailable, Message: "The auth service is busy. Try again in a moment.",
-			Err: err, RetryAfter: time.Second, Quiet: true}
+		return web.Busy("The auth service is busy. Try again in a moment.", err)
 	case errors.Is(err, authapi.ErrUnavailable):
 		return web.Unavailable("The auth service is unavailable. Try again in a moment.", err)
 	case errors.Is(err, accounts.ErrUnavailable):
-		return &web.Error{Status: http.StatusServiceUnavailable, Message: "The user store is unavailable. Try again in a moment.",
-			Err: err, RetryAfter: time.Second, Quiet: true}
+		return web.Busy("The user store is unavailable. Try again in a moment.", err)
 	}
 	return err
 }
