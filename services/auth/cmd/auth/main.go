@@ -6,6 +6,7 @@ package main
 import (
 	"context"
 	"io"
+	"runtime"
 
 	"github.com/kub-demo/kub-demo/platform/httpserver"
 	"github.com/kub-demo/kub-demo/platform/metrics"
@@ -24,12 +25,14 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	}
 	log := cfg.Logger(stdout, "auth")
 	workers := bcryptWorkers()
+	runtime.GOMAXPROCS(workers + 1) // the same every run, however often tests call it
+	previous := cfg.previousSecrets()
 	hasher, err := password.NewHasher(password.Options{Cost: cfg.BcryptCost, Workers: workers, Queue: workers * cfg.BcryptQueuePerCPU})
 	if err != nil {
 		return err
 	}
 	issuer, err := token.NewIssuer(token.Options{
-		Secret: []byte(cfg.JWTSecret), Previous: cfg.previousSecrets(),
+		Secret: []byte(cfg.JWTSecret), Previous: previous,
 		Issuer: cfg.TokenIssuer, TTL: cfg.TokenTTL, Leeway: cfg.TokenLeeway,
 	})
 	if err != nil {
@@ -38,7 +41,7 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	log.Info("starting", "port", cfg.Port, "bcryptCost", cfg.BcryptCost, "bcryptWorkers", workers,
 		"bcryptQueue", workers*cfg.BcryptQueuePerCPU, "tokenTTL", cfg.TokenTTL.String(), "tokenLeeway", cfg.TokenLeeway.String(),
 		"tokenIssuer", cfg.TokenIssuer, "jwtSecret", "set, not shown", "signingKeyId", issuer.SigningKeyID(),
-		"previousKeys", len(cfg.previousSecrets()), "apiKey", cfg.APIKey != "")
+		"previousKeys", len(previous), "apiKey", cfg.APIKey != "")
 	if cfg.APIKey == "" {
 		log.Warn("DEV_MODE: no AUTH_API_KEY, so any caller that reaches auth is trusted; never run like this outside a development machine")
 	}

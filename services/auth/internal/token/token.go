@@ -46,10 +46,12 @@ type Options struct {
 type Issuer struct {
 	signing key
 	keys    map[string]key // by id: the signing key and the previous ones
-	name    string
-	ttl     time.Duration
-	leeway  time.Duration
-	now     func() time.Time
+	// anyKey tries every key, the signing one first: for tokens without a kid.
+	anyKey jwt.VerificationKeySet
+	name   string
+	ttl    time.Duration
+	leeway time.Duration
+	now    func() time.Time
 	// verified remembers tokens that passed every check, with the times they are valid
 	// between: tasks sends the same token with every request, and parsing and checking it
 	// again each time was a sixth of auth's work under load. Only the time is checked again.
@@ -103,6 +105,7 @@ func NewIssuer(opts Options) (*Issuer, error) {
 		}
 		if _, dup := i.keys[k.id]; !dup {
 			i.keys[k.id] = k
+			i.anyKey.Keys = append(i.anyKey.Keys, k.secret)
 		}
 	}
 	return i, nil
@@ -182,13 +185,7 @@ var errUnknownKey = errors.New("signed with a key this auth does not have (rotat
 func (i *Issuer) verificationKey(t *jwt.Token) (any, error) {
 	kid, named := t.Header["kid"]
 	if !named {
-		set := jwt.VerificationKeySet{Keys: []jwt.VerificationKey{i.signing.secret}}
-		for id, k := range i.keys {
-			if id != i.signing.id {
-				set.Keys = append(set.Keys, k.secret)
-			}
-		}
-		return set, nil
+		return i.anyKey, nil
 	}
 	id, _ := kid.(string)
 	k, ok := i.keys[id]

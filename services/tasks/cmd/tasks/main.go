@@ -38,7 +38,7 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	}
 
 	m := metrics.New()
-	tasks, err := openStore(ctx, &cfg, log, m)
+	tasks, err := openStore(ctx, &cfg, maxBytes, log, m)
 	if err != nil {
 		return err
 	}

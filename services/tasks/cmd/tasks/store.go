@@ -21,11 +21,13 @@ type backend struct {
 }
 
 // openStore opens the store cfg chooses, with its metrics, and logs which it is.
-func openStore(ctx context.Context, cfg *config, log *slog.Logger, m *metrics.Registry) (*backend, error) {
-	opts := store.Options{Shared: cfg.TasksShared, MaxTasksPerUser: cfg.MaxTasksPerUser, MaxBytesPerUser: cfg.MaxBytesPerUser}
+func openStore(ctx context.Context, cfg *config, maxBytes int64, log *slog.Logger, m *metrics.Registry) (*backend, error) {
+	// On PostgreSQL the same commit metrics as the file's: tasks_store_batch_records is the
+	// tasks one transaction stored, _write_seconds its statements, _fsync_seconds its commit.
+	opts := store.Options{Shared: cfg.TasksShared, MaxTasksPerUser: cfg.MaxTasksPerUser, MaxBytesPerUser: cfg.MaxBytesPerUser,
+		OnCommit: m.Store("tasks").ObserveCommit}
 	if cfg.DatabaseURL == "" {
-		opts.MaxBytes, _ = cfg.maxBytes()
-		opts.OnCommit = m.Store("tasks").ObserveCommit
+		opts.MaxBytes = maxBytes
 		tasks, err := store.Open(cfg.TasksFolder, log, opts)
 		if err != nil {
 			return nil, err
@@ -35,9 +37,6 @@ func openStore(ctx context.Context, cfg *config, log *slog.Logger, m *metrics.Re
 		return &backend{Tasks: tasks, checkName: "tasks file", check: func(context.Context) error { return tasks.Check() }, close: func() { tasks.Close() }}, nil
 	}
 
-	// The same commit metrics as the file's: tasks_store_batch_records is the tasks one
-	// transaction stored, _write_seconds its statements, _fsync_seconds its commit.
-	opts.OnCommit = m.Store("tasks").ObserveCommit
 	db, err := pgstore.Open(cfg.Database(), opts, log)
 	if err != nil {
 		return nil, err

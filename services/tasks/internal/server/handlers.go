@@ -15,7 +15,7 @@ import (
 	"github.com/kub-demo/kub-demo/services/tasks/internal/store"
 )
 
-// Tasks is the task store; *store.Store is one.
+// Tasks is the task store; *store.Store and *pgstore.Store are two.
 type Tasks interface {
 	// Append stores t as owner's, durably before it returns. Errors: store.ErrTooLarge,
 	// store.ErrQuota, store.ErrFull, store.ErrUnavailable, or any other failure.

@@ -46,10 +46,14 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	defer store.close()
 	authClient := authapi.NewClient(authapi.Config{URL: auth.URL, APIKey: cfg.AuthAPIKey, Timeout: cfg.AuthTimeout, Observe: m.AuthCalls()})
 	accts := accounts.New(store, authClient, demo, log)
-	go accts.WaitForAuth(ctx, time.Second)
+	go func() {
+		authClient.WaitAnswered(ctx, log, time.Second)
+		accts.CreateDemoUser(ctx, time.Second)
+	}()
 
 	probes := httpserver.NewProbes(log)
-	probes.AddCheck("auth has not answered yet", httpserver.ReadyWhen(accts.Ready))
+	probes.AddCheck("auth has not answered yet", httpserver.ReadyWhen(authClient.Answered))
+	probes.AddCheck("the demo user is not created yet", httpserver.ReadyWhen(accts.DemoReady))
 	probes.AddCheck(store.checkName, store.check)
 	limits := server.Throttles{
 		LoginFailuresPerClient:  throttle.New(cfg.LoginFailuresPerClient, cfg.ThrottleWindow, throttle.DefaultMaxKeys),

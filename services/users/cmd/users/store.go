@@ -52,6 +52,6 @@ func importUsers(ctx context.Context, cfg *config, log *slog.Logger) error {
 	defer db.Close()
 	log.Info("importing", "file", cfg.importFrom, "database", db.Endpoint())
 	n, err := db.Import(ctx, cfg.importFrom)
-	log.Info("imported", "file", cfg.importFrom, "users", n.Read, "added", n.Added, "alreadyThere", n.Present)
+	log.Info("imported", "file", cfg.importFrom, "users", n.Read, "added", n.Added, "alreadyThere", n.Present, "skipped", n.Skipped)
 	return err
 }

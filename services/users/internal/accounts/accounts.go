@@ -42,7 +42,6 @@ var _ Users = (*Store)(nil)
 type Auth interface {
 	HashPassword(ctx context.Context, password string) (string, error)
 	IssueToken(ctx context.Context, password, hashedPassword, uid string) (string, error)
-	Ping(ctx context.Context) error
 }
 
 var _ Auth = (*authapi.Client)(nil)
@@ -77,10 +76,8 @@ type Accounts struct {
 	log   *slog.Logger
 
 	demo      *Credentials
-	demoMu    sync.Mutex
-	demoReady bool
-
-	ready atomic.Bool // auth answered (and the demo user exists, when there is one)
+	demoMu    sync.Mutex  // one creation of the demo user at a time
+	demoReady atomic.Bool // the demo user exists
 }
 
 // New returns Accounts over store and auth; demo, when not nil, is created on first need.
@@ -88,7 +85,8 @@ func New(store Users, auth Auth, demo *Credentials, log *slog.Logger) *Accounts 
 	return &Accounts{store: store, auth: auth, demo: demo, log: log}
 }
 
-// SignUp creates an account. Errors: ErrExists, authapi.ErrUnavailable, or internal ones.
+// SignUp creates an account. Errors: ErrExists, ErrUnavailable (the store), ErrFull,
+// authapi.ErrUnavailable (auth), or internal ones.
 func (a *Accounts) SignUp(ctx context.Context, c Credentials) error {
 	email := NormalizeEmail(c.Email)
 	if err := a.ensureDemoUser(ctx, email); err != nil {
@@ -111,7 +109,8 @@ func (a *Accounts) create(ctx context.Context, email, password string) error {
 	return a.store.Create(ctx, User{ID: rand.Text(), Email: email, PasswordHash: hash, CreatedAt: time.Now().UTC()})
 }
 
-// LogIn returns a token for the account. Errors: ErrBadCredentials, authapi.ErrUnavailable.
+// LogIn returns a token for the account. Errors: ErrBadCredentials, ErrUnavailable (the
+// store), authapi.ErrUnavailable (auth).
 func (a *Accounts) LogIn(ctx context.Context, c Credentials) (string, error) {
 	email := NormalizeEmail(c.Email)
 	if err := a.ensureDemoUser(ctx, email); err != nil {
@@ -136,34 +135,22 @@ func (a *Accounts) LogIn(ctx context.Context, c Credentials) (string, error) {
 	return token, nil
 }
 
-// Ready reports whether the course's flow can be served: auth has answered, and the demo
-// user exists when there is one. Once true it stays true: an auth outage later is answered
-// 503 request by request, and does not take the service out of its load balancer.
-func (a *Accounts) Ready() bool { return a.ready.Load() }
+// DemoReady reports whether the demo user exists (always, when there is none).
+func (a *Accounts) DemoReady() bool { return a.demo == nil || a.demoReady.Load() }
 
-// WaitForAuth makes the service ready as soon as auth answers: it creates the demo user (when
-// there is one), or else asks auth whether it accepts this service, and retries every
-// retryEvery until that works or ctx ends. Requests that come first may create the demo user
-// themselves.
-func (a *Accounts) WaitForAuth(ctx context.Context, retryEvery time.Duration) {
-	lastErr := ""
+// CreateDemoUser creates the demo user, when there is one and no request has yet, trying
+// again every retryEvery until that works or ctx ends. Call it once auth answers.
+func (a *Accounts) CreateDemoUser(ctx context.Context, retryEvery time.Duration) {
+	if a.demo == nil {
+		return
+	}
 	for {
-		err := a.auth.Ping(ctx)
-		if err == nil && a.demo != nil {
-			err = a.ensureDemoUser(ctx, a.demo.Email)
-		}
+		err := a.ensureDemoUser(ctx, a.demo.Email)
 		if err == nil {
-			if a.demo != nil {
-				a.log.Info("demo user ready", "email", a.demo.Email)
-			}
-			a.log.Info("auth answered: ready")
-			a.ready.Store(true)
+			a.log.Info("demo user ready", "email", a.demo.Email)
 			return
 		}
-		if err.Error() != lastErr { // once per different reason, not once per try
-			lastErr = err.Error()
-			a.log.Warn("not ready yet: retrying until auth answers", "error", lastErr, "retryEvery", retryEvery.String())
-		}
+		a.log.Warn("the demo user could not be created yet: trying again", "error", err.Error(), "retryEvery", retryEvery.String())
 		select {
 		case <-ctx.Done():
 			return
@@ -179,7 +166,7 @@ func (a *Accounts) ensureDemoUser(ctx context.Context, email string) error {
 	}
 	a.demoMu.Lock()
 	defer a.demoMu.Unlock()
-	if a.demoReady {
+	if a.demoReady.Load() {
 		return nil
 	}
 	if _, found, err := a.store.ByEmail(ctx, email); err != nil {
@@ -189,6 +176,6 @@ func (a *Accounts) ensureDemoUser(ctx context.Context, email string) error {
 			return err
 		}
 	}
-	a.demoReady = true
+	a.demoReady.Store(true)
 	return nil
 }

@@ -79,7 +79,6 @@ type fakeAuth struct{}
 var _ accounts.Auth = fakeAuth{}
 
 func (fakeAuth) HashPassword(_ context.Context, p string) (string, error) { return "hashed:" + p, nil }
-func (fakeAuth) Ping(context.Context) error                               { return nil }
 func (fakeAuth) IssueToken(_ context.Context, p, h, uid string) (string, error) {
 	if h != "hashed:"+p {
 		return "", authapi.ErrRejected
@@ -244,7 +243,7 @@ func TestImportedFileLogsTheSameUsersIn(t *testing.T) {
 		return string(b)
 	}
 	content := line("A", "a@example.com", "pa") + "\n" + line("B", "b@example.com", "pb") + line("C", "c@example.com", "pc") + "\n" +
-		`{"id":"D","email":"d@exa` + "\n" + line("E", "a@example.com", "second a") + "\n"
+		`{"id":"D","email":"d@exa` + "\n" + line("E", "a@example.com", "second a") + "\n" + line("F", "f\x00@example.com", "pf") + "\n"
 	if err := os.WriteFile(path, []byte(content), 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -259,10 +258,10 @@ func TestImportedFileLogsTheSameUsersIn(t *testing.T) {
 	}
 	defer db.Close()
 	got, err := db.Import(t.Context(), path)
-	if err != nil || got != (pgusers.Imported{Read: 3, Added: 3}) {
+	if err != nil || got != (pgusers.Imported{Read: 4, Added: 3, Skipped: 1}) {
 		t.Fatalf("import: %+v, %v", got, err)
 	}
-	if again, err := db.Import(t.Context(), path); err != nil || again != (pgusers.Imported{Read: 3, Present: 3}) {
+	if again, err := db.Import(t.Context(), path); err != nil || again != (pgusers.Imported{Read: 4, Present: 3, Skipped: 1}) {
 		t.Fatalf("the same file again: %+v, %v", again, err)
 	}
 	fromFile, fromDB := serve(t, file), serve(t, db)

@@ -101,6 +101,7 @@ type Imported struct {
 	Read    int // users read from the file (each email's first)
 	Added   int // users stored by this import
 	Present int // users whose email (or id) the database had already
+	Skipped int // users that cannot be stored (warned about in the log)
 }
 
 // Import adds the users of the users.jsonl at path to the database (accounts.ReadFile reads
@@ -124,6 +125,7 @@ func (s *Store) Import(ctx context.Context, path string) (Imported, error) {
 		for _, u := range batch {
 			if strings.ContainsRune(u.Email, 0) {
 				s.log.Warn("user skipped: an email with a NUL character cannot be stored", "id", u.ID)
+				result.Skipped++
 				continue
 			}
 			cols.ids, cols.emails, cols.hashes = append(cols.ids, u.ID), append(cols.emails, u.Email), append(cols.hashes, u.PasswordHash)
@@ -139,7 +141,7 @@ func (s *Store) Import(ctx context.Context, path string) (Imported, error) {
 			return result, fmt.Errorf("import into the database: %w", pgdb.Fail(err))
 		}
 		result.Added += int(tag.RowsAffected())
-		result.Present += len(batch) - int(tag.RowsAffected())
+		result.Present += len(cols.ids) - int(tag.RowsAffected())
 	}
 	return result, nil
 }

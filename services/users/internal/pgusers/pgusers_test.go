@@ -101,7 +101,6 @@ func TestNoDatabaseIsUnavailable(t *testing.T) {
 type upAuth struct{}
 
 func (upAuth) HashPassword(_ context.Context, p string) (string, error) { return "h:" + p, nil }
-func (upAuth) Ping(context.Context) error                               { return nil }
 func (upAuth) IssueToken(context.Context, string, string, string) (string, error) {
 	return "t", nil
 }

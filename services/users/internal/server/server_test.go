@@ -32,11 +32,6 @@ func (f *fakeAuth) HashPassword(ctx context.Context, password string) (string, e
 	return f.hashPassword(ctx, password)
 }
 
-func (f *fakeAuth) Ping(ctx context.Context) error {
-	_, err := f.hashPassword(ctx, "ping")
-	return err
-}
-
 func (f *fakeAuth) IssueToken(ctx context.Context, password, hashedPassword, uid string) (string, error) {
 	return f.issueToken(ctx, password, hashedPassword, uid)
 }
