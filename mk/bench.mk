@@ -1,4 +1,4 @@
-# Benchmarks (issue 7). Included by the root Makefile (-include mk/*.mk). Not part of make test.
+# Benchmarks (issue 7). Included by the root Makefile (include mk/*.mk). Not part of make test.
 #
 #   make bench                         every path against its floor, Markdown tables on stdout
 #   make bench BENCH_DURATION=20s      longer runs (each path and its floor, by turns)

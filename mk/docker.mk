@@ -1,4 +1,4 @@
-# Containers and docker compose (issue 3). Included by the root Makefile (-include mk/*.mk).
+# Containers and docker compose (issue 3). Included by the root Makefile (include mk/*.mk).
 #
 #   make images          kub-demo-{auth,users,tasks}:$(VERSION), built FROM $(GO_IMAGE)
 #   make up              compose up -d, returns once all three are healthy; make down, make logs

@@ -1,4 +1,4 @@
-# Kubernetes checks (issue 4). Included by the root Makefile (-include mk/*.mk).
+# Kubernetes checks (issue 4). Included by the root Makefile (include mk/*.mk).
 #
 # kube-score is installed with "go install" at a pinned version into bin/tools, so
 # CI needs only the Go module proxy. The Go tests in e2e/kubernetes find it through

@@ -1,4 +1,4 @@
-# PostgreSQL (issue 13). Included by the root Makefile (-include mk/*.mk).
+# PostgreSQL (issue 13). Included by the root Makefile (include mk/*.mk).
 #
 #   make postgres-image      local/postgres:15 from this machine's PostgreSQL (no registry needed)
 #   make up-postgres         compose with docker-compose.postgres.yaml; make down-postgres

@@ -235,7 +235,7 @@ func buildSmoke(t *testing.T) string {
 func runSmoke(t *testing.T, bin, usersURL, tasksURL string) {
 	t.Helper()
 	out := run(t, time.Minute, bin, "--users", usersURL, "--tasks", tasksURL, "--request-id", "cluster-test")
-	t.Logf("go run ./cmd/smoke:\n%s", out)
+	t.Logf("the smoke command:\n%s", out)
 }
 
 // run runs a command in the repository root and returns its output; it fails the test
@@ -369,7 +369,10 @@ func measureRecreateGap(t *testing.T, deployment, service string, fwd *forward, 
 	endpoints := startEndpointGap(service, 4*time.Minute)
 	mustKubectl(t, 30*time.Second, "rollout", "restart", "deployment/"+deployment)
 	mustKubectl(t, 4*time.Minute, "rollout", "status", "deployment/"+deployment, waitArg(4*time.Minute))
-	endpointGap := endpoints.finish()
+	endpointGap, endpointsErr := endpoints.finish()
+	if endpointsErr != nil {
+		t.Errorf("%s: %v", deployment, endpointsErr)
+	}
 	if !m.finish() {
 		t.Fatalf("%s: no answer after the rollout (%d sent, %d failed, port-forward started %d times): %s",
 			deployment, m.sent, m.failed, m.restarts, m.lastFailure)

@@ -216,9 +216,10 @@ type endpointGap struct {
 	stopping chan struct{}
 	done     chan struct{}
 
-	gap    time.Duration
-	polls  int
-	errors int
+	gap          time.Duration
+	polls        int
+	errors       int
+	neverServing bool
 }
 
 func startEndpointGap(service string, maxTime time.Duration) *endpointGap {
@@ -251,11 +252,23 @@ func (g *endpointGap) run(deadline time.Time) {
 		}
 		time.Sleep(250 * time.Millisecond) // polling interval
 	}
+	// The deadline came with no serving endpoint since the last one seen: that is a gap too.
+	if !lastServing.IsZero() {
+		g.gap = max(g.gap, time.Since(lastServing))
+	}
+	g.neverServing = lastServing.IsZero()
 }
 
-// finish stops at the next poll that finds a serving endpoint (or the deadline).
-func (g *endpointGap) finish() time.Duration {
+// finish stops at the next poll that finds a serving endpoint (or the deadline). It fails
+// when no poll could read the endpoints or none ever found one serving.
+func (g *endpointGap) finish() (time.Duration, error) {
 	close(g.stopping)
 	<-g.done
-	return g.gap
+	switch {
+	case g.polls == 0 || g.errors == g.polls:
+		return g.gap, fmt.Errorf("%s: kubectl could not read the endpoints in %d polls", g.service, g.polls)
+	case g.neverServing:
+		return g.gap, fmt.Errorf("%s: no serving endpoint in %d polls", g.service, g.polls)
+	}
+	return g.gap, nil
 }

@@ -60,7 +60,12 @@ func killRounds(t *testing.T, p *harness.Process, path, torn string, rounds, per
 				return send(round, w, i)
 			}, stop)
 		}()
-		for sent.Load() < int64(killAfter) {
+		for deadline := time.Now().Add(30 * time.Second); sent.Load() < int64(killAfter); {
+			if time.Now().After(deadline) {
+				close(stop)
+				<-done
+				t.Fatalf("round %d: only %d of %d requests sent in 30s", round+1, sent.Load(), killAfter)
+			}
 			time.Sleep(5 * time.Millisecond)
 		}
 		p.Kill()

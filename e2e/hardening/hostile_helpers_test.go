@@ -221,7 +221,7 @@ func runToExit(t *testing.T, binary string, env []string, timeout time.Duration)
 	return string(out), took, err
 }
 
-// loginsFrom logs in as email from client and returns the token, or the status it got.
+// loginFrom logs in as email from client and returns the token, or the status it got.
 func loginFrom(client *http.Client, usersURL, email, password string) (token string, status int, header http.Header, err error) {
 	body, _ := json.Marshal(map[string]string{"email": email, "password": password})
 	status, answer, header, err := do(client, "POST", usersURL+"/login", "", string(body))

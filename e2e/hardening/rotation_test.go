@@ -195,6 +195,9 @@ func rotate(t *testing.T, steps [][]string, before func(step int)) *steadyLoad {
 
 	stop := make(chan struct{})
 	load, wait := runSteadyLoad(users.URL, tasks.URL, emails, stop)
+	var stopOnce sync.Once
+	stopLoad := func() { stopOnce.Do(func() { close(stop); wait() }) }
+	t.Cleanup(stopLoad) // also when a replacement fails the test half-way
 	const settle = time.Second // between the two replicas of a step, and after each step
 	time.Sleep(settle)
 	start := time.Now()
@@ -211,8 +214,7 @@ func rotate(t *testing.T, steps [][]string, before func(step int)) *steadyLoad {
 		t.Logf("step %d (%s) rolled out after %s: %d logins (%d failed), %d token checks (%d failed)", i+1, keyNames(env),
 			time.Since(start).Round(100*time.Millisecond), load.logins.Load(), load.loginFailures.Load(), load.checks.Load(), load.checkFailures.Load())
 	}
-	close(stop)
-	wait()
+	stopLoad()
 	if n := lb.errors.Load(); n > 0 {
 		t.Errorf("the balancer failed %d requests: a replica was stopped with requests in flight", n)
 	}

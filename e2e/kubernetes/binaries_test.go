@@ -26,7 +26,7 @@ var repoRoot = func() string {
 var services = []string{"auth", "users", "tasks"}
 
 // binary returns the path of a service binary, built once per test run from the
-// working tree by e2e/stack (the same main packages the images build).
+// working tree by harness.Build (the same main packages the images build).
 func binary(t *testing.T, svc string) string {
 	t.Helper()
 	b := harness.Build(t)

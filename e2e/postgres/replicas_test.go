@@ -244,12 +244,19 @@ func TestMoveFromFilesToTheDatabase(t *testing.T) {
 	usersFolder, tasksFolder := t.TempDir(), t.TempDir()
 	users := harness.Start(t, bin.Users, []string{authAddress, "USERS_FOLDER=" + usersFolder})
 	tasks := harness.Start(t, bin.Tasks, []string{authAddress, "TASKS_FOLDER=" + tasksFolder})
-	harness.Call(t, "POST", users.URL+"/signup", "", map[string]string{"email": "mover@example.com", "password": "moving-pw"})
+	if a := harness.Call(t, "POST", users.URL+"/signup", "", map[string]string{"email": "mover@example.com", "password": "moving-pw"}); a.Status != http.StatusCreated {
+		t.Fatalf("signup: %d %s", a.Status, a.Raw)
+	}
 	token := harness.Login(t, users.URL, "mover@example.com", "moving-pw")
 	for i := range 5 {
-		harness.Call(t, "POST", tasks.URL+"/tasks", token, map[string]string{"title": fmt.Sprintf("file task %d", i)})
+		if a := harness.Call(t, "POST", tasks.URL+"/tasks", token, map[string]string{"title": fmt.Sprintf("file task %d", i)}); a.Status != http.StatusCreated {
+			t.Fatalf("POST task %d: %d %s", i, a.Status, a.Raw)
+		}
 	}
 	before := harness.Call(t, "GET", tasks.URL+"/tasks", token, nil).Raw
+	if !strings.Contains(before, `"title":"file task 4"`) {
+		t.Fatalf("the file store does not list the tasks just stored: %s", before)
+	}
 	users.Stop()
 	tasks.Stop()
 

@@ -228,9 +228,9 @@ func TestConnectionCap(t *testing.T) {
 // TestDrainKeepsServingWhileNotReady: after the stop signal, /readyz answers 503 at once while
 // requests are still answered (with Connection: close) for ShutdownDelay.
 func TestDrainKeepsServingWhileNotReady(t *testing.T) {
-	r := serve(t, ok, Options{ShutdownDelay: time.Second})
+	r := serve(t, ok, Options{ShutdownDelay: 3 * time.Second})
 	r.cancel()
-	deadline := time.Now().Add(500 * time.Millisecond)
+	deadline := time.Now().Add(time.Second)
 	for {
 		resp, err := http.Get("http://" + r.public + "/readyz")
 		if err != nil {

@@ -85,3 +85,16 @@ func TestHandleMapsErrorsToJSON(t *testing.T) {
 		})
 	}
 }
+
+// TestMarshalWritesWhatJSONStringifyWrote: the bytes of the original's res.json (node's
+// JSON.stringify of the same value): <, >, & and U+2028/U+2029 as themselves, a literal
+// backslash-u kept as text, control characters as \u00XX, no newline at the end.
+func TestMarshalWritesWhatJSONStringifyWrote(t *testing.T) {
+	got, err := Marshal(struct {
+		A string `json:"a"`
+	}{"<>&\u2028\u2029 \\u2028 é \x01"})
+	want := `{"a":"<>&` + "\u2028\u2029" + ` \\u2028 é \u0001"}`
+	if err != nil || string(got) != want {
+		t.Fatalf("Marshal = %q, %v; want %q", got, err, want)
+	}
+}

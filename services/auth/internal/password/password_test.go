@@ -5,6 +5,7 @@ import (
 	"errors"
 	"runtime"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -114,8 +115,8 @@ func TestWorkIsBoundedAndDroppedWhenTheCallerLeaves(t *testing.T) {
 
 	queuedCtx, giveUp := context.WithCancel(ctx)
 	queued := make(chan error)
-	ran := false
-	go func() { queued <- h.work(queuedCtx, func() { ran = true }) }()
+	var ran atomic.Bool
+	go func() { queued <- h.work(queuedCtx, func() { ran.Store(true) }) }()
 
 	// Wait until the second caller holds its queue place.
 	for len(h.queue) < 2 {
@@ -125,7 +126,7 @@ func TestWorkIsBoundedAndDroppedWhenTheCallerLeaves(t *testing.T) {
 	if _, err := h.Hash(ctx, "pw"); !errors.Is(err, ErrBusy) {
 		t.Fatalf("a third caller: %v, want ErrBusy", err)
 	}
-	if took := time.Since(start); took > 100*time.Millisecond {
+	if took := time.Since(start); took > time.Second { // at once; a second for a busy machine
 		t.Errorf("ErrBusy took %s, want it at once", took)
 	}
 	giveUp()
@@ -133,10 +134,11 @@ func TestWorkIsBoundedAndDroppedWhenTheCallerLeaves(t *testing.T) {
 		t.Fatalf("the caller that gave up: %v, want context.Canceled", err)
 	}
 	close(release)
-	if ran {
-		t.Fatal("work was done for a caller that had gone")
-	}
+	// Once a worker has done the next caller's work, it has passed the gone caller's place.
 	if hash, err := h.Hash(ctx, "pw"); err != nil || hash == "" {
 		t.Fatalf("once free: %q, %v", hash, err)
+	}
+	if ran.Load() {
+		t.Fatal("work was done for a caller that had gone")
 	}
 }

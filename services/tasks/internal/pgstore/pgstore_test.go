@@ -79,12 +79,16 @@ func TestReplicasStartingTogetherMigrateOnce(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer conn.Close(t.Context())
-	var applied, files int
-	conn.QueryRow(t.Context(), "SELECT count(*) FROM tasks_schema_migrations").Scan(&applied)
-	entries, _ := migrations.ReadDir("migrations")
-	files = len(entries)
-	if applied != files {
-		t.Fatalf("%d migrations recorded, want %d", applied, files)
+	var applied int
+	if err := conn.QueryRow(t.Context(), "SELECT count(*) FROM tasks_schema_migrations").Scan(&applied); err != nil {
+		t.Fatal(err)
+	}
+	entries, err := migrations.ReadDir("migrations")
+	if err != nil || len(entries) == 0 {
+		t.Fatalf("the embedded migrations: %d, %v", len(entries), err)
+	}
+	if applied != len(entries) {
+		t.Fatalf("%d migrations recorded, want each of the %d once", applied, len(entries))
 	}
 }
 
@@ -156,12 +160,22 @@ func TestUnavailableIsUnavailable(t *testing.T) {
 		t.Errorf("Page: %v, want ErrUnavailable", err)
 	}
 
-	// A database that comes up after the service.
-	url := pgtest.NewDatabase(t)
-	s := open(t, url, store.Options{})
+	// A database that comes up after the service: not ready until it exists, then migrated
+	// and ready without a restart.
+	server := pgtest.Shared(t)
+	name := fmt.Sprintf("late_%d", time.Now().UnixNano())
+	s := open(t, server.URL(name), store.Options{})
 	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
 	defer cancel()
-	s.WaitMigrated(ctx, 50*time.Millisecond)
+	migrated := make(chan struct{})
+	go func() { s.WaitMigrated(ctx, 50*time.Millisecond); close(migrated) }()
+	if err := s.Check(t.Context()); !errors.Is(err, store.ErrUnavailable) {
+		t.Fatalf("Check before the database exists: %v, want ErrUnavailable", err)
+	}
+	if err := server.CreateDatabase(name); err != nil {
+		t.Fatal(err)
+	}
+	<-migrated
 	if err := s.Check(t.Context()); err != nil {
 		t.Fatalf("after WaitMigrated: %v", err)
 	}

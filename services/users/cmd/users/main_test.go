@@ -18,7 +18,6 @@ import (
 
 func TestMain(m *testing.M) { os.Exit(pgtest.RunTests(m)) }
 
-// fakeAuthServer answers the auth API at the boundary: "hashes" reversibly, issues "t-<uid>".
 // fakeAuthServer answers auth's three calls the way auth does (JSON, its statuses).
 func fakeAuthServer(t *testing.T) *httptest.Server {
 	answer := func(w http.ResponseWriter, status int, v any) {

@@ -15,6 +15,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
+
 	"github.com/kub-demo/kub-demo/platform/httpserver"
 	"github.com/kub-demo/kub-demo/platform/metrics"
 	"github.com/kub-demo/kub-demo/platform/pgdb"
@@ -52,6 +54,22 @@ func TestReplicasStartingTogetherMigrateOnce(t *testing.T) {
 		if err != nil {
 			t.Fatalf("a replica's migration: %v", err)
 		}
+	}
+	conn, err := pgx.Connect(t.Context(), url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(t.Context())
+	var applied int
+	if err := conn.QueryRow(t.Context(), "SELECT count(*) FROM users_schema_migrations").Scan(&applied); err != nil {
+		t.Fatal(err)
+	}
+	entries, err := migrations.ReadDir("migrations")
+	if err != nil || len(entries) == 0 {
+		t.Fatalf("the embedded migrations: %d, %v", len(entries), err)
+	}
+	if applied != len(entries) {
+		t.Fatalf("%d migrations recorded, want each of the %d once", applied, len(entries))
 	}
 }
 
