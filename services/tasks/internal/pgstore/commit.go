@@ -9,8 +9,6 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
-
-	"github.com/kub-demo/kub-demo/services/tasks/internal/store"
 )
 
 // Appends are committed by one goroutine per Store, in batches: every append waiting when a
@@ -129,7 +127,7 @@ func (s *Store) commit(batch []*appendRequest) []error {
 			if u == nil {
 				return fmt.Errorf("pgstore: no row for owner %q after inserting it", r.owner)
 			}
-			if results[i] = s.quota(*u, r.size); results[i] != nil {
+			if results[i] = s.opts.CheckQuota(u.tasks, u.bytes, r.size); results[i] != nil {
 				continue
 			}
 			cols.owners, cols.answers, cols.places = append(cols.owners, r.owner), append(cols.answers, r.answer), append(cols.places, u.tasks)
@@ -162,15 +160,4 @@ func (s *Store) commit(batch []*appendRequest) []error {
 		}
 	}
 	return results
-}
-
-// quota says whether an owner with u may store a task of size more.
-func (s *Store) quota(u usage, size int64) error {
-	if q := s.opts.MaxTasksPerUser; q > 0 && u.tasks >= int64(q) {
-		return fmt.Errorf("%w: %d tasks, the most a user may have", store.ErrQuota, q)
-	}
-	if q := s.opts.MaxBytesPerUser; q > 0 && u.bytes+size > q {
-		return fmt.Errorf("%w: %d bytes, the most a user's tasks may take", store.ErrQuota, q)
-	}
-	return nil
 }

@@ -65,7 +65,8 @@ func (s *Store) Import(ctx context.Context, path string) (Imported, error) {
 			result.Skipped++
 			return err
 		}
-		size, answer, err := encode(t, owner)
+		encoded, answer, err := store.Encode(t, owner)
+		size := len(encoded)
 		if err != nil {
 			result.Skipped++
 			return err

@@ -15,12 +15,10 @@ import (
 	"context"
 	"embed"
 	"errors"
-	"fmt"
 	"log/slog"
 	"sync"
 
 	"github.com/kub-demo/kub-demo/platform/pgdb"
-	"github.com/kub-demo/kub-demo/platform/web"
 	"github.com/kub-demo/kub-demo/services/tasks/internal/store"
 )
 
@@ -70,12 +68,13 @@ func (s *Store) Close() {
 // store.ErrUnavailable (no answer within the timeout: the task may still be stored), or the
 // database's.
 func (s *Store) Append(ctx context.Context, owner string, t store.Task) error {
-	size, answer, err := encode(t, owner)
+	record, answer, err := store.Encode(t, owner)
 	if err != nil {
 		return err
 	}
-	if q := s.opts.MaxBytesPerUser; q > 0 && int64(size) > q {
-		return fmt.Errorf("%w: %d bytes, the most a user's tasks may take", store.ErrQuota, q)
+	size := len(record)
+	if err := s.opts.CheckQuota(0, 0, int64(size)); err != nil { // too large for any user
+		return err
 	}
 	if err := s.Ready(); err != nil {
 		return err
@@ -103,21 +102,6 @@ func (s *Store) Append(ctx context.Context, owner string, t store.Task) error {
 	case <-ctx.Done():
 		return pgdb.Fail(ctx.Err())
 	}
-}
-
-// encode returns what t takes as a tasks.txt record (the quota counts that, as the file store
-// does) and t as GET /tasks answers it.
-func encode(t store.Task, owner string) (size int, answer []byte, err error) {
-	record, err := store.EncodeRecord(t, owner)
-	if err != nil {
-		return 0, nil, fmt.Errorf("encode task: %w", err)
-	}
-	if len(record) > store.MaxRecordBytes {
-		return 0, nil, fmt.Errorf("%w: %d bytes, the limit is %d", store.ErrTooLarge, len(record), store.MaxRecordBytes)
-	}
-	// As the file store encodes its answers (the original's res.json): the same bytes.
-	answer, err = web.Marshal(t)
-	return len(record), answer, err
 }
 
 // viewSQL is a page of what viewer sees: their tasks and those with no owner, merged in

@@ -52,6 +52,36 @@ type Options struct {
 	OnCommit func(records int, write, sync time.Duration, err error)
 }
 
+// CheckQuota says whether a user who has tasks tasks taking bytes bytes (as records) may
+// store one more of size bytes. Errors: ErrQuota. Every store answers by it.
+func (o Options) CheckQuota(tasks, bytes, size int64) error {
+	if q := o.MaxTasksPerUser; q > 0 && tasks >= int64(q) {
+		return fmt.Errorf("%w: %d tasks, the most a user may have", ErrQuota, q)
+	}
+	if q := o.MaxBytesPerUser; q > 0 && bytes+size > q {
+		return fmt.Errorf("%w: %d bytes, the most a user's tasks may take", ErrQuota, q)
+	}
+	return nil
+}
+
+// Encode returns t, owned by owner, as its tasks.txt record (whose size the quotas count) and
+// as GET /tasks answers it (the original's res.json bytes). Errors: ErrTooLarge, or the
+// encoding's. Every store encodes by it.
+func Encode(t Task, owner string) (record, answer []byte, err error) {
+	record, err = EncodeRecord(t, owner)
+	if err != nil {
+		return nil, nil, fmt.Errorf("encode task: %w", err)
+	}
+	if len(record) > MaxRecordBytes {
+		return nil, nil, fmt.Errorf("%w: %d bytes, the limit is %d", ErrTooLarge, len(record), MaxRecordBytes)
+	}
+	answer, err = web.Marshal(t)
+	if err != nil {
+		return nil, nil, fmt.Errorf("encode task: %w", err)
+	}
+	return record, answer, nil
+}
+
 // Store is the tasks file and, in memory, every task in it, encoded as the API answers them,
 // by owner.
 type Store struct {
@@ -155,12 +185,9 @@ func (s *Store) add(owner string, answer []byte, recordBytes int) error {
 // appends of one user (or a replica's) may take it over by as many as are in flight. The
 // store's size limit is exact.
 func (s *Store) Append(_ context.Context, owner string, t Task) error {
-	encoded, err := EncodeRecord(t, owner)
+	encoded, answer, err := Encode(t, owner)
 	if err != nil {
-		return fmt.Errorf("encode task: %w", err)
-	}
-	if len(encoded) > MaxRecordBytes {
-		return fmt.Errorf("%w: %d bytes, the limit is %d", ErrTooLarge, len(encoded), MaxRecordBytes)
+		return err
 	}
 	if err := s.file.Refresh(); err != nil {
 		return err
@@ -168,15 +195,8 @@ func (s *Store) Append(_ context.Context, owner string, t Task) error {
 	s.mu.RLock()
 	u := s.usage[owner]
 	s.mu.RUnlock()
-	if q := s.opts.MaxTasksPerUser; q > 0 && u.tasks >= q {
-		return fmt.Errorf("%w: %d tasks, the most a user may have", ErrQuota, q)
-	}
-	if q := s.opts.MaxBytesPerUser; q > 0 && u.bytes+int64(len(encoded)) > q {
-		return fmt.Errorf("%w: %d bytes, the most a user's tasks may take", ErrQuota, q)
-	}
-	answer, err := web.Marshal(t)
-	if err != nil {
-		return fmt.Errorf("encode task: %w", err)
+	if err := s.opts.CheckQuota(int64(u.tasks), u.bytes, int64(len(encoded))); err != nil {
+		return err
 	}
 	// Once written, the task is kept as it is already encoded, not read back from the record.
 	return s.file.AppendApplied(encoded, nil, func() { s.add(owner, answer, len(encoded)) })
