@@ -59,6 +59,18 @@ type Process struct {
 	err    error
 }
 
+// WithDefaults returns env with each of the defaults it does not set added: the environment
+// Launch gives a process, for tests that run a binary themselves.
+func WithDefaults(env []string) []string {
+	env = append([]string(nil), env...)
+	for _, setting := range defaults {
+		if name, _, _ := strings.Cut(setting, "="); !Has(env, name) {
+			env = append(env, setting)
+		}
+	}
+	return env
+}
+
 // Launch starts spec's program and waits until it listens and ReadyPath answers 200.
 func Launch(spec Spec) (*Process, error) {
 	if spec.Name == "" {
@@ -70,13 +82,7 @@ func Launch(spec Spec) (*Process, error) {
 	if spec.Timeout == 0 {
 		spec.Timeout = 10 * time.Second
 	}
-	env := append([]string(nil), spec.Env...)
-	for _, setting := range defaults {
-		if name, _, _ := strings.Cut(setting, "="); !Has(env, name) {
-			env = append(env, setting)
-		}
-	}
-	spec.Env = env
+	spec.Env = WithDefaults(spec.Env)
 	p := &Process{Name: spec.Name, spec: spec, logs: &logBuffer{limit: spec.LogLimit}}
 	if err := p.start(); err != nil {
 		return nil, err

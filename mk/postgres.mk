@@ -35,6 +35,7 @@ postgres-test: ## the contract suites on both stores, the PostgreSQL stores and 
 	cd services/users && $(GO) test -count=1 ./internal/contract/ ./internal/pgusers/ ./cmd/...
 	cd platform && $(GO) test -count=1 ./pgtest/
 	cd e2e && GO_IMAGE=$(GO_IMAGE) $(GO) test -count=1 -v ./postgres/
+	cd e2e && $(GO) test -count=1 -run Overlay ./kubernetes/
 
 k8s-postgres-base: ## copy deploy/k8s/*.yaml into deploy/k8s/postgres/base (the overlay's base)
 	scripts/k8s-postgres-base.sh

@@ -5,7 +5,7 @@
 # Why a copy: kustomize refuses a base that is a parent folder of the overlay ("cycle
 # detected: candidate root contains visited root"), and "kubectl apply -k" refuses files
 # outside the overlay's folder, so deploy/k8s/postgres cannot use ../ directly. Run this (make
-# k8s-postgres-base) after changing deploy/k8s/*.yaml; the tests of e2e/postgres fail while
+# k8s-postgres-base) after changing deploy/k8s/*.yaml; e2e/kubernetes's overlay test fails while
 # the copy differs.
 set -euo pipefail
 cd "$(dirname "$0")/.."

@@ -8,7 +8,6 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"slices"
@@ -38,25 +37,11 @@ func mib(n int64) string { return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20)) }
 
 func memoryOf(t *testing.T, p *harness.Process) memory {
 	t.Helper()
-	raw, err := os.ReadFile(filepath.Join("/proc", strconv.Itoa(p.PID()), "status"))
+	rss, peak, err := p.Memory()
 	if err != nil {
 		t.Fatalf("%s: %v", p.Name, err)
 	}
-	var m memory
-	for _, line := range strings.Split(string(raw), "\n") {
-		name, value, _ := strings.Cut(line, ":")
-		kb, err := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(value), " kB"), 10, 64)
-		if err != nil {
-			continue
-		}
-		switch name {
-		case "VmRSS":
-			m.rss = kb << 10
-		case "VmHWM":
-			m.peak = kb << 10
-		}
-	}
-	return m
+	return memory{rss: rss, peak: peak}
 }
 
 // sampleMemory reads p's memory every 25 ms until stop is called, which returns the highest
@@ -69,13 +54,8 @@ func sampleMemory(t *testing.T, p *harness.Process) (stop func() memory) {
 		tick := time.NewTicker(25 * time.Millisecond)
 		defer tick.Stop()
 		for {
-			if raw, err := os.ReadFile(filepath.Join("/proc", strconv.Itoa(p.PID()), "status")); err == nil {
-				for _, line := range strings.Split(string(raw), "\n") {
-					if rest, ok := strings.CutPrefix(line, "VmRSS:"); ok {
-						kb, _ := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(rest), " kB"), 10, 64)
-						highest.rss = max(highest.rss, kb<<10)
-					}
-				}
+			if rss, _, err := p.Memory(); err == nil {
+				highest.rss = max(highest.rss, rss)
 			}
 			select {
 			case <-done:
@@ -210,7 +190,7 @@ func runToExit(t *testing.T, binary string, env []string, timeout time.Duration)
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, binary)
-	cmd.Env = append([]string{"PORT=0", "METRICS_PORT=0", "SHUTDOWN_DELAY=0s", "AUTH_API_KEY=" + harness.APIKey}, env...)
+	cmd.Env = harness.WithDefaults(env)
 	cmd.Dir = filepath.Dir(binary)
 	start := time.Now()
 	out, err := cmd.CombinedOutput()
@@ -296,15 +276,7 @@ func startSystemWith(t *testing.T, authEnv, usersEnv, tasksEnv []string) system 
 // waitReady polls p's /readyz until it answers 200, failing the test after timeout.
 func waitReady(t *testing.T, p *harness.Process, timeout time.Duration) {
 	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for {
-		status, _, _, err := do(harness.Client, "GET", p.URL+"/readyz", "", "")
-		if err == nil && status == http.StatusOK {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s not ready after %s: %d %v\n%s", p.Name, timeout, status, err, p.Logs())
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	harness.Eventually(t, timeout, 20*time.Millisecond, func() error {
+		return harness.Expect("GET", p.URL+"/readyz", "", nil, http.StatusOK)
+	})
 }

@@ -58,17 +58,9 @@ func startSystem(t *testing.T, users, tasks int, tasksEnv ...string) *system {
 // waitReady polls /readyz: with a database, ready means migrated (and auth answered).
 func waitReady(t *testing.T, p *harness.Process) {
 	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for time.Now().Before(deadline) {
-		if resp, err := harness.Client.Get(p.URL + "/readyz"); err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return
-			}
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	t.Fatalf("%s on %s not ready after 20s\n%s", p.Name, p.URL, p.Logs())
+	harness.Eventually(t, 20*time.Second, 20*time.Millisecond, func() error {
+		return harness.Expect("GET", p.URL+"/readyz", "", nil, http.StatusOK)
+	})
 }
 
 // listed is every title GET /tasks answers.

@@ -1,7 +1,6 @@
-package postgres
+package kubernetes
 
 import (
-	"bufio"
 	"bytes"
 	"net/url"
 	"os"
@@ -18,32 +17,18 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
-	"k8s.io/apimachinery/pkg/runtime/serializer/json"
 	"sigs.k8s.io/kustomize/api/krusty"
 	"sigs.k8s.io/kustomize/kyaml/filesys"
 
-	"github.com/kub-demo/kub-demo/harness"
 )
 
 // overlay is the PostgreSQL variant of deploy/k8s (kubectl apply -k deploy/k8s/postgres).
 const overlay = "deploy/k8s/postgres"
 
-// runtimeEnv are variables the Go runtime reads, not the services: "-env" does not list them.
-var runtimeEnv = map[string]bool{"GOMAXPROCS": true, "GOMEMLIMIT": true, "GOGC": true, "GODEBUG": true}
-
-func repoRoot(t *testing.T) string {
-	t.Helper()
-	root, err := harness.RepoRoot()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return root
-}
-
 // TestOverlayBaseIsACopyOfDeployK8s: deploy/k8s/postgres/base holds deploy/k8s/*.yaml as
 // they are (kustomize refuses a parent folder as a base, so the overlay patches a copy).
 func TestOverlayBaseIsACopyOfDeployK8s(t *testing.T) {
-	root := repoRoot(t)
+	root := repoRoot
 	originals, _ := filepath.Glob(filepath.Join(root, "deploy/k8s/*.yaml"))
 	copies, _ := filepath.Glob(filepath.Join(root, overlay, "base/*.yaml"))
 	listed, _ := os.ReadFile(filepath.Join(root, overlay, "base/kustomization.yaml"))
@@ -63,25 +48,12 @@ func TestOverlayBaseIsACopyOfDeployK8s(t *testing.T) {
 	}
 }
 
-// strictDecoder decodes the k8s.io/api types the overlay holds; unknown fields are errors.
-var strictDecoder = func() runtime.Decoder {
-	scheme := runtime.NewScheme()
-	for _, add := range []func(*runtime.Scheme) error{
-		corev1.AddToScheme, appsv1.AddToScheme, networkingv1.AddToScheme, policyv1.AddToScheme,
-	} {
-		if err := add(scheme); err != nil {
-			panic(err)
-		}
-	}
-	return json.NewSerializerWithOptions(json.DefaultMetaFactory, scheme, scheme, json.SerializerOptions{Yaml: true, Strict: true})
-}()
-
 // render builds the overlay as kubectl apply -k does (files only from inside its folder), and
 // returns the YAML stream and the objects, decoded strictly.
 func render(t *testing.T) ([]byte, []runtime.Object) {
 	t.Helper()
 	k := krusty.MakeKustomizer(krusty.MakeDefaultOptions())
-	resources, err := k.Run(filesys.MakeFsOnDisk(), filepath.Join(repoRoot(t), overlay))
+	resources, err := k.Run(filesys.MakeFsOnDisk(), filepath.Join(repoRoot, overlay))
 	if err != nil {
 		t.Fatalf("kustomize build %s: %v", overlay, err)
 	}
@@ -154,8 +126,7 @@ func TestOverlay(t *testing.T) {
 		t.Errorf("the network policies should let users and tasks, and only them, reach the database on 5432")
 	}
 
-	bin := harness.Build(t)
-	for _, name := range []string{"users", "tasks"} {
+		for _, name := range []string{"users", "tasks"} {
 		d := find[*appsv1.Deployment](t, objs, name+"-deployment")
 		spec := d.Spec.Template.Spec
 		if *d.Spec.Replicas != 3 || d.Spec.Strategy.Type != appsv1.RollingUpdateDeploymentStrategyType ||
@@ -188,7 +159,7 @@ func TestOverlay(t *testing.T) {
 		if ref := env["DATABASE_URL"].ValueFrom; ref == nil || ref.SecretKeyRef == nil || ref.SecretKeyRef.Name != secret.Name || ref.SecretKeyRef.Key != "DATABASE_URL" {
 			t.Errorf("%s: DATABASE_URL is not read from the Secret %s", name, secret.Name)
 		}
-		out, err := exec.Command(map[string]string{"users": bin.Users, "tasks": bin.Tasks}[name], "-env").Output()
+		out, err := exec.Command(binary(t, name), "-env").Output()
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -248,28 +219,6 @@ func policyAllows(objs []runtime.Object, from string, to labels.Set, port int) b
 	return egress && ingress
 }
 
-// kubeScore finds the pinned kube-score that make k8s-tools (a prerequisite of make test)
-// installs: $KUBE_SCORE, or bin/tools/kube-score-<version>/kube-score.
-func kubeScore(t *testing.T) string {
-	t.Helper()
-	if p := os.Getenv("KUBE_SCORE"); p != "" {
-		return p
-	}
-	mk, err := os.ReadFile(filepath.Join(repoRoot(t), "mk", "k8s.mk"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	m := regexp.MustCompile(`(?m)^KUBE_SCORE_VERSION\s*\??=\s*(\S+)`).FindSubmatch(mk)
-	if m == nil {
-		t.Fatal("mk/k8s.mk pins no KUBE_SCORE_VERSION")
-	}
-	p := filepath.Join(repoRoot(t), "bin", "tools", "kube-score-"+string(m[1]), "kube-score")
-	if _, err := os.Stat(p); err != nil {
-		t.Fatalf("kube-score %s not installed (%v): run \"make k8s-tools\" (make test does)", m[1], err)
-	}
-	return p
-}
-
 // TestOverlayKubeScore: kube-score finds nothing CRITICAL and nothing WARNING in what the
 // overlay renders, and every check the overlay's files switch off is explained by a comment
 // that names it.
@@ -277,28 +226,9 @@ func TestOverlayKubeScore(t *testing.T) {
 	stream, _ := render(t)
 	cmd := exec.Command(kubeScore(t), "score", "--kubernetes-version", "v1.32", "--output-format", "ci", "-")
 	cmd.Stdin = bytes.NewReader(stream)
-	out, err := cmd.Output()
-	if err != nil && len(out) == 0 {
-		t.Fatalf("kube-score: %v", err)
-	}
-	ok, bad := 0, 0
-	sc := bufio.NewScanner(bytes.NewReader(out))
-	for sc.Scan() {
-		switch line := sc.Text(); {
-		case strings.HasPrefix(line, "[OK]"):
-			ok++
-		case strings.HasPrefix(line, "[SKIPPED]"), line == "":
-		default:
-			bad++
-			t.Error(line)
-		}
-	}
-	if ok == 0 {
-		t.Fatalf("kube-score reported no checks:\n%s", out)
-	}
-	t.Logf("kube-score: %d OK, %d CRITICAL or WARNING", ok, bad)
+	scoreClean(t, cmd)
 
-	files, _ := filepath.Glob(filepath.Join(repoRoot(t), overlay, "*.yaml"))
+	files, _ := filepath.Glob(filepath.Join(repoRoot, overlay, "*.yaml"))
 	for _, f := range files {
 		data, _ := os.ReadFile(f)
 		for _, doc := range strings.Split(string(data), "\n---\n") {
