@@ -11,6 +11,8 @@ import (
 	"path/filepath"
 	"testing"
 	"time"
+
+	"github.com/kub-demo/kub-demo/e2e/cluster/loadreport"
 )
 
 const (
@@ -123,34 +125,10 @@ func startLoadPod(t *testing.T) *loadPodClient {
 	return l
 }
 
-// loadReport is the load client's report (loadclient.Report, by its JSON).
-type loadReport struct {
-	Running                     bool
-	Seconds                     float64
-	Signup, Login, Create, List struct{ Sent, Failed int }
-	Failures                    []string
-	Acknowledged, Listed        int
-	Missing                     []string
-	MissingCount                int
-	CheckErrors                 []string
-}
-
-// Failed is every failed request and every failure of the final check.
-func (r loadReport) Failed() int {
-	return r.Signup.Failed + r.Login.Failed + r.Create.Failed + r.List.Failed + r.MissingCount + len(r.CheckErrors)
-}
-
-func (r loadReport) String() string {
-	return fmt.Sprintf("%d requests in %.0fs (%d POST /login, %d POST /tasks, %d GET /tasks, %d POST /signup), %d failed; "+
-		"%d tasks acknowledged, %d of them listed afterwards",
-		r.Signup.Sent+r.Login.Sent+r.Create.Sent+r.List.Sent, r.Seconds, r.Login.Sent, r.Create.Sent, r.List.Sent, r.Signup.Sent,
-		r.Signup.Failed+r.Login.Failed+r.Create.Failed+r.List.Failed, r.Acknowledged, r.Listed)
-}
-
 var controlClient = &http.Client{Timeout: time.Minute} // /stop checks every task first
 
 // call sends one request to the load pod's control API and decodes its report.
-func (l *loadPodClient) call(t *testing.T, method, path string) loadReport {
+func (l *loadPodClient) call(t *testing.T, method, path string) loadreport.Report {
 	t.Helper()
 	r, err := l.send(method, path)
 	if err != nil {
@@ -159,8 +137,8 @@ func (l *loadPodClient) call(t *testing.T, method, path string) loadReport {
 	return r
 }
 
-func (l *loadPodClient) send(method, path string) (loadReport, error) {
-	var r loadReport
+func (l *loadPodClient) send(method, path string) (loadreport.Report, error) {
+	var r loadreport.Report
 	if !l.fwd.alive() {
 		if err := l.fwd.start(30 * time.Second); err != nil {
 			return r, err
@@ -220,7 +198,7 @@ func (l *loadPodClient) waitIterations(t *testing.T, n int) {
 }
 
 // stop stops the clients and returns their report, with the check of every acknowledged task.
-func (l *loadPodClient) stop(t *testing.T) loadReport {
+func (l *loadPodClient) stop(t *testing.T) loadreport.Report {
 	t.Helper()
 	l.running = false
 	return l.call(t, http.MethodPost, "/stop")

@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/kub-demo/kub-demo/harness"
+
+	"github.com/kub-demo/kub-demo/e2e/cluster/loadreport"
 )
 
 const (
@@ -161,7 +163,7 @@ func testOverlay(t *testing.T, imageLoad []string, kustomization, smoke string, 
 // rollUnderInClusterLoad restarts a Deployment while the load pod's clients run, and keeps
 // them going until every old pod is gone. It returns the load's report and how long the
 // rollout took, from the restart to the last old pod gone.
-func rollUnderInClusterLoad(t *testing.T, load *loadPodClient, deployment, selector string) (loadReport, time.Duration) {
+func rollUnderInClusterLoad(t *testing.T, load *loadPodClient, deployment, selector string) (loadreport.Report, time.Duration) {
 	t.Helper()
 	old := podNames(t, selector)
 	load.start(t)
@@ -202,7 +204,7 @@ func deletePods(t *testing.T, selectors ...string) {
 
 // requireNoFailure fails the test if any request of the load failed, if an acknowledged
 // task is not listed, or if the load was too thin to say anything.
-func requireNoFailure(t *testing.T, during string, r loadReport) {
+func requireNoFailure(t *testing.T, during string, r loadreport.Report) {
 	t.Helper()
 	if r.Failed() > 0 {
 		t.Errorf("%s: %d failed (%s); the first:\n  %s", during, r.Failed(), r, strings.Join(append(r.Failures, r.CheckErrors...), "\n  "))

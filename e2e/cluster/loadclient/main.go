@@ -37,6 +37,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/kub-demo/kub-demo/e2e/cluster/loadreport"
 )
 
 func main() {
@@ -112,38 +114,6 @@ func writeJSON(w http.ResponseWriter, v any) {
 	json.NewEncoder(w).Encode(v)
 }
 
-// Report is what the clients did since /start; the test decodes it.
-type Report struct {
-	Running bool    `json:"running"`
-	Seconds float64 `json:"seconds"`
-	// Signup is POST /signup of the clients' accounts, Login POST /login, Create POST
-	// /tasks, List GET /tasks (which must list the task the client just stored).
-	Signup Counts `json:"signup"`
-	Login  Counts `json:"login"`
-	Create Counts `json:"create"`
-	List   Counts `json:"list"`
-	// Failures are the first failed requests: when, which client, what.
-	Failures []string `json:"failures"`
-	// Filled in by /stop: of the tasks acknowledged with a 201, how many GET /tasks lists,
-	// and the first missing ones.
-	Acknowledged int      `json:"acknowledged"`
-	Listed       int      `json:"listed"`
-	Missing      []string `json:"missing"`
-	MissingCount int      `json:"missingCount"`
-	CheckErrors  []string `json:"checkErrors"`
-}
-
-// Counts are the requests of one kind that were sent, and those of them that failed.
-type Counts struct {
-	Sent   int `json:"sent"`
-	Failed int `json:"failed"`
-}
-
-// Failed is every failed request and every failure of the final check.
-func (r Report) Failed() int {
-	return r.Signup.Failed + r.Login.Failed + r.Create.Failed + r.List.Failed + r.MissingCount + len(r.CheckErrors)
-}
-
 const maxListed = 20 // failures and missing tasks kept in a report
 
 type account struct {
@@ -163,7 +133,7 @@ type load struct {
 	clients  *sync.WaitGroup // this run's
 	began    time.Time
 	ended    time.Time
-	rep      Report
+	rep      loadreport.Report
 	accounts []*account // every account used since /start, for the final check
 	owned    []*account // each client's current account
 	serial   int        // numbers titles and accounts uniquely over the pod's life
@@ -188,7 +158,7 @@ func (l *load) start() error {
 		return errors.New("already running")
 	}
 	l.running, l.stopping, l.clients, l.began = true, make(chan struct{}), &sync.WaitGroup{}, time.Now()
-	l.rep, l.accounts = Report{Running: true}, nil
+	l.rep, l.accounts = loadreport.Report{Running: true}, nil
 	for _, a := range l.owned {
 		if a != nil {
 			a.acknowledged = nil
@@ -229,7 +199,7 @@ func (l *load) halt() {
 
 // stop halts the clients, checks that every acknowledged task is listed, and returns the
 // report of the run.
-func (l *load) stop() Report {
+func (l *load) stop() loadreport.Report {
 	l.halt()
 	l.mu.Lock()
 	accounts := slices.Clone(l.accounts)
@@ -271,7 +241,7 @@ func (l *load) stop() Report {
 }
 
 // report is the report so far (without the final check).
-func (l *load) report() Report {
+func (l *load) report() loadreport.Report {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	r := l.rep
@@ -447,7 +417,7 @@ func (l *load) send(method, url, token string, body any, requestID string) (int,
 }
 
 // count counts one request of a kind, failed when err is not nil.
-func (l *load) count(i int, c *Counts, err error) {
+func (l *load) count(i int, c *loadreport.Counts, err error) {
 	l.mu.Lock()
 	c.Sent++
 	l.mu.Unlock()
@@ -456,7 +426,7 @@ func (l *load) count(i int, c *Counts, err error) {
 	}
 }
 
-func (l *load) fail(i int, c *Counts, err error) {
+func (l *load) fail(i int, c *loadreport.Counts, err error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	c.Failed++

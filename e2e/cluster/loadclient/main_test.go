@@ -8,6 +8,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/kub-demo/kub-demo/e2e/cluster/loadreport"
 )
 
 // fakeAPI is users and tasks in one in-memory server: signup, login (the token is the
@@ -70,7 +72,7 @@ func (f *fakeAPI) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 // runLoad runs the load against api for a few iterations and returns its report.
-func runLoad(t *testing.T, api http.Handler) Report {
+func runLoad(t *testing.T, api http.Handler) loadreport.Report {
 	t.Helper()
 	srv := httptest.NewServer(api)
 	t.Cleanup(srv.Close)
