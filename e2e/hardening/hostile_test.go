@@ -361,9 +361,9 @@ func TestSilentConnectionsAreRefusedFastThenCut(t *testing.T) {
 		case err == nil && status == http.StatusOK:
 			served++
 			if refused == 0 {
-		t.Errorf("no new client was refused with %d silent connections open: the cap of %d never filled", silent, silent)
-	}
-	if recovered == 0 && refused > 0 {
+				t.Errorf("no new client was refused with %d silent connections open: the cap of %d never filled", silent, silent)
+			}
+			if recovered == 0 && refused > 0 {
 				recovered = time.Since(opened)
 			}
 		case err == nil && status == http.StatusServiceUnavailable:

@@ -197,7 +197,7 @@ func rotate(t *testing.T, steps [][]string, before func(step int)) *steadyLoad {
 	load, wait := runSteadyLoad(users.URL, tasks.URL, emails, stop)
 	var stopOnce sync.Once
 	stopLoad := func() { stopOnce.Do(func() { close(stop); wait() }) }
-	t.Cleanup(stopLoad) // also when a replacement fails the test half-way
+	t.Cleanup(stopLoad)        // also when a replacement fails the test half-way
 	const settle = time.Second // between the two replicas of a step, and after each step
 	time.Sleep(settle)
 	start := time.Now()

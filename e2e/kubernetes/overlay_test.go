@@ -19,7 +19,6 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	"sigs.k8s.io/kustomize/api/krusty"
 	"sigs.k8s.io/kustomize/kyaml/filesys"
-
 )
 
 // overlay is the PostgreSQL variant of deploy/k8s (kubectl apply -k deploy/k8s/postgres).
@@ -126,7 +125,7 @@ func TestOverlay(t *testing.T) {
 		t.Errorf("the network policies should let users and tasks, and only them, reach the database on 5432")
 	}
 
-		for _, name := range []string{"users", "tasks"} {
+	for _, name := range []string{"users", "tasks"} {
 		d := find[*appsv1.Deployment](t, objs, name+"-deployment")
 		spec := d.Spec.Template.Spec
 		if *d.Spec.Replicas != 3 || d.Spec.Strategy.Type != appsv1.RollingUpdateDeploymentStrategyType ||
