@@ -184,7 +184,6 @@ func (b *bench) run() (string, error) {
 	}
 
 	// The demo user is created in the background at start; log in until it is there.
-	demoLogin := `{"email":"test@gmail.com","password":"testers"}`
 	var token string
 	for try := 0; token == "" && try < 50; try++ {
 		a, err := harness.Do(http.MethodPost, users.URL+"/login", "", json.RawMessage(demoLogin))
@@ -265,9 +264,8 @@ func (b *bench) run() (string, error) {
 	}
 
 	// POST /login (one bcrypt comparison in auth each) by turns with floor (ii).
-	login := `{"email":"test@gmail.com","password":"testers"}`
-	loginTargets := roundRobin([]vegeta.Target{{Method: http.MethodPost, URL: users.URL + "/login", Body: []byte(login), Header: jsonHeader(nil)}})
-	password := []byte("testers")
+	loginTargets := roundRobin([]vegeta.Target{{Method: http.MethodPost, URL: users.URL + "/login", Body: []byte(demoLogin), Header: jsonHeader(nil)}})
+	password := []byte(harness.DemoPassword)
 	hash, err := bcrypt.GenerateFromPassword(password, s.bcryptCost)
 	if err != nil {
 		return "", err
@@ -291,7 +289,7 @@ func (b *bench) run() (string, error) {
 	front.Stop()
 
 	// POST /tasks, durable before its 201, by turns with floor (iii) in the same folder.
-	postBody := []byte(`{"title":"Bench task","text":"Stored by make bench, on disk before its 201."}`)
+	postBody, _ := json.Marshal(benchTask)
 	record := append(append([]byte(nil), postBody...), taskSplit...)
 	fsyncPath := filepath.Join(small, "fsync-floor.txt")
 	defer os.Remove(fsyncPath)
@@ -336,22 +334,14 @@ func (b *bench) run() (string, error) {
 	if err != nil {
 		return "", err
 	}
-	b.logf("POST /tasks: %s", commits)
+	b.logf("POST /tasks: %s", commits.describe("fsync"))
 
 	// GET /tasks?limit=50 at offsets spread over the whole store, 1k and big by turns.
-	pages := func(p *process, n int) vegeta.Targeter {
-		rng := rand.New(rand.NewPCG(1, 2))
-		targets := make([]vegeta.Target, 1000)
-		for i := range targets {
-			targets[i] = vegeta.Target{Method: http.MethodGet, URL: fmt.Sprintf("%s/tasks?limit=50&offset=%d", p.URL, rng.IntN(n-50)), Header: bearer(token)}
-		}
-		return roundRobin(targets)
-	}
 	pageBig, page1k := pair("GET ?limit=50",
-		load("page big", pages(tasksBig, s.bigTasks), http.StatusOK), load("page 1k", pages(tasks1k, 1000), http.StatusOK),
+		load("page big", pageTargets(tasksBig.URL, s.bigTasks, token), http.StatusOK), load("page 1k", pageTargets(tasks1k.URL, 1000, token), http.StatusOK),
 		func() {
-			warmAttack("page big", pages(tasksBig, s.bigTasks), http.StatusOK)()
-			warmAttack("page 1k", pages(tasks1k, 1000), http.StatusOK)()
+			warmAttack("page big", pageTargets(tasksBig.URL, s.bigTasks, token), http.StatusOK)()
+			warmAttack("page 1k", pageTargets(tasks1k.URL, 1000, token), http.StatusOK)()
 		},
 		[]*process{tasksBig, tasks1k, auth}, nil)
 
@@ -393,7 +383,7 @@ func (b *bench) run() (string, error) {
 		{Name: "(ii) bcrypt", Value: formatRate(floorBcrypt.Rate) + " /s",
 			Meaning: fmt.Sprintf("bcrypt comparisons per second at cost %d, on %d goroutines (GOMAXPROCS)", s.bcryptCost, runtime.GOMAXPROCS(0))},
 		{Name: "(iii) append + fsync", Value: formatRate(floorFsync.Rate) + " /s",
-			Meaning: fmt.Sprintf("one writer appending a %d-byte record and fsyncing, in turn, in the tasks folder (%s). `POST /tasks` meanwhile: %s; tasks.txt holds exactly one record per 201", len(record), filesystem(small), commits)},
+			Meaning: fmt.Sprintf("one writer appending a %d-byte record and fsyncing, in turn, in the tasks folder (%s). `POST /tasks` meanwhile: %s; tasks.txt holds exactly one record per 201", len(record), filesystem(small), commits.describe("fsync"))},
 	}
 	settingsNote := ""
 	if len(s.serviceEnv) > 0 {
@@ -416,11 +406,24 @@ func (b *bench) run() (string, error) {
 // take about 100,000 POSTs, more than a run makes.
 const postWriters = 100
 
-// commitStats reads the tasks service's record-file metrics: records written and fsyncs.
-func commitStats(metricsURL string) (string, error) {
+// commitFigures is what the tasks service's metrics say of its store's writes: records written,
+// commits (fsyncs of the file, transactions of the database) and their total time.
+type commitFigures struct {
+	records, commits float64
+	seconds          float64
+}
+
+// describe names the commits as what (fsync or commit).
+func (c commitFigures) describe(what string) string {
+	return fmt.Sprintf("%.0f records in %.0f %ss (%.1f per %s), mean %s %.2f ms", c.records, c.commits, what,
+		c.records/c.commits, what, what, 1000*c.seconds/c.commits)
+}
+
+// commitStats reads the tasks service's store metrics.
+func commitStats(metricsURL string) (commitFigures, error) {
 	a, err := harness.Do(http.MethodGet, metricsURL, "", nil)
 	if err != nil || a.Status != http.StatusOK {
-		return "", fmt.Errorf("GET %s: %d %v", metricsURL, a.Status, err)
+		return commitFigures{}, fmt.Errorf("GET %s: %d %v", metricsURL, a.Status, err)
 	}
 	values := map[string]float64{}
 	for line := range strings.Lines(a.Raw) {
@@ -432,13 +435,32 @@ func commitStats(metricsURL string) (string, error) {
 			values[name] = v
 		}
 	}
-	records, fsyncs := values["tasks_store_batch_records_sum"], values["tasks_store_fsync_seconds_count"]
-	if fsyncs == 0 {
-		return "", fmt.Errorf("%s has no tasks_store_fsync_seconds_count", metricsURL)
+	c := commitFigures{records: values["tasks_store_batch_records_sum"], commits: values["tasks_store_fsync_seconds_count"], seconds: values["tasks_store_fsync_seconds_sum"]}
+	if c.commits == 0 {
+		return commitFigures{}, fmt.Errorf("%s has no tasks_store_fsync_seconds_count", metricsURL)
 	}
-	return fmt.Sprintf("%.0f records in %.0f fsyncs (%.1f per fsync), mean fsync %.2f ms", records, fsyncs, records/fsyncs,
-		1000*values["tasks_store_fsync_seconds_sum"]/fsyncs), nil
+	return c, nil
 }
+
+// pageTargets are 1000 GET /tasks?limit=50 at offsets spread over a store of n tasks (the
+// same offsets in every run).
+func pageTargets(tasksURL string, n int, token string) vegeta.Targeter {
+	rng := rand.New(rand.NewPCG(1, 2))
+	targets := make([]vegeta.Target, 1000)
+	for i := range targets {
+		targets[i] = vegeta.Target{Method: http.MethodGet, URL: fmt.Sprintf("%s/tasks?limit=50&offset=%d", tasksURL, rng.IntN(n-50)), Header: bearer(token)}
+	}
+	return roundRobin(targets)
+}
+
+// benchTask is the task every POST /tasks stores.
+var benchTask = struct {
+	Title string `json:"title"`
+	Text  string `json:"text"`
+}{"Bench task", "Stored by make bench, on disk before its 201."}
+
+// demoLogin is POST /login's body for the demo user.
+var demoLogin = fmt.Sprintf(`{"email":%q,"password":%q}`, harness.DemoEmail, harness.DemoPassword)
 
 // profile captures, when -pprof is set, a CPU profile of each of procs for the next
 // duration, and returns a function that waits for them.

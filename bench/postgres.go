@@ -205,11 +205,8 @@ func (b *bench) postgres(bins harness.Binaries, authAddress, tok string, seeds m
 
 	// POST /tasks by turns with floor (v), both as the demo user; then every 201 and every
 	// floor insert must be one row.
-	postBody := []byte(`{"title":"Bench task","text":"Stored by make bench, on disk before its 201."}`)
-	answer, _ := web.Marshal(struct {
-		Title string `json:"title"`
-		Text  string `json:"text"`
-	}{"Bench task", "Stored by make bench, on disk before its 201."})
+	postBody, _ := json.Marshal(benchTask)
+	answer, _ := web.Marshal(benchTask)
 	recordBytes := len(answer) + len(`,"owner":""`) + len(uid)
 	postTargets := roundRobin([]vegeta.Target{{Method: http.MethodPost, URL: small.tasks.URL + "/tasks", Body: postBody, Header: jsonHeader(bearer(tok))}})
 	var mu sync.Mutex
@@ -239,8 +236,7 @@ func (b *bench) postgres(bins harness.Binaries, authAddress, tok string, seeds m
 	if err != nil {
 		return nil, err
 	}
-	commits = strings.NewReplacer("fsyncs", "commits", "per fsync", "per commit", "mean fsync", "mean commit").Replace(commits)
-	b.logf("pg POST /tasks: %s", commits)
+	b.logf("pg POST /tasks: %s", commits.describe("commit"))
 	var rows int
 	if err := small.pool.QueryRow(ctx, "SELECT count(*) FROM tasks").Scan(&rows); err != nil {
 		return nil, err
@@ -250,26 +246,18 @@ func (b *bench) postgres(bins harness.Binaries, authAddress, tok string, seeds m
 	}
 
 	// GET ?limit=50 at random offsets: big and 1k by turns with floor (vi) on big.
-	pages := func(p *pgDatabase) vegeta.Targeter {
-		rng := rand.New(rand.NewPCG(1, 2))
-		targets := make([]vegeta.Target, 1000)
-		for i := range targets {
-			targets[i] = vegeta.Target{Method: http.MethodGet, URL: fmt.Sprintf("%s/tasks?limit=50&offset=%d", p.tasks.URL, rng.IntN(p.seeded-50)), Header: bearer(tok)}
-		}
-		return roundRobin(targets)
-	}
 	pageFloor := func() loadResult {
 		return pgFloor(conc, slice, func(ctx context.Context, rng *rand.Rand) error {
 			return viewPage(ctx, big.pool, sql["viewSQL"], uid, rng.IntN(big.seeded-50), 50)
 		})
 	}
-	warm("pg page big", pages(big), http.StatusOK)
-	warm("pg page 1k", pages(k1), http.StatusOK)
+	warm("pg page big", pageTargets(big.tasks.URL, big.seeded, tok), http.StatusOK)
+	warm("pg page 1k", pageTargets(k1.tasks.URL, k1.seeded, tok), http.StatusOK)
 	var pageBig, page1k, floorPage loadResult
 	for range s.rounds {
 		floorPage = merge(floorPage, pageFloor())
-		page1k = merge(page1k, attack("pg page 1k", pages(k1), conc, slice, http.StatusOK))
-		pageBig = merge(pageBig, attack("pg page big", pages(big), conc, slice, http.StatusOK))
+		page1k = merge(page1k, attack("pg page 1k", pageTargets(k1.tasks.URL, k1.seeded, tok), conc, slice, http.StatusOK))
+		pageBig = merge(pageBig, attack("pg page big", pageTargets(big.tasks.URL, big.seeded, tok), conc, slice, http.StatusOK))
 	}
 	b.logf("%-20s p99 %-8s at 1k %-8s floor p99 %s", "pg GET ?limit=50", formatDuration(pageBig.P99), formatDuration(page1k.P99), formatDuration(floorPage.P99))
 
@@ -286,7 +274,7 @@ func (b *bench) postgres(bins harness.Binaries, authAddress, tok string, seeds m
 		{Name: "(iv) pgx list query", Value: fmt.Sprintf("%s /s (p50 %s, p99 %s)", formatRate(floorList.Rate), formatDuration(floorList.P50), formatDuration(floorList.P99)),
 			Meaning: fmt.Sprintf("the store's list query (%s, viewSQL), the whole list of 100, rows read as the store reads them; %d goroutines on a pool of %d connections, no HTTP, no token check", pgStoreSources[0], conc, poolSize)},
 		{Name: "(v) pgx insert", Value: fmt.Sprintf("%s /s (p50 %s, p99 %s)", formatRate(floorPost.Rate), formatDuration(floorPost.P50), formatDuration(floorPost.P99)),
-			Meaning: fmt.Sprintf("the store's statements for one task (commit.go: ensure, lock and update the owner's row, insert), one transaction per task, committed with synchronous_commit on, as the demo user; %d goroutines, pool of %d. `POST /tasks` meanwhile: %s; the database holds exactly one row per 201 and per floor insert", conc, poolSize, commits)},
+			Meaning: fmt.Sprintf("the store's statements for one task (commit.go: ensure, lock and update the owner's row, insert), one transaction per task, committed with synchronous_commit on, as the demo user; %d goroutines, pool of %d. `POST /tasks` meanwhile: %s; the database holds exactly one row per 201 and per floor insert", conc, poolSize, commits.describe("commit"))},
 		{Name: fmt.Sprintf("(vi) pgx page of 50 at %s", bigName), Value: fmt.Sprintf("%s /s (p50 %s, p99 %s)", formatRate(floorPage.Rate), formatDuration(floorPage.P50), formatDuration(floorPage.P99)),
 			Meaning: fmt.Sprintf("the store's list query with limit 50 at random offsets in %s tasks; %d goroutines, pool of %d", bigName, conc, poolSize)},
 	}
