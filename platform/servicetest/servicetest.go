@@ -86,6 +86,25 @@ func (s *Service) readLogs(r io.Reader, addr chan<- string) {
 	io.Copy(io.Discard, r)
 }
 
+// WaitReady waits until /readyz answers 200 (up to 5 s), or fails the test.
+func (s *Service) WaitReady(t *testing.T) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		resp, err := http.Get(s.URL + "/readyz")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s/readyz did not answer 200 within 5s: %v\n%s", s.URL, err, s.Logs())
+		}
+		time.Sleep(25 * time.Millisecond)
+	}
+}
+
 // Logs returns everything the service logged so far.
 func (s *Service) Logs() string {
 	s.mu.Lock()

@@ -9,7 +9,6 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/kub-demo/kub-demo/platform/authapi"
 	"github.com/kub-demo/kub-demo/platform/pgtest"
@@ -76,18 +75,6 @@ func send(t *testing.T, method, url, body string) (int, string) {
 	return resp.StatusCode, string(raw)
 }
 
-// waitReady polls /readyz: with a database, tasks is ready once the schema is migrated.
-func waitReady(t *testing.T, url string) {
-	t.Helper()
-	for range 200 {
-		if status, _ := send(t, "GET", url+"/readyz", ""); status == http.StatusOK {
-			return
-		}
-		time.Sleep(25 * time.Millisecond)
-	}
-	t.Fatalf("%s/readyz never answered 200", url)
-}
-
 // withPassword puts a password into a pgtest URL (its server trusts loopback, so it is never
 // asked for): the logs must not show it.
 func withPassword(url, password string) string {
@@ -106,7 +93,7 @@ func TestRunKeepsTasksInPostgres(t *testing.T) {
 		"DB_MAX_CONNS": "2",
 	}
 	svc := servicetest.Start(t, "tasks", run, env)
-	waitReady(t, svc.URL)
+	svc.WaitReady(t)
 	if status, body := send(t, "POST", svc.URL+"/tasks", `{"title":"t","text":"in the database"}`); status != http.StatusCreated {
 		t.Fatalf("POST /tasks: %d %s", status, body)
 	}
@@ -114,7 +101,7 @@ func TestRunKeepsTasksInPostgres(t *testing.T) {
 		t.Fatal(err)
 	}
 	again := servicetest.Start(t, "tasks", run, env)
-	waitReady(t, again.URL)
+	again.WaitReady(t)
 	if status, body := send(t, "GET", again.URL+"/tasks", ""); status != http.StatusOK ||
 		body != `{"message":"Tasks loaded.","tasks":[{"title":"t","text":"in the database"}]}` {
 		t.Fatalf("GET /tasks after a restart: %d %s", status, body)
@@ -149,7 +136,7 @@ func TestImportCommand(t *testing.T) {
 	}
 	auth := fakeAuth(t, "u1")
 	svc := servicetest.Start(t, "tasks", run, map[string]string{"AUTH_ADDRESS": strings.TrimPrefix(auth.URL, "http://"), "DATABASE_URL": url})
-	waitReady(t, svc.URL)
+	svc.WaitReady(t)
 	if _, body := send(t, "GET", svc.URL+"/tasks", ""); body != `{"message":"Tasks loaded.","tasks":[{"title":"from the original","text":""},{"title":"u1's","text":"x"}]}` {
 		t.Fatalf("after the import u1 sees %s", body)
 	}

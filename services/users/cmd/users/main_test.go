@@ -9,7 +9,6 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/kub-demo/kub-demo/platform/authapi"
 	"github.com/kub-demo/kub-demo/platform/pgtest"
@@ -88,22 +87,6 @@ func login(t *testing.T, url, email, password string) int {
 	return resp.StatusCode
 }
 
-// waitReady polls /readyz: with a database, users is ready once the schema is migrated and
-// the demo user exists.
-func waitReady(t *testing.T, url string) {
-	t.Helper()
-	for range 200 {
-		if resp, err := http.Get(url + "/readyz"); err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return
-			}
-		}
-		time.Sleep(25 * time.Millisecond)
-	}
-	t.Fatalf("%s/readyz never answered 200", url)
-}
-
 // TestRunKeepsUsersInPostgres: with DATABASE_URL, accounts are in the database, not in
 // users.jsonl; they outlive a restart; the log says which store, and never the password.
 func TestRunKeepsUsersInPostgres(t *testing.T) {
@@ -115,7 +98,7 @@ func TestRunKeepsUsersInPostgres(t *testing.T) {
 		"DATABASE_URL": strings.Replace(pgtest.NewDatabase(t), "postgres@", "postgres:hunter2-not-logged@", 1),
 	}
 	svc := servicetest.Start(t, "users", run, env)
-	waitReady(t, svc.URL)
+	svc.WaitReady(t)
 	resp, err := http.Post(svc.URL+"/signup", "application/json", strings.NewReader(`{"email":"db@example.com","password":"pw"}`))
 	if err != nil || resp.StatusCode != http.StatusCreated {
 		t.Fatalf("signup: %v %v", resp, err)
@@ -125,7 +108,7 @@ func TestRunKeepsUsersInPostgres(t *testing.T) {
 		t.Fatal(err)
 	}
 	again := servicetest.Start(t, "users", run, env)
-	waitReady(t, again.URL)
+	again.WaitReady(t)
 	if status := login(t, again.URL, "db@example.com", "pw"); status != http.StatusOK {
 		t.Fatalf("login after a restart: %d", status)
 	}
@@ -159,7 +142,7 @@ func TestImportCommand(t *testing.T) {
 	}
 	auth := fakeAuthServer(t)
 	svc := servicetest.Start(t, "users", run, map[string]string{"AUTH_ADDRESS": strings.TrimPrefix(auth.URL, "http://"), "DATABASE_URL": url})
-	waitReady(t, svc.URL)
+	svc.WaitReady(t)
 	if status := login(t, svc.URL, "old@example.com", "old-pw"); status != http.StatusOK {
 		t.Fatalf("an imported user's login: %d", status)
 	}
