@@ -79,6 +79,9 @@ type Options struct {
 	// crash (or an editor) cut off: the delimiter is completed, and the record kept. Any other
 	// object there is not ours, and the file is refused. Nil recognizes nothing.
 	Recognize func(object []byte) bool
+	// Existing opens only a file that is there already, never creating it or its folder
+	// (readers such as -import): a missing file is an error wrapping os.ErrNotExist.
+	Existing bool
 }
 
 // Log is an open record file. Records are handed to the apply function given to Open, in file
@@ -151,10 +154,12 @@ func Open(path string, opts Options) (*Log, error) {
 
 // load opens the file at l.path and reads it whole, as at open. Callers hold l.mu.
 func (l *Log) load() error {
-	if err := os.MkdirAll(filepath.Dir(l.path), 0o755); err != nil {
-		return fmt.Errorf("create folder for %s: %w", l.path, err)
+	if !l.opts.Existing {
+		if err := os.MkdirAll(filepath.Dir(l.path), 0o755); err != nil {
+			return fmt.Errorf("create folder for %s: %w", l.path, err)
+		}
 	}
-	file, err := openFile(l.path)
+	file, err := openFile(l.path, !l.opts.Existing)
 	if err != nil {
 		return err
 	}
@@ -175,13 +180,14 @@ func (l *Log) load() error {
 	return nil
 }
 
-// openFile opens path for reading, creating it if missing; a file it creates is made durable
-// by syncing its folder. It refuses anything but a regular file (after symlinks): opening a
-// FIFO would block until a writer came, and a device or folder is not a record file.
-func openFile(path string) (*os.File, error) {
+// openFile opens path for reading, creating it if missing and create is set; a file it
+// creates is made durable by syncing its folder. It refuses anything but a regular file
+// (after symlinks): opening a FIFO would block until a writer came, and a device or folder
+// is not a record file.
+func openFile(path string, create bool) (*os.File, error) {
 	info, err := os.Stat(path)
 	switch {
-	case errors.Is(err, os.ErrNotExist):
+	case errors.Is(err, os.ErrNotExist) && create:
 		created, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
 		if err != nil && !errors.Is(err, os.ErrExist) {
 			return nil, fmt.Errorf("create %s: %w", path, err)

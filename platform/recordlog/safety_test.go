@@ -324,3 +324,19 @@ func appendTo(t *testing.T, path, data string) {
 	defer f.Close()
 	f.WriteString(data)
 }
+
+// TestExistingNeverCreates: a reader's Open of a missing file fails with os.ErrNotExist and
+// leaves no file and no folder behind.
+func TestExistingNeverCreates(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "missing", "tasks.txt")
+	l, err := Open(path, Options{Delimiter: delim, Apply: func([]byte) error { return nil }, Log: discard(), Existing: true})
+	if err == nil {
+		l.Close()
+	}
+	if !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("Open of a missing file with Existing: %v, want os.ErrNotExist", err)
+	}
+	if _, err := os.Stat(filepath.Dir(path)); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("its folder was created: %v", err)
+	}
+}

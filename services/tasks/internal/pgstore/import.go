@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"github.com/kub-demo/kub-demo/platform/pgdb"
 	"maps"
-	"os"
 	"slices"
 	"strings"
 
@@ -40,13 +39,6 @@ const importLock int64 = 0x6b75622d696d7074
 // not there yet. Quotas do not apply: the file's tasks are all kept.
 func (s *Store) Import(ctx context.Context, path string) (Imported, error) {
 	var result Imported
-	info, err := os.Stat(path)
-	if err != nil {
-		return result, err // never create it, as opening it for the file store would
-	}
-	if !info.Mode().IsRegular() {
-		return result, fmt.Errorf("%s is not a regular file", path)
-	}
 	if err := s.Migrate(ctx); err != nil {
 		return result, err
 	}
@@ -80,7 +72,7 @@ func (s *Store) Import(ctx context.Context, path string) (Imported, error) {
 		return nil
 	}
 	file, err := recordlog.Open(path, recordlog.Options{
-		Delimiter: store.Delimiter, Apply: apply, Log: s.log, MaxRecordBytes: store.MaxRecordBytes,
+		Delimiter: store.Delimiter, Apply: apply, Log: s.log, MaxRecordBytes: store.MaxRecordBytes, Existing: true,
 	})
 	if err != nil {
 		return result, err

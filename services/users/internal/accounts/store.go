@@ -5,9 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"log/slog"
-	"os"
 	"path/filepath"
 	"sync"
 	"time"
@@ -173,17 +171,10 @@ func (s *Store) Count() int {
 // file that is not a users file, never creates or changes it, skips what is no user with a
 // warning, and keeps the first user of each email. They come in file order.
 func ReadFile(path string, log *slog.Logger) ([]User, error) {
-	info, err := os.Stat(path)
-	if err != nil {
-		return nil, err
-	}
-	if !info.Mode().IsRegular() {
-		return nil, fmt.Errorf("%s is not a regular file", path)
-	}
 	var users []User
 	seen := map[string]bool{}
 	file, err := recordlog.Open(path, recordlog.Options{
-		Delimiter: []byte("\n"), Log: log, MaxRecordBytes: MaxRecordBytes,
+		Delimiter: []byte("\n"), Log: log, MaxRecordBytes: MaxRecordBytes, Existing: true,
 		Apply: func(line []byte) error {
 			found, err := usersOfLine(line, log)
 			for _, u := range found {
