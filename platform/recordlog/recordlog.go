@@ -29,6 +29,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -87,11 +88,8 @@ type Options struct {
 // Log is an open record file. Records are handed to the apply function given to Open, in file
 // order, exactly once each: those found at open, those other processes append, and its own.
 type Log struct {
-	path     string
-	opts     Options
-	delim    []byte
-	log      *slog.Logger
-	onCommit func(records int, write, sync time.Duration, err error)
+	path string
+	opts Options // as given, with Open's defaults filled in
 
 	mu        sync.Mutex            // serialises reading and writing the file
 	file      *os.File              // opened read-only: reads, the size, and the flock
@@ -131,14 +129,11 @@ func Open(path string, opts Options) (*Log, error) {
 		opts.MaxRecordBytes = 1 << 20
 	}
 	l := &Log{
-		path:     path,
-		opts:     opts,
-		delim:    opts.Delimiter,
-		log:      opts.Log,
-		onCommit: opts.OnCommit,
-		queue:    make(chan *appendRequest, maxBatchRecords),
-		closing:  make(chan struct{}),
-		stopped:  make(chan struct{}),
+		path:    path,
+		opts:    opts,
+		queue:   make(chan *appendRequest, maxBatchRecords),
+		closing: make(chan struct{}),
+		stopped: make(chan struct{}),
 	}
 	l.lastCheck.Store(time.Now().UnixNano())
 	l.mu.Lock()
@@ -318,14 +313,15 @@ func (l *Log) watchLocked() {
 func (l *Log) reloadLocked(reason string) {
 	wasFaulted := l.faultNow() != nil
 	if !wasFaulted {
-		l.log.Warn("reading the file again from the start", "file", l.path, "because", reason)
+		l.opts.Log.Warn("reading the file again from the start", "file", l.path, "because", reason)
 	}
 	l.opts.Reset()
 	if err := l.load(); err != nil {
 		l.end.Store(0)
 		l.opts.Reset()
-		if !wasFaulted || !errors.Is(l.faultNow(), ErrUnavailable) || !bytes.Contains([]byte(l.faultNow().Error()), []byte(err.Error())) {
-			l.log.Error("the file cannot be used; answering 503 until it can", "file", l.path, "error", err.Error())
+		// Logged once per different reason, not at every look at an unusable file.
+		if !wasFaulted || !strings.Contains(l.faultNow().Error(), err.Error()) {
+			l.opts.Log.Error("the file cannot be used; answering 503 until it can", "file", l.path, "error", err.Error())
 		}
 		fault := fmt.Errorf("%w: %w", ErrUnavailable, err)
 		l.fault.Store(&fault)
@@ -335,7 +331,7 @@ func (l *Log) reloadLocked(reason string) {
 		return
 	}
 	if wasFaulted {
-		l.log.Info("the file can be used again", "file", l.path, "bytes", l.end.Load())
+		l.opts.Log.Info("the file can be used again", "file", l.path, "bytes", l.end.Load())
 	}
 	l.fault.Store(nil)
 }
@@ -375,8 +371,8 @@ func (l *Log) Append(record []byte, check func() error) error {
 // once it is written, applied is called (in file order, under the lock) instead of Apply,
 // so that nothing is decoded again.
 func (l *Log) AppendApplied(record []byte, check func() error, applied func()) error {
-	if bytes.Contains(record, l.delim) {
-		return fmt.Errorf("recordlog: record contains the delimiter %q", l.delim)
+	if bytes.Contains(record, l.opts.Delimiter) {
+		return fmt.Errorf("recordlog: record contains the delimiter %q", l.opts.Delimiter)
 	}
 	if len(record) > l.opts.MaxRecordBytes {
 		return fmt.Errorf("%w: %d bytes, the limit is %d", ErrTooLarge, len(record), l.opts.MaxRecordBytes)
@@ -507,11 +503,11 @@ func (l *Log) write(batch []*appendRequest) []error {
 				continue
 			}
 		}
-		if size := start + int64(len(buf)+len(req.record)+len(l.delim)); l.opts.MaxBytes > 0 && size > l.opts.MaxBytes {
+		if size := start + int64(len(buf)+len(req.record)+len(l.opts.Delimiter)); l.opts.MaxBytes > 0 && size > l.opts.MaxBytes {
 			results[i] = fmt.Errorf("%w (%d bytes)", ErrFull, l.opts.MaxBytes)
 			continue
 		}
-		buf = append(append(buf, req.record...), l.delim...)
+		buf = append(append(buf, req.record...), l.opts.Delimiter...)
 		written = append(written, req)
 	}
 	l.end.Store(start)
@@ -524,22 +520,22 @@ func (l *Log) write(batch []*appendRequest) []error {
 	began := time.Now()
 	if _, err := w.Write(buf); err != nil {
 		err = l.undo(w, start, fmt.Errorf("write %s: %w", l.path, err))
-		l.onCommit(len(written), 0, 0, err)
+		l.opts.OnCommit(len(written), 0, 0, err)
 		return fail(err)
 	}
 	wrote := time.Now()
 	if err := w.Sync(); err != nil {
 		err = l.undo(w, start, fmt.Errorf("fsync %s: %w", l.path, err))
-		l.onCommit(len(written), 0, 0, err)
+		l.opts.OnCommit(len(written), 0, 0, err)
 		return fail(err)
 	}
-	l.onCommit(len(written), wrote.Sub(began), time.Since(wrote), nil)
+	l.opts.OnCommit(len(written), wrote.Sub(began), time.Since(wrote), nil)
 	l.end.Store(start + int64(len(buf)))
 	for _, req := range written {
 		if req.applied != nil {
 			req.applied()
 		} else if err := l.opts.Apply(req.record); err != nil {
-			l.log.Error("a record just written does not read back", "file", l.path, "error", err)
+			l.opts.Log.Error("a record just written does not read back", "file", l.path, "error", err)
 		}
 	}
 	return results
@@ -559,7 +555,7 @@ func (l *Log) settleTail(writer func() (*os.File, error), end int64) (int64, err
 	if size == end {
 		return end, nil
 	}
-	tail := make([]byte, min(size-end, int64(l.opts.MaxRecordBytes+len(l.delim))+1))
+	tail := make([]byte, min(size-end, int64(l.opts.MaxRecordBytes+len(l.opts.Delimiter))+1))
 	if _, err := l.file.ReadAt(tail, end); err != nil && !errors.Is(err, io.EOF) {
 		return end, fmt.Errorf("read the end of %s: %w", l.path, err)
 	}
@@ -575,25 +571,25 @@ func (l *Log) settleTail(writer func() (*os.File, error), end int64) (int64, err
 	}
 	switch kind {
 	case tailTorn:
-		l.log.Warn("dropping a torn record left by an interrupted write", "file", l.path, "offset", end, "bytes", size-end)
+		l.opts.Log.Warn("dropping a torn record left by an interrupted write", "file", l.path, "offset", end, "bytes", size-end)
 		if err := w.Truncate(end); err != nil {
 			return end, fmt.Errorf("truncate torn tail of %s: %w", l.path, err)
 		}
 		return end, nil
 	case tailWhole:
-		missing := l.delim[len(tail)-len(object):]
-		l.log.Warn("completing a record whose delimiter was cut off", "file", l.path, "offset", end, "bytes", len(object))
+		missing := l.opts.Delimiter[len(tail)-len(object):]
+		l.opts.Log.Warn("completing a record whose delimiter was cut off", "file", l.path, "offset", end, "bytes", len(object))
 		if _, err := w.Write(missing); err != nil {
 			return end, fmt.Errorf("complete the last record of %s: %w", l.path, err)
 		}
 		if err := l.opts.Apply(object); err != nil {
-			l.log.Warn("skipping an unreadable record", "file", l.path, "offset", end, "bytes", len(object), "error", err)
+			l.opts.Log.Warn("skipping an unreadable record", "file", l.path, "offset", end, "bytes", len(object), "error", err)
 		}
 		return size + int64(len(missing)), nil
 	}
 	err = fmt.Errorf("%w: %s ends in %d bytes at offset %d that are not a record (nor a torn one): fix or move the file",
 		ErrUnavailable, l.path, size-end, end)
-	l.log.Error("refusing to append after bytes that are not a record", "file", l.path, "offset", end, "bytes", size-end)
+	l.opts.Log.Error("refusing to append after bytes that are not a record", "file", l.path, "offset", end, "bytes", size-end)
 	l.fault.Store(&err)
 	return end, err
 }
@@ -616,14 +612,14 @@ func (l *Log) classifyTail(tail []byte) (tailKind, []byte) {
 	if len(tail) == 0 {
 		return tailNone, nil
 	}
-	if tail[0] != '{' || len(tail) > l.opts.MaxRecordBytes+len(l.delim) {
+	if tail[0] != '{' || len(tail) > l.opts.MaxRecordBytes+len(l.opts.Delimiter) {
 		return tailForeign, nil
 	}
 	dec := json.NewDecoder(bytes.NewReader(tail))
 	var object json.RawMessage
 	switch err := dec.Decode(&object); {
 	case errors.Is(err, io.ErrUnexpectedEOF):
-		if bytes.ContainsAny(tail, "\n") && !bytes.Equal(l.delim, []byte("\n")) {
+		if bytes.ContainsAny(tail, "\n") && !bytes.Equal(l.opts.Delimiter, []byte("\n")) {
 			return tailForeign, nil
 		}
 		return tailTorn, nil
@@ -631,7 +627,7 @@ func (l *Log) classifyTail(tail []byte) (tailKind, []byte) {
 		return tailForeign, nil
 	}
 	whole := tail[:dec.InputOffset()]
-	if !bytes.HasPrefix(l.delim, tail[len(whole):]) || l.opts.Recognize == nil || !l.opts.Recognize(whole) {
+	if !bytes.HasPrefix(l.opts.Delimiter, tail[len(whole):]) || l.opts.Recognize == nil || !l.opts.Recognize(whole) {
 		return tailForeign, nil
 	}
 	return tailWhole, whole
@@ -664,7 +660,7 @@ func (l *Log) completeTail() {
 	}
 	end, err := l.settleTail(writer, l.end.Load())
 	if err != nil {
-		l.log.Warn("cannot settle the end of the file now; the next append will", "file", l.path, "error", err)
+		l.opts.Log.Warn("cannot settle the end of the file now; the next append will", "file", l.path, "error", err)
 		l.fault.Store(nil) // the next append looks again
 		return
 	}
@@ -677,7 +673,7 @@ func (l *Log) completeTail() {
 // undo cuts a failed write back to where it started, so no partial record stays behind.
 func (l *Log) undo(w *os.File, start int64, cause error) error {
 	if err := w.Truncate(start); err != nil {
-		l.log.Error("could not cut back a failed write", "file", l.path, "offset", start, "error", err)
+		l.opts.Log.Error("could not cut back a failed write", "file", l.path, "offset", start, "error", err)
 	} else {
 		w.Sync()
 	}
@@ -730,7 +726,7 @@ func (l *Log) readNew(file *os.File, atOpen bool) error {
 	size := info.Size()
 	end := l.end.Load()
 	reader := io.NewSectionReader(file, end, size-end)
-	limit := l.opts.MaxRecordBytes + len(l.delim)
+	limit := l.opts.MaxRecordBytes + len(l.opts.Delimiter)
 	block := make([]byte, 64<<10)
 	var pending []byte // the record being read, from pendingAt
 	pendingAt := end
@@ -738,41 +734,41 @@ func (l *Log) readNew(file *os.File, atOpen bool) error {
 	var read, failed int
 	for {
 		n, err := reader.Read(block)
-		searchFrom := max(len(pending)-len(l.delim)+1, 0)
+		searchFrom := max(len(pending)-len(l.opts.Delimiter)+1, 0)
 		pending = append(pending, block[:n]...)
 		for {
-			i := bytes.Index(pending[searchFrom:], l.delim)
+			i := bytes.Index(pending[searchFrom:], l.opts.Delimiter)
 			if i < 0 {
 				break
 			}
 			i += searchFrom
-			recordEnd := pendingAt + int64(i) + int64(len(l.delim))
+			recordEnd := pendingAt + int64(i) + int64(len(l.opts.Delimiter))
 			switch {
 			case skipped > 0:
-				l.log.Warn("skipping a record longer than the limit", "file", l.path, "offset", pendingAt-skipped,
+				l.opts.Log.Warn("skipping a record longer than the limit", "file", l.path, "offset", pendingAt-skipped,
 					"bytes", skipped+int64(i), "limit", l.opts.MaxRecordBytes)
 				failed++
 				skipped = 0
 			case i > l.opts.MaxRecordBytes:
-				l.log.Warn("skipping a record longer than the limit", "file", l.path, "offset", pendingAt,
+				l.opts.Log.Warn("skipping a record longer than the limit", "file", l.path, "offset", pendingAt,
 					"bytes", i, "limit", l.opts.MaxRecordBytes)
 				failed++
 			default:
 				if err := l.opts.Apply(pending[:i]); err != nil {
-					l.log.Warn("skipping an unreadable record", "file", l.path, "offset", pendingAt, "bytes", i, "error", err)
+					l.opts.Log.Warn("skipping an unreadable record", "file", l.path, "offset", pendingAt, "bytes", i, "error", err)
 					failed++
 				} else {
 					read++
 				}
 			}
-			pending = pending[i+len(l.delim):]
+			pending = pending[i+len(l.opts.Delimiter):]
 			pendingAt = recordEnd
 			end = recordEnd
 			searchFrom = 0
 		}
 		if len(pending) > limit {
 			// Too long to be a record: keep only what could begin the delimiter.
-			keep := len(l.delim) - 1
+			keep := len(l.opts.Delimiter) - 1
 			skipped += int64(len(pending) - keep)
 			pendingAt += int64(len(pending) - keep)
 			pending = append(pending[:0], pending[len(pending)-keep:]...)
@@ -792,7 +788,7 @@ func (l *Log) readNew(file *os.File, atOpen bool) error {
 				"refusing to use it, nothing was changed", l.path, failed, preview(file))
 		case skipped > 0 || l.tailIsForeign(pending):
 			return fmt.Errorf("%s is not a record file: it ends in %d bytes at offset %d that are not a record "+
-				"separated by %q (%q); refusing to use it, nothing was changed", l.path, size-end, end, l.delim, preview(file, end))
+				"separated by %q (%q); refusing to use it, nothing was changed", l.path, size-end, end, l.opts.Delimiter, preview(file, end))
 		}
 	}
 	l.end.Store(end)

@@ -260,7 +260,7 @@ func TestSizeLimit(t *testing.T) {
 
 func TestTornTails(t *testing.T) {
 	recognize := func(object []byte) bool { return bytes.HasPrefix(object, []byte(`{"title":`)) }
-	l := &Log{delim: delim, opts: Options{MaxRecordBytes: 100, Recognize: recognize}}
+	l := &Log{opts: Options{Delimiter: delim, MaxRecordBytes: 100, Recognize: recognize}}
 	for tail, want := range map[string]tailKind{
 		``:                                     tailNone,
 		`{`:                                    tailTorn,
