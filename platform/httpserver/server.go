@@ -166,6 +166,10 @@ type Probes struct {
 	mu       sync.Mutex
 	checks   []readinessCheck
 	log      *slog.Logger
+	// The last answer of the checks and when it was found: /readyz is on the public port,
+	// and a flood of it must not become a flood of database pings or file looks.
+	checkedAt   time.Time
+	lastFailing string
 }
 
 type readinessCheck struct {
@@ -188,6 +192,10 @@ func (p *Probes) AddCheck(name string, check func(context.Context) error) {
 
 const readinessTimeout = time.Second
 
+// recheckAfter is how long an answer of the checks serves /readyz before they run again:
+// requests that come meanwhile (or wait while they run) get that answer.
+const recheckAfter = 250 * time.Millisecond
+
 func (p *Probes) startDraining() { p.draining.Store(true) }
 
 // Healthz always answers 200 while the process can serve HTTP at all.
@@ -209,10 +217,22 @@ func (p *Probes) Readyz(w http.ResponseWriter, r *http.Request) {
 	respondStatus(w, http.StatusOK, "ready", "ready")
 }
 
-// failing runs the checks in order and returns the name of the first that fails, or "".
+// failing returns the name of the first check that fails, or "": from running the checks in
+// order, at most once per recheckAfter.
 func (p *Probes) failing(ctx context.Context) string {
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	if time.Since(p.checkedAt) < recheckAfter {
+		return p.lastFailing
+	}
+	p.lastFailing = p.runChecks(ctx)
+	p.checkedAt = time.Now()
+	return p.lastFailing
+}
+
+// runChecks runs the checks in order and returns the name of the first that fails, or "".
+// Callers hold p.mu.
+func (p *Probes) runChecks(ctx context.Context) string {
 	for i := range p.checks {
 		c := &p.checks[i]
 		checkCtx, cancel := context.WithTimeout(ctx, readinessTimeout)

@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -267,8 +268,50 @@ func TestReadinessChecks(t *testing.T) {
 	mu.Lock()
 	failing = nil
 	mu.Unlock()
-	if status, _ := rawRequest(t, r.public, "GET /readyz HTTP/1.1\r\nHost: x\r\n\r\n"); !strings.HasPrefix(status, "200") {
-		t.Fatalf("/readyz once the check passes: %s", status)
+	// The checks' answer serves for recheckAfter: 200 within that.
+	deadline := time.Now().Add(recheckAfter + time.Second)
+	for {
+		status, _ := rawRequest(t, r.public, "GET /readyz HTTP/1.1\r\nHost: x\r\n\r\n")
+		if strings.HasPrefix(status, "200") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("/readyz once the check passes: %s", status)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// TestReadyzFloodRunsTheChecksRarely: 40 concurrent /readyz requests against a check that
+// takes 100 ms (a slow database ping) all get an answer, from a few runs of the check.
+func TestReadyzFloodRunsTheChecksRarely(t *testing.T) {
+	var runs atomic.Int32
+	probes := NewProbes(slog.New(slog.NewTextHandler(io.Discard, nil)))
+	probes.AddCheck("database", func(context.Context) error { runs.Add(1); time.Sleep(100 * time.Millisecond); return nil })
+	r := serve(t, ok, Options{Probes: probes})
+	var wg sync.WaitGroup
+	var answered atomic.Int32
+	began := time.Now()
+	for range 40 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if resp, err := http.Get("http://" + r.public + "/readyz"); err == nil {
+				resp.Body.Close()
+				if resp.StatusCode == http.StatusOK {
+					answered.Add(1)
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	took := time.Since(began)
+	// One run per recheckAfter at most, plus the one under way when it passes.
+	if most := int32(took/recheckAfter) + 2; runs.Load() > most {
+		t.Errorf("%d runs of the check for 40 requests in %s, want at most %d", runs.Load(), took, most)
+	}
+	if answered.Load() != 40 {
+		t.Errorf("%d of 40 requests answered 200", answered.Load())
 	}
 }
 
