@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/kub-demo/kub-demo/platform/requestid"
+	"github.com/kub-demo/kub-demo/platform/retry"
 )
 
 var (
@@ -276,21 +277,13 @@ func (c *Client) recycle(now time.Time) {
 // WaitAnswered pings auth every retryEvery until it answers with this service's key accepted
 // (then Answered is true), or ctx ends. It logs each different reason it keeps trying.
 func (c *Client) WaitAnswered(ctx context.Context, log *slog.Logger, retryEvery time.Duration) {
-	lastErr := ""
-	for !c.Answered() {
-		err := c.Ping(ctx)
-		if err == nil {
-			log.Info("auth answered: ready")
-			return
+	answered := retry.Until(ctx, log, retryEvery, "not ready yet: retrying until auth answers", func(ctx context.Context) error {
+		if c.Answered() { // a request got there first
+			return nil
 		}
-		if err.Error() != lastErr {
-			lastErr = err.Error()
-			log.Warn("not ready yet: retrying until auth answers", "error", lastErr, "retryEvery", retryEvery.String())
-		}
-		select {
-		case <-ctx.Done():
-			return
-		case <-time.After(retryEvery):
-		}
+		return c.Ping(ctx)
+	})
+	if answered {
+		log.Info("auth answered: ready")
 	}
 }

@@ -24,6 +24,7 @@ import (
 
 	"github.com/kub-demo/kub-demo/platform/metrics"
 	"github.com/kub-demo/kub-demo/platform/recordlog"
+	"github.com/kub-demo/kub-demo/platform/retry"
 )
 
 // Config is how to reach the database.
@@ -112,27 +113,13 @@ func (d *DB) Migrate(ctx context.Context) error {
 // WaitMigrated calls Migrate until it succeeds or ctx ends, every retryEvery: a replica may
 // start before its database does. Until then Ready and Check fail.
 func (d *DB) WaitMigrated(ctx context.Context, retryEvery time.Duration) {
-	lastErr := ""
-	for {
+	migrated := retry.Until(ctx, d.log, retryEvery, "database not ready yet: retrying", func(ctx context.Context) error {
 		attempt, cancel := context.WithTimeout(ctx, 4*d.Timeout)
-		err := d.Migrate(attempt)
-		cancel()
-		if err == nil {
-			d.log.Info("database schema up to date: ready", "database", d.Endpoint())
-			return
-		}
-		if ctx.Err() != nil {
-			return
-		}
-		if err.Error() != lastErr { // once per different reason, not once per try
-			lastErr = err.Error()
-			d.log.Warn("database not ready yet: retrying", "database", d.Endpoint(), "error", lastErr, "retryEvery", retryEvery.String())
-		}
-		select {
-		case <-ctx.Done():
-			return
-		case <-time.After(retryEvery):
-		}
+		defer cancel()
+		return d.Migrate(attempt)
+	}, "database", d.Endpoint())
+	if migrated {
+		d.log.Info("database schema up to date: ready", "database", d.Endpoint())
 	}
 }
 

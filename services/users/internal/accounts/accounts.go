@@ -15,6 +15,7 @@ import (
 
 	"github.com/kub-demo/kub-demo/platform/authapi"
 	"github.com/kub-demo/kub-demo/platform/recordlog"
+	"github.com/kub-demo/kub-demo/platform/retry"
 )
 
 var (
@@ -144,18 +145,11 @@ func (a *Accounts) CreateDemoUser(ctx context.Context, retryEvery time.Duration)
 	if a.demo == nil {
 		return
 	}
-	for {
-		err := a.ensureDemoUser(ctx, a.demo.Email)
-		if err == nil {
-			a.log.Info("demo user ready", "email", a.demo.Email)
-			return
-		}
-		a.log.Warn("the demo user could not be created yet: trying again", "error", err.Error(), "retryEvery", retryEvery.String())
-		select {
-		case <-ctx.Done():
-			return
-		case <-time.After(retryEvery):
-		}
+	created := retry.Until(ctx, a.log, retryEvery, "the demo user could not be created yet: trying again", func(ctx context.Context) error {
+		return a.ensureDemoUser(ctx, a.demo.Email)
+	})
+	if created {
+		a.log.Info("demo user ready", "email", a.demo.Email)
 	}
 }
 
