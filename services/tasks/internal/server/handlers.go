@@ -49,11 +49,12 @@ var (
 
 // storeError maps what the store refuses to an answer.
 func storeError(err error, action string) error {
+	var quota *store.QuotaError
 	switch {
 	case errors.Is(err, store.ErrTooLarge):
 		return errTaskTooLarge
-	case errors.Is(err, store.ErrQuota):
-		return web.NewError(http.StatusInsufficientStorage, "Your task quota is used up: "+cause(err)+".")
+	case errors.As(err, &quota):
+		return web.NewError(http.StatusInsufficientStorage, "Your task quota is used up: "+quota.Reached+".")
 	case errors.Is(err, store.ErrFull):
 		return errStoreFull
 	case errors.Is(err, store.ErrUnavailable):
@@ -61,12 +62,6 @@ func storeError(err error, action string) error {
 		return web.Busy("The task store is unavailable. Try again in a moment.", err)
 	}
 	return &web.Error{Status: http.StatusInternalServerError, Message: "Could not " + action + ".", Err: err}
-}
-
-// cause is what an error says after its sentinel's text: the detail.
-func cause(err error) string {
-	_, detail, _ := strings.Cut(err.Error(), ": ")
-	return detail
 }
 
 // Limits on one task, under the 64 KiB body limit: a task list is read whole by every

@@ -53,16 +53,22 @@ type Options struct {
 }
 
 // CheckQuota says whether a user who has tasks tasks taking bytes bytes (as records) may
-// store one more of size bytes. Errors: ErrQuota. Every store answers by it.
+// store one more of size bytes. Errors: a *QuotaError. Every store answers by it.
 func (o Options) CheckQuota(tasks, bytes, size int64) error {
 	if q := o.MaxTasksPerUser; q > 0 && tasks >= int64(q) {
-		return fmt.Errorf("%w: %d tasks, the most a user may have", ErrQuota, q)
+		return &QuotaError{Reached: fmt.Sprintf("%d tasks, the most a user may have", q)}
 	}
 	if q := o.MaxBytesPerUser; q > 0 && bytes+size > q {
-		return fmt.Errorf("%w: %d bytes, the most a user's tasks may take", ErrQuota, q)
+		return &QuotaError{Reached: fmt.Sprintf("%d bytes, the most a user's tasks may take", q)}
 	}
 	return nil
 }
+
+// QuotaError is ErrQuota with the limit the user reached, for the answer to say.
+type QuotaError struct{ Reached string }
+
+func (e *QuotaError) Error() string { return ErrQuota.Error() + ": " + e.Reached }
+func (e *QuotaError) Unwrap() error { return ErrQuota }
 
 // Encode returns t, owned by owner, as its tasks.txt record (whose size the quotas count) and
 // as GET /tasks answers it (the original's res.json bytes). Errors: ErrTooLarge, or the
