@@ -33,7 +33,7 @@ down-postgres: ## stop the PostgreSQL stack; the volumes (the database's too) ar
 postgres-test: ## the contract suites on both stores, the PostgreSQL stores and e2e/postgres
 	cd services/tasks && $(GO) test -count=1 ./internal/contract/ ./internal/pgstore/ ./cmd/...
 	cd services/users && $(GO) test -count=1 ./internal/contract/ ./internal/pgusers/ ./cmd/...
-	cd platform && $(GO) test -count=1 ./pgtest/
+	cd platform && $(GO) test -count=1 ./pgtest/ ./pgdb/
 	cd e2e && GO_IMAGE=$(GO_IMAGE) $(GO) test -count=1 -v ./postgres/
 	cd e2e && $(GO) test -count=1 -run Overlay ./kubernetes/
 

@@ -6,7 +6,6 @@ package pgdb
 
 import (
 	"context"
-	"embed"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -43,7 +42,7 @@ type Config struct {
 // pool's application_name.
 type Schema struct {
 	Name       string
-	Migrations embed.FS
+	Migrations fs.FS // usually an embed.FS of migrations/*.sql
 	// Lock is the advisory lock key replicas starting at once take in turn (any constant no
 	// other program sharing the database uses).
 	Lock int64
@@ -198,7 +197,7 @@ func (d *DB) migrate(ctx context.Context) error {
 		if slices.Contains(applied, version) {
 			continue
 		}
-		sql, err := d.schema.Migrations.ReadFile(name)
+		sql, err := fs.ReadFile(d.schema.Migrations, name)
 		if err != nil {
 			return err
 		}

@@ -53,45 +53,6 @@ func page(t *testing.T, s *Store, viewer string, offset, limit int) ([]store.Tas
 	return tasks, total
 }
 
-// TestReplicasStartingTogetherMigrateOnce: eight stores migrate one new database at once;
-// all succeed, and each migration is recorded once.
-func TestReplicasStartingTogetherMigrateOnce(t *testing.T) {
-	url := pgtest.NewDatabase(t)
-	var wg sync.WaitGroup
-	errs := make(chan error, 8)
-	for range 8 {
-		s := open(t, url, store.Options{})
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			errs <- s.Migrate(t.Context())
-		}()
-	}
-	wg.Wait()
-	close(errs)
-	for err := range errs {
-		if err != nil {
-			t.Fatalf("a replica's migration: %v", err)
-		}
-	}
-	conn, err := pgx.Connect(t.Context(), url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close(t.Context())
-	var applied int
-	if err := conn.QueryRow(t.Context(), "SELECT count(*) FROM tasks_schema_migrations").Scan(&applied); err != nil {
-		t.Fatal(err)
-	}
-	entries, err := migrations.ReadDir("migrations")
-	if err != nil || len(entries) == 0 {
-		t.Fatalf("the embedded migrations: %d, %v", len(entries), err)
-	}
-	if applied != len(entries) {
-		t.Fatalf("%d migrations recorded, want each of the %d once", applied, len(entries))
-	}
-}
-
 // TestQuotaIsExactAcrossReplicas: 40 concurrent appends of one user through two stores, with
 // a quota of 10: exactly 10 are stored.
 func TestQuotaIsExactAcrossReplicas(t *testing.T) {

@@ -11,11 +11,8 @@ import (
 	"net/http/httptest"
 	"os"
 	"strings"
-	"sync"
 	"testing"
 	"time"
-
-	"github.com/jackc/pgx/v5"
 
 	"github.com/kub-demo/kub-demo/platform/httpserver"
 	"github.com/kub-demo/kub-demo/platform/metrics"
@@ -31,47 +28,6 @@ import (
 func TestMain(m *testing.M) { os.Exit(pgtest.RunTests(m)) }
 
 var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
-
-func TestReplicasStartingTogetherMigrateOnce(t *testing.T) {
-	url := pgtest.NewDatabase(t)
-	var wg sync.WaitGroup
-	errs := make(chan error, 6)
-	for range 6 {
-		s, err := Open(pgdb.Config{URL: url, MaxConns: 2, Timeout: 10 * time.Second}, quiet)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer s.Close()
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			errs <- s.Migrate(t.Context())
-		}()
-	}
-	wg.Wait()
-	close(errs)
-	for err := range errs {
-		if err != nil {
-			t.Fatalf("a replica's migration: %v", err)
-		}
-	}
-	conn, err := pgx.Connect(t.Context(), url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close(t.Context())
-	var applied int
-	if err := conn.QueryRow(t.Context(), "SELECT count(*) FROM users_schema_migrations").Scan(&applied); err != nil {
-		t.Fatal(err)
-	}
-	entries, err := migrations.ReadDir("migrations")
-	if err != nil || len(entries) == 0 {
-		t.Fatalf("the embedded migrations: %d, %v", len(entries), err)
-	}
-	if applied != len(entries) {
-		t.Fatalf("%d migrations recorded, want each of the %d once", applied, len(entries))
-	}
-}
 
 // TestNoDatabaseIsUnavailable: with nothing behind DATABASE_URL, calls fail within the
 // timeout with accounts.ErrUnavailable (a 503), never showing the password.
