@@ -32,26 +32,14 @@ const composeFile = "../../deploy/compose/docker-compose.yaml"
 // that down then up keeps users and tasks (named volumes), and that tasks answers 503 while
 // auth is stopped and recovers when it starts again.
 func TestComposeStack(t *testing.T) {
-	if testing.Short() {
-		t.Skip("builds three images and runs them: skipped in -short mode")
-	}
-	composestack.RequireDocker(t)
+	composestack.Require(t)
 
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Minute)
 	defer cancel()
 
 	run := harness.RandomHex(t, 4)
-	env := map[string]string{
-		"USERS_HOST_PORT": "0", // Docker picks free ones
-		"TASKS_HOST_PORT": "0",
-		// A tag of this run's own, so the images are built from this tree (compose builds
-		// only missing images) and removed at the end without touching `make images`' tags.
-		"VERSION":      "e2e-" + run,
-		"JWT_SECRET":   "e2e-only-signing-key-" + harness.RandomHex(t, 16),
-		"AUTH_API_KEY": "e2e-only-service-credential-" + harness.RandomHex(t, 16),
-		"LOG_LEVEL":    "debug",
-		"GO_IMAGE":     composestack.GoImage(),
-	}
+	env := composestack.Env(t, "e2e-"+run)
+	env["LOG_LEVEL"] = "debug"
 	s := composestack.New(t, "kub-demo-e2e-"+run, env, composeFile)
 
 	start := time.Now()

@@ -16,6 +16,8 @@ import (
 	"github.com/moby/moby/client"
 	"github.com/testcontainers/testcontainers-go"
 	"github.com/testcontainers/testcontainers-go/modules/compose"
+
+	"github.com/kub-demo/kub-demo/harness"
 )
 
 // BuilderImage is what scripts/go-builder-image.sh makes: a Go build image from this
@@ -219,6 +221,30 @@ func RequireDocker(t *testing.T) {
 		t.Fatalf("no Docker daemon answers (%v); CI is set, so this fails instead of skipping (.ci/run starts dockerd)", err)
 	}
 	t.Skipf("no Docker daemon answers, skipping: %v", err)
+}
+
+// Require skips the test in -short mode (a compose test builds images and runs them) and
+// otherwise needs a Docker daemon (RequireDocker).
+func Require(t *testing.T) {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("builds images and runs them: skipped in -short mode")
+	}
+	RequireDocker(t)
+}
+
+// Env is what every compose test runs with: host ports Docker picks, an image tag of the
+// run's own (VERSION=version: the images are built from this tree, and removed at the end
+// without touching make images' tags), throwaway secrets, and the builder image.
+func Env(t *testing.T, version string) map[string]string {
+	return map[string]string{
+		"USERS_HOST_PORT": "0",
+		"TASKS_HOST_PORT": "0",
+		"VERSION":         version,
+		"JWT_SECRET":      "e2e-only-signing-key-" + harness.RandomHex(t, 16),
+		"AUTH_API_KEY":    "e2e-only-service-credential-" + harness.RandomHex(t, 16),
+		"GO_IMAGE":        GoImage(),
+	}
 }
 
 // GoImage is the build stage's image: $GO_IMAGE, else the local builder image when it exists

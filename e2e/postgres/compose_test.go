@@ -29,24 +29,14 @@ const (
 // no port; that down then up keeps everything; and that tasks answers 503 while the
 // database is stopped and recovers when it is back.
 func TestComposeWithPostgres(t *testing.T) {
-	if testing.Short() {
-		t.Skip("builds four images and runs them: skipped in -short mode")
-	}
-	composestack.RequireDocker(t)
+	composestack.Require(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Minute)
 	defer cancel()
 
 	run := harness.RandomHex(t, 4)
-	env := map[string]string{
-		"USERS_HOST_PORT":   "0", // Docker picks free ones
-		"TASKS_HOST_PORT":   "0",
-		"VERSION":           "e2e-pg-" + run, // built from this tree, removed at the end
-		"JWT_SECRET":        "e2e-only-signing-key-" + harness.RandomHex(t, 16),
-		"AUTH_API_KEY":      "e2e-only-service-credential-" + harness.RandomHex(t, 16),
-		"POSTGRES_IMAGE":    postgresImage(t),
-		"POSTGRES_PASSWORD": harness.RandomHex(t, 16),
-		"GO_IMAGE":          composestack.GoImage(),
-	}
+	env := composestack.Env(t, "e2e-pg-"+run)
+	env["POSTGRES_IMAGE"] = postgresImage(t)
+	env["POSTGRES_PASSWORD"] = harness.RandomHex(t, 16)
 	s := composestack.New(t, "kub-demo-e2e-pg-"+run, env, composeFile, postgresFile)
 	start := time.Now()
 	s.Up(ctx, t)
