@@ -108,33 +108,16 @@ func TestHeaderFloodKeepsMemoryBounded(t *testing.T) {
 	// blank line that ends the headers; when cut off, again on a new connection.
 	chunk := []byte(strings.Repeat("a", 4<<10))
 	for range tricklers {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for {
-				select {
-				case <-stop:
-					return
-				default:
-				}
-				conn, err := net.DialTimeout("tcp", addr, 5*time.Second)
-				if err != nil {
-					trickled.add("dial error")
-					time.Sleep(50 * time.Millisecond)
-					continue
-				}
-				conn.SetDeadline(time.Now().Add(15 * time.Second))
+		wg.Go(func() {
+			onNewConnections(stop, addr, 15*time.Second, &trickled, func(conn net.Conn) (string, bool) {
 				answer := answerOf(conn)
 				io.WriteString(conn, "GET /tasks HTTP/1.1\r\nHost: tasks\r\nX-Padding: ")
-				result := ""
-			trickle:
 				for sent := 0; sent < headerTarget; sent += len(chunk) {
 					select {
 					case <-stop:
-						conn.Close()
-						return
-					case result = <-answer:
-						break trickle
+						return "", false
+					case result := <-answer:
+						return result, true
 					case <-time.After(100 * time.Millisecond):
 					}
 					if _, err := conn.Write(chunk); err != nil {
@@ -142,44 +125,26 @@ func TestHeaderFloodKeepsMemoryBounded(t *testing.T) {
 					}
 					trickledBytes.Add(int64(len(chunk)))
 				}
-				if result == "" {
-					select {
-					case result = <-answer:
-					case <-time.After(10 * time.Second):
-						result = "no answer within 10s"
-					}
+				select {
+				case result := <-answer:
+					return result, true
+				case <-time.After(10 * time.Second):
+					return "no answer within 10s", true
 				}
-				trickled.add(result)
-				conn.Close()
-			}
-		}()
+			})
+		})
 	}
 
 	// Huge: a whole request with a 1 MB Authorization header, again and again.
 	hugeRequest := "GET /tasks HTTP/1.1\r\nHost: tasks\r\nAuthorization: Bearer " + strings.Repeat("A", headerTarget) + "\r\n\r\n"
 	for range hugeSenders {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for {
-				select {
-				case <-stop:
-					return
-				default:
-				}
-				conn, err := net.DialTimeout("tcp", addr, 5*time.Second)
-				if err != nil {
-					huge.add("dial error")
-					time.Sleep(50 * time.Millisecond)
-					continue
-				}
-				conn.SetDeadline(time.Now().Add(10 * time.Second))
+		wg.Go(func() {
+			onNewConnections(stop, addr, 10*time.Second, &huge, func(conn net.Conn) (string, bool) {
 				answer := answerOf(conn)
 				go io.WriteString(conn, hugeRequest)
-				huge.add(<-answer)
-				conn.Close()
-			}
-		}()
+				return <-answer, true
+			})
+		})
 	}
 
 	time.Sleep(floodFor)
@@ -562,5 +527,31 @@ func TestHugeBearerTokensAreRefusedCleanly(t *testing.T) {
 		if lines := errorLines(p); len(lines) > 0 {
 			t.Errorf("%s logged ERROR lines: %.300s", p.Name, lines[0])
 		}
+	}
+}
+
+// onNewConnections runs attack on one new connection to addr after another, each with
+// deadline, until stop, counting in tally what each got (or its dial error, then pausing).
+// attack returns false when it saw stop.
+func onNewConnections(stop <-chan struct{}, addr string, deadline time.Duration, tally *counter, attack func(net.Conn) (result string, ok bool)) {
+	for {
+		select {
+		case <-stop:
+			return
+		default:
+		}
+		conn, err := net.DialTimeout("tcp", addr, 5*time.Second)
+		if err != nil {
+			tally.add("dial error")
+			time.Sleep(50 * time.Millisecond)
+			continue
+		}
+		conn.SetDeadline(time.Now().Add(deadline))
+		result, ok := attack(conn)
+		conn.Close()
+		if !ok {
+			return
+		}
+		tally.add(result)
 	}
 }

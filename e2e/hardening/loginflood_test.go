@@ -33,6 +33,19 @@ func newLegitimate(t *testing.T, s system) *legitimate {
 	return l
 }
 
+// idle measures 15 logins and 200 lists with no flood: what the flood's figures are held to.
+func (l *legitimate) idle() (logins, lists []time.Duration) {
+	logins, failed := l.logins(15, 0)
+	if len(failed) > 0 {
+		l.t.Fatalf("logins with no flood: %q", failed)
+	}
+	lists, failed = l.lists(200)
+	if len(failed) > 0 {
+		l.t.Fatalf("GET /tasks with no flood: %q", failed)
+	}
+	return logins, lists
+}
+
 // logins logs in n times, pause apart, and returns each one's time, and the answers that
 // were not 200.
 func (l *legitimate) logins(n int, pause time.Duration) (took []time.Duration, failed []string) {
@@ -75,14 +88,7 @@ func (l *legitimate) lists(n int) (took []time.Duration, failed []string) {
 func TestLoginFloodFromOneAddressIsThrottled(t *testing.T) {
 	s := startSystemWith(t, []string{realBcryptCost}, nil, nil)
 	user := newLegitimate(t, s)
-	idleLogins, failed := user.logins(15, 0)
-	if len(failed) > 0 {
-		t.Fatalf("logins with no flood: %q", failed)
-	}
-	idleLists, failed := user.lists(200)
-	if len(failed) > 0 {
-		t.Fatalf("GET /tasks with no flood: %q", failed)
-	}
+	idleLogins, idleLists := user.idle()
 
 	flood := startFlood(t, s.users.URL, "one")
 	// The first LOGIN_FAILURES_PER_CLIENT attempts reach auth (and fill its queue for a
@@ -127,14 +133,7 @@ func TestLoginFloodFromOneAddressIsThrottled(t *testing.T) {
 func TestDistributedLoginFloodIsShedByAuth(t *testing.T) {
 	s := startSystemWith(t, []string{realBcryptCost}, nil, nil)
 	user := newLegitimate(t, s)
-	idleLogins, failed := user.logins(15, 0)
-	if len(failed) > 0 {
-		t.Fatalf("logins with no flood: %q", failed)
-	}
-	idleLists, failed := user.lists(200)
-	if len(failed) > 0 {
-		t.Fatalf("GET /tasks with no flood: %q", failed)
-	}
+	idleLogins, idleLists := user.idle()
 	errorsBefore := len(errorLines(s.users))
 
 	floodStart := time.Now()
