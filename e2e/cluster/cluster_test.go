@@ -267,21 +267,34 @@ func runEnv(t *testing.T, timeout time.Duration, env []string, name string, args
 // ends it says what ran, if the test failed, and deletes the folder's objects again.
 func apply(t *testing.T, dir string) {
 	t.Helper()
-	path := filepath.Join(repoRoot, dir)
-	objects := names(t, path)
+	applyAndWait(t, "-f", filepath.Join(repoRoot, dir))
+}
+
+// applyAndWait applies path (how: -f for a folder, -k for a kustomization) and waits until
+// its Deployments are Available; when the test ends it says what ran, if the test failed,
+// and deletes what it applied, then the objects alsoDelete names (left by a delete of
+// path, such as a StatefulSet's claim).
+func applyAndWait(t *testing.T, how, path string, alsoDelete ...string) {
+	t.Helper()
+	objects := strings.Fields(mustKubectl(t, 30*time.Second, "apply", "--dry-run=client", how, path, "-o", "name"))
 	t.Cleanup(func() {
 		if t.Failed() {
 			diagnose(t)
 		}
-		if _, err := kubectl(deleteTimeout, "delete", "-f", path, "--ignore-not-found", "--cascade=foreground",
-			"--wait", waitArg(deleteTimeout)); err != nil {
-			t.Errorf("cleanup: %v", err)
+		deletions := [][]string{{"delete", how, path, "--cascade=foreground"}}
+		for _, o := range alsoDelete {
+			deletions = append(deletions, []string{"delete", o})
+		}
+		for _, d := range deletions {
+			if _, err := kubectl(deleteTimeout, append(d, "--ignore-not-found", "--wait", waitArg(deleteTimeout))...); err != nil {
+				t.Errorf("cleanup: %v", err)
+			}
 		}
 	})
-	mustKubectl(t, time.Minute, "apply", "-f", path)
+	mustKubectl(t, time.Minute, "apply", how, path)
 	args := append([]string{"wait", "--for=condition=Available", waitArg(availableTimeout)}, deployments(objects)...)
 	if _, err := kubectl(availableTimeout, args...); err != nil {
-		t.Fatalf("%s: Deployments not Available: %v", dir, err)
+		t.Fatalf("%s: Deployments not Available: %v", path, err)
 	}
 }
 

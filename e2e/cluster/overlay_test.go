@@ -93,24 +93,7 @@ func buildOverlayImages(t *testing.T, imageLoad []string, postgres string) {
 // failed, and deletes the overlay's objects and the database's claim.
 func applyOverlay(t *testing.T, kustomization string) {
 	t.Helper()
-	objects := strings.Fields(mustKubectl(t, 30*time.Second, "apply", "--dry-run=client", "-k", kustomization, "-o", "name"))
-	t.Cleanup(func() {
-		if t.Failed() {
-			diagnose(t)
-		}
-		if _, err := kubectl(deleteTimeout, "delete", "-k", kustomization, "--ignore-not-found", "--cascade=foreground",
-			"--wait", waitArg(deleteTimeout)); err != nil {
-			t.Errorf("cleanup: %v", err)
-		}
-		if _, err := kubectl(deleteTimeout, "delete", postgresClaim, "--ignore-not-found", "--wait", waitArg(deleteTimeout)); err != nil {
-			t.Errorf("cleanup: %v", err)
-		}
-	})
-	mustKubectl(t, time.Minute, "apply", "-k", kustomization)
-	args := append([]string{"wait", "--for=condition=Available", waitArg(availableTimeout)}, deployments(objects)...)
-	if _, err := kubectl(availableTimeout, args...); err != nil {
-		t.Fatalf("%s: Deployments not Available: %v", overlayDir, err)
-	}
+	applyAndWait(t, "-k", kustomization, postgresClaim)
 	if _, err := kubectl(availableTimeout, "rollout", "status", "statefulset/postgres", waitArg(availableTimeout)); err != nil {
 		t.Fatalf("%s: the database's StatefulSet not ready: %v", overlayDir, err)
 	}
