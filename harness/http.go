@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"strings"
 	"testing"
@@ -31,10 +32,25 @@ type Answer struct {
 // Message is the body's "message" field.
 func (a Answer) Message() string { s, _ := a.Body["message"].(string); return s }
 
+// ClientFrom is an HTTP client whose connections come from the loopback address local (any
+// of 127.0.0.0/8): to the services, a client of its own, with its own per-address limits.
+// keepAlive false opens a connection per request.
+func ClientFrom(local string, keepAlive bool, timeout time.Duration) *http.Client {
+	dialer := &net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(local)}, Timeout: 5 * time.Second}
+	return &http.Client{Timeout: timeout, Transport: &http.Transport{
+		DialContext: dialer.DialContext, DisableKeepAlives: !keepAlive, MaxIdleConnsPerHost: 64,
+	}}
+}
+
 // Do sends one request with a JSON body (when body is not nil) and, when token is not empty,
 // an Authorization: Bearer header, and returns the answer, its body decoded when it is a
 // JSON object. It fails nothing: goroutines and servers that may be gone use it directly.
 func Do(method, url, token string, body any) (Answer, error) {
+	return DoWith(Client, method, url, token, body)
+}
+
+// DoWith is Do with client (e.g. one from ClientFrom).
+func DoWith(client *http.Client, method, url, token string, body any) (Answer, error) {
 	var payload io.Reader
 	if body != nil {
 		raw, err := json.Marshal(body)
@@ -51,7 +67,7 @@ func Do(method, url, token string, body any) (Answer, error) {
 	if token != "" {
 		req.Header.Set("Authorization", "Bearer "+token)
 	}
-	resp, err := Client.Do(req)
+	resp, err := client.Do(req)
 	if err != nil {
 		return Answer{}, err
 	}

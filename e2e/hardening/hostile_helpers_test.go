@@ -73,16 +73,6 @@ func sampleMemory(t *testing.T, p *harness.Process) (stop func() memory) {
 	}
 }
 
-// clientFrom is an HTTP client whose connections come from the loopback address local
-// (127.0.0.2, 127.0.0.3…): to the services, another client machine.
-func clientFrom(local string, keepAlive bool) *http.Client {
-	dialer := &net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(local)}, Timeout: 5 * time.Second}
-	return &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{
-		DialContext: dialer.DialContext, DisableKeepAlives: !keepAlive,
-		MaxIdleConnsPerHost: 64, MaxConnsPerHost: 0,
-	}}
-}
-
 // do sends one request with client and returns the status and decoded JSON body; err is set
 // when there was no answer, or the body was not a JSON object with a message (when not 2xx).
 func do(client *http.Client, method, url, token, body string) (status int, answer map[string]any, header http.Header, err error) {

@@ -24,7 +24,7 @@ type legitimate struct {
 }
 
 func newLegitimate(t *testing.T, s system) *legitimate {
-	l := &legitimate{t: t, s: s, client: clientFrom("127.0.0.2", true)}
+	l := &legitimate{t: t, s: s, client: harness.ClientFrom("127.0.0.2", true, 10*time.Second)}
 	token, status, _, err := loginFrom(l.client, s.users.URL, harness.DemoEmail, harness.DemoPassword)
 	if err != nil || status != http.StatusOK {
 		t.Fatalf("demo login: %d %v", status, err)
@@ -143,7 +143,7 @@ func TestDistributedLoginFloodIsShedByAuth(t *testing.T) {
 	floodLogins, failedLogins := user.logins(5, 100*time.Millisecond)
 	// Wrong passwords from an address of their own, sent at the services' priority: how fast
 	// is an attempt auth has no room for refused?
-	prober := clientFrom("127.0.0.3", true)
+	prober := harness.ClientFrom("127.0.0.3", true, 10*time.Second)
 	var probes counter
 	var shed []time.Duration
 	for range 20 {
