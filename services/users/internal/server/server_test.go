@@ -9,7 +9,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -177,59 +176,6 @@ func TestAuthDownIs503NotA401(t *testing.T) {
 		got := post(t, srv.URL+path, `{"email":"a@b.c","password":"secret"}`)
 		if got.status != 503 || got.body["message"] == "" {
 			t.Errorf("%s with auth down: %d %v, want 503 with a message", path, got.status, got.body)
-		}
-	}
-}
-
-func TestUsersSurviveARestart(t *testing.T) {
-	folder := t.TempDir()
-	first := newUsers(t, folder, workingAuth(), demo)
-	if got := post(t, first.URL+"/signup", `{"email":"keep@example.com","password":"pw"}`); got.status != 201 {
-		t.Fatalf("signup: %v", got)
-	}
-	first.Close()
-	second := newUsers(t, folder, workingAuth(), demo)
-	if got := post(t, second.URL+"/login", `{"email":"keep@example.com","password":"pw"}`); got.status != 200 {
-		t.Fatalf("login after restart: %d %v", got.status, got.body)
-	}
-}
-
-func TestConcurrentSignupsLoseNothingAndNeverDuplicate(t *testing.T) {
-	folder := t.TempDir()
-	srv := newUsers(t, folder, workingAuth(), nil)
-	const distinct, sameEmail = 60, 20
-	statuses := make(chan int, distinct+sameEmail)
-	var wg sync.WaitGroup
-	for i := range distinct + sameEmail {
-		email := fmt.Sprintf("user%d@example.com", i)
-		if i >= distinct {
-			email = "contested@example.com"
-		}
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			got, err := tryPost(srv.URL+"/signup", `{"email":"`+email+`","password":"pw"}`)
-			if err != nil {
-				t.Error(err)
-			}
-			statuses <- got.status
-		}()
-	}
-	wg.Wait()
-	close(statuses)
-	count := map[int]int{}
-	for s := range statuses {
-		count[s]++
-	}
-	if count[201] != distinct+1 || count[409] != sameEmail-1 {
-		t.Fatalf("statuses %v, want %d × 201 and %d × 409", count, distinct+1, sameEmail-1)
-	}
-	srv.Close()
-	reopened := newUsers(t, folder, workingAuth(), nil)
-	for i := range distinct {
-		body := fmt.Sprintf(`{"email":"user%d@example.com","password":"pw"}`, i)
-		if got := post(t, reopened.URL+"/login", body); got.status != 200 {
-			t.Fatalf("user%d lost after reopen: %d", i, got.status)
 		}
 	}
 }
