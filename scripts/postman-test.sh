@@ -11,16 +11,18 @@ for f in bin/auth bin/users bin/tasks "$NEWMAN"; do
 	[[ -x $f ]] || { echo "postman-test: $f is missing: run make postman-test, which builds and installs it" >&2; exit 1; }
 done
 
-# Three distinct ports the kernel hands out now, all held at once so none repeats.
-read -r AUTH_PORT USERS_PORT TASKS_PORT < <(node -e '
-	const net = require("net"), servers = [0, 1, 2].map(() => net.createServer());
-	Promise.all(servers.map(s => new Promise(ok => s.listen(0, "127.0.0.1", ok)))).then(() => {
-		console.log(servers.map(s => s.address().port).join(" "));
-		servers.forEach(s => s.close());
-	});')
-export AUTH_PORT USERS_PORT TASKS_PORT
-# Metrics on any free ports: nothing scrapes them here.
-export AUTH_METRICS_PORT=0 USERS_METRICS_PORT=0 TASKS_METRICS_PORT=0
+# Six distinct ports the kernel hands out now (public and metrics of each service), all held
+# at once so none repeats. Metrics on port 0 would let one service take a port picked here
+# for another before that one binds it (CI saw tasks' metrics take users' port).
+pick_ports() {
+	read -r AUTH_PORT USERS_PORT TASKS_PORT AUTH_METRICS_PORT USERS_METRICS_PORT TASKS_METRICS_PORT < <(node -e '
+		const net = require("net"), servers = [0, 1, 2, 3, 4, 5].map(() => net.createServer());
+		Promise.all(servers.map(s => new Promise(ok => s.listen(0, "127.0.0.1", ok)))).then(() => {
+			console.log(servers.map(s => s.address().port).join(" "));
+			servers.forEach(s => s.close());
+		});')
+	export AUTH_PORT USERS_PORT TASKS_PORT AUTH_METRICS_PORT USERS_METRICS_PORT TASKS_METRICS_PORT
+}
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/kub-demo-postman.XXXXXX")
 export DATA=$work/data
@@ -48,19 +50,33 @@ trap stop EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
-scripts/run-local.sh >"$log" 2>&1 </dev/null &
-pid=$!
-
-# Healthy within 15s, or fail with the logs.
+# healthy PORT: the service on PORT answers /healthz (the binaries probe themselves).
 healthy() { PORT=$1 bin/users -healthcheck 2>/dev/null; }
-for _ in $(seq 150); do
-	if healthy "$AUTH_PORT" && healthy "$USERS_PORT" && healthy "$TASKS_PORT"; then
-		break
-	fi
-	kill -0 "$pid" 2>/dev/null || { echo "postman-test: the services stopped at start" >&2; exit 1; }
-	sleep 0.1
+# start_services: the three on fresh ports, healthy within 15s; 1 if they stopped at start (a port
+# taken by another process between pick_ports and the bind, say).
+start_services() {
+	pick_ports
+	scripts/run-local.sh >>"$log" 2>&1 </dev/null &
+	pid=$!
+	for _ in $(seq 150); do
+		if healthy "$AUTH_PORT" && healthy "$USERS_PORT" && healthy "$TASKS_PORT"; then
+			return 0
+		fi
+		if ! kill -0 "$pid" 2>/dev/null; then
+			wait "$pid" 2>/dev/null || true
+			pid=
+			return 1
+		fi
+		sleep 0.1
+	done
+	echo "postman-test: users or tasks not healthy after 15s" >&2
+	exit 1
+}
+for attempt in 1 2 3; do
+	start_services && break
+	((attempt < 3)) || { echo "postman-test: the services stopped at start, 3 times" >&2; exit 1; }
+	echo "postman-test: the services stopped at start (attempt $attempt); again on other ports" >&2
 done
-healthy "$USERS_PORT" && healthy "$TASKS_PORT" || { echo "postman-test: users or tasks not healthy after 15s" >&2; exit 1; }
 echo "postman-test: auth :$AUTH_PORT, users :$USERS_PORT, tasks :$TASKS_PORT, data in $DATA, TASKS_SHARED=${TASKS_SHARED:-false}"
 
 start=$(date +%s%N)
