@@ -192,8 +192,11 @@ func (p *Probes) AddCheck(name string, check func(context.Context) error) {
 
 const readinessTimeout = time.Second
 
-// recheckAfter is how long an answer of the checks serves /readyz before they run again:
-// requests that come meanwhile (or wait while they run) get that answer.
+// recheckAfter is how long a passing answer of the checks serves /readyz before they run
+// again. A failing answer is not kept: the next request runs the checks again, so readiness
+// turns 200 as soon as they pass (a service starting up is ready at once, not up to
+// recheckAfter later). Either way, requests that wait while the checks run get that run's
+// answer, so a flood of /readyz runs them one at a time.
 const recheckAfter = 250 * time.Millisecond
 
 func (p *Probes) startDraining() { p.draining.Store(true) }
@@ -217,12 +220,14 @@ func (p *Probes) Readyz(w http.ResponseWriter, r *http.Request) {
 	respondStatus(w, http.StatusOK, "ready", "ready")
 }
 
-// failing returns the name of the first check that fails, or "": from running the checks in
-// order, at most once per recheckAfter.
+// failing returns the name of the first check that fails, or "": from the last run of the
+// checks if it ended after this request came or passed less than recheckAfter ago, or else
+// from running them now.
 func (p *Probes) failing(ctx context.Context) string {
+	asked := time.Now()
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if time.Since(p.checkedAt) < recheckAfter {
+	if p.checkedAt.After(asked) || (p.lastFailing == "" && time.Since(p.checkedAt) < recheckAfter) {
 		return p.lastFailing
 	}
 	p.lastFailing = p.runChecks(ctx)
