@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"net/http"
 	"net/url"
 	"strings"
@@ -33,34 +32,25 @@ var (
 	ErrBusy = fmt.Errorf("%w: auth is at capacity", ErrUnavailable)
 )
 
-// replayable marks every call as safe to send again: if a kept-alive connection to auth
-// turns out closed before any answer came (an auth pod stopping), the transport sends the
-// call again on a new connection instead of failing it. All three calls are: hashing gives
-// another hash, issuing another token, verifying the same answer. An Idempotency-Key with no
-// value marks a request so without sending the header.
-var replayable = []string(nil)
-
 // jsonContentType is the Content-Type of every call (shared: header values are never changed
 // in place).
 var jsonContentType = []string{"application/json"}
 
-// recycleEvery is how often connections to auth that are idle are closed, so that new ones
+// recycleEvery is how long a connection to auth is kept for further calls, so that new ones
 // are opened and spread over auth's replicas (a Kubernetes Service balances connections,
 // not requests: without this, a new auth pod would get no traffic from a busy caller).
 const recycleEvery = 5 * time.Second
 
 // Client calls the auth service.
 type Client struct {
-	baseURL   string
-	urls      map[string]*url.URL // of each path, parsed once
-	apiKey    []string            // the Authorization header's value, shared
-	transport *http.Transport
-	client    *http.Client // over transport; a redirect is answered as it is, never followed
-	timeout   time.Duration
-	observe   Observer
+	baseURL string
+	urls    map[string]*url.URL // of each path, parsed once
+	apiKey  []string            // the Authorization header's value, shared
+	conns   *conns              // a redirect is answered as it is, never followed
+	timeout time.Duration
+	observe Observer
 
-	answered    atomic.Bool  // auth has answered a call once
-	lastRecycle atomic.Int64 // unix nanoseconds
+	answered atomic.Bool // auth has answered a call once
 }
 
 // Observer is told of every call: its route, how long it took, and its outcome: "ok",
@@ -96,18 +86,13 @@ type Config struct {
 // NewClient returns a client for the auth service. The request id in a call's context is
 // sent along as X-Request-ID.
 func NewClient(cfg Config) *Client {
-	transport := &http.Transport{
-		DialContext:         (&net.Dialer{Timeout: cfg.Timeout, KeepAlive: 30 * time.Second}).DialContext,
-		MaxIdleConns:        100,
-		MaxIdleConnsPerHost: 100,
-		IdleConnTimeout:     30 * time.Second,
-	}
-	c := &Client{baseURL: cfg.URL, urls: make(map[string]*url.URL), transport: transport, timeout: cfg.Timeout, observe: cfg.Observe,
-		client: &http.Client{Transport: transport, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}}
+	c := &Client{baseURL: cfg.URL, urls: make(map[string]*url.URL), timeout: cfg.Timeout, observe: cfg.Observe}
 	for _, path := range []string{PathHashPassword, PathIssueToken, PathVerifyToken} {
-		// A URL that does not parse fails each call with ErrUnavailable, as it always did.
-		if u, err := url.Parse(cfg.URL + path); err == nil {
+		// A URL that does not parse, or not as http://host:port, fails each call with
+		// ErrUnavailable, as it always did.
+		if u, err := url.Parse(cfg.URL + path); err == nil && u.Scheme == "http" && u.Host != "" {
 			c.urls[path] = u
+			c.conns = newConns(u.Host)
 		}
 	}
 	if cfg.APIKey != "" {
@@ -116,7 +101,6 @@ func NewClient(cfg Config) *Client {
 	if c.observe == nil {
 		c.observe = func(string, time.Duration, string) {}
 	}
-	c.lastRecycle.Store(time.Now().UnixNano())
 	return c
 }
 
@@ -167,7 +151,6 @@ func encode(body any) ([]byte, error) {
 func (c *Client) post(ctx context.Context, path string, body, into any) (err error) {
 	start := time.Now()
 	defer func() { c.observe(path, time.Since(start), outcome(err)) }()
-	c.recycle(start)
 	payload, err := encode(body)
 	if err != nil {
 		return err
@@ -176,34 +159,19 @@ func (c *Client) post(ctx context.Context, path string, body, into any) (err err
 	if target == nil {
 		return fmt.Errorf("%w: %q is not a URL", ErrUnavailable, c.baseURL+path)
 	}
-	// The whole call, answer read included, within the timeout, whether or not the caller
-	// stays (WithoutCancel: a call of at most that long need not follow its caller, and
-	// this spares registering with the caller's context on every call).
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), c.timeout)
-	defer cancel()
-	header := http.Header{"Content-Type": jsonContentType, "Idempotency-Key": replayable}
+	header := http.Header{"Content-Type": jsonContentType}
 	if c.apiKey != nil {
 		header["Authorization"] = c.apiKey
 	}
 	if id := requestid.From(ctx); id != "" {
 		header[requestid.Header] = []string{id}
 	}
-	// The request made by hand rather than by NewRequest, which parsed the URL on each call.
-	req := (&http.Request{
-		Method: http.MethodPost, URL: target, Host: target.Host, Header: header,
-		Proto: "HTTP/1.1", ProtoMajor: 1, ProtoMinor: 1,
-		Body: io.NopCloser(bytes.NewReader(payload)), ContentLength: int64(len(payload)),
-		GetBody: func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(payload)), nil },
-	}).WithContext(ctx)
-	resp, err := c.client.Do(req)
+	// The whole call, answer read included, within the timeout, whether or not the caller
+	// stays: a call of at most that long need not follow its caller.
+	resp, respBody, err := c.conns.call(target, header, payload, start.Add(c.timeout))
 	if err != nil {
 		// The error names only the URL, which carries no secret.
-		return fmt.Errorf("%w: %w", ErrUnavailable, err)
-	}
-	defer resp.Body.Close()
-	respBody, err := readBody(resp)
-	if err != nil {
-		return fmt.Errorf("%w: reading %s answer: %w", ErrUnavailable, path, err)
+		return fmt.Errorf("%w: POST %s: %w", ErrUnavailable, target, err)
 	}
 	switch {
 	case resp.StatusCode == http.StatusUnauthorized && resp.Header.Get("WWW-Authenticate") != "":
@@ -263,15 +231,6 @@ func fromAuth(resp *http.Response) bool {
 		return strings.HasPrefix(resp.Header.Get("Content-Type"), "application/json")
 	}
 	return false
-}
-
-// recycle closes the idle connections to auth every recycleEvery.
-func (c *Client) recycle(now time.Time) {
-	last := c.lastRecycle.Load()
-	if now.UnixNano()-last < int64(recycleEvery) || !c.lastRecycle.CompareAndSwap(last, now.UnixNano()) {
-		return
-	}
-	c.transport.CloseIdleConnections()
 }
 
 // WaitAnswered pings auth every retryEvery until it answers with this service's key accepted

@@ -1,0 +1,134 @@
+package authapi
+
+import (
+	"context"
+	"errors"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+// countingAuth is an auth stand-in that verifies every token and counts the connections its
+// callers open.
+func countingAuth(t *testing.T, answer http.HandlerFunc) (*httptest.Server, *atomic.Int32) {
+	t.Helper()
+	var opened atomic.Int32
+	auth := httptest.NewUnstartedServer(answer)
+	auth.Config.ConnState = func(_ net.Conn, state http.ConnState) {
+		if state == http.StateNew {
+			opened.Add(1)
+		}
+	}
+	auth.Start()
+	t.Cleanup(auth.Close)
+	return auth, &opened
+}
+
+func verified(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Write([]byte(`{"message":"Valid token.","uid":"u1"}`))
+}
+
+const aToken = "eyJhbGciOiJIUzI1NiJ9.eyJ1aWQiOiJ1MSJ9.sig"
+
+// TestCallsShareOneConnection: calls one after the other go over one kept-alive connection.
+func TestCallsShareOneConnection(t *testing.T) {
+	auth, opened := countingAuth(t, verified)
+	client := NewClient(Config{URL: auth.URL, Timeout: 2 * time.Second})
+	for i := range 20 {
+		if uid, err := client.VerifyToken(context.Background(), aToken); err != nil || uid != "u1" {
+			t.Fatalf("call %d: %q, %v", i, uid, err)
+		}
+	}
+	if n := opened.Load(); n != 1 {
+		t.Fatalf("20 calls opened %d connections, want 1", n)
+	}
+}
+
+// TestACallLostByAClosedConnectionIsSentAgain: when auth has closed a kept-alive connection
+// (a pod stopping, an idle timeout), the call sent on it is sent again on a new connection
+// instead of failing.
+func TestACallLostByAClosedConnectionIsSentAgain(t *testing.T) {
+	auth, opened := countingAuth(t, verified)
+	client := NewClient(Config{URL: auth.URL, Timeout: 2 * time.Second})
+	for i := range 5 {
+		if _, err := client.VerifyToken(context.Background(), aToken); err != nil {
+			t.Fatalf("call %d after auth closed the connection: %v", i, err)
+		}
+		auth.CloseClientConnections()
+	}
+	if n := opened.Load(); n != 5 {
+		t.Fatalf("5 calls, each after the last connection was closed, opened %d connections, want 5", n)
+	}
+}
+
+// TestAConnectionAuthClosesIsNotKept: an answer with "Connection: close" (auth draining) ends
+// that connection: the next call opens a new one.
+func TestAConnectionAuthClosesIsNotKept(t *testing.T) {
+	auth, opened := countingAuth(t, func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Connection", "close")
+		verified(w, r)
+	})
+	client := NewClient(Config{URL: auth.URL, Timeout: 2 * time.Second})
+	for i := range 3 {
+		if _, err := client.VerifyToken(context.Background(), aToken); err != nil {
+			t.Fatalf("call %d: %v", i, err)
+		}
+	}
+	if n := opened.Load(); n != 3 {
+		t.Fatalf("3 calls answered with Connection: close opened %d connections, want 3", n)
+	}
+}
+
+// TestAnAnswerWithoutLengthIsReadWhole: an answer whose length is not announced (chunked) is
+// read to its end, and its connection is not used again.
+func TestAnAnswerWithoutLengthIsReadWhole(t *testing.T) {
+	auth, opened := countingAuth(t, func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		w.Write([]byte(`{"message":"Valid token.",`))
+		w.(http.Flusher).Flush() // chunked from here
+		w.Write([]byte(`"uid":"u1"}`))
+	})
+	client := NewClient(Config{URL: auth.URL, Timeout: 2 * time.Second})
+	for i := range 2 {
+		if uid, err := client.VerifyToken(context.Background(), aToken); err != nil || uid != "u1" {
+			t.Fatalf("call %d: %q, %v", i, uid, err)
+		}
+	}
+	if n := opened.Load(); n != 2 {
+		t.Fatalf("2 chunked answers: %d connections, want 2", n)
+	}
+}
+
+// TestAnEndlessAnswerIsRefused: something at auth's address that sends headers without end
+// costs the caller a bounded read and an ErrUnavailable, not its memory.
+func TestAnEndlessAnswerIsRefused(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	go func() {
+		c, err := l.Accept()
+		if err != nil {
+			return
+		}
+		defer c.Close()
+		c.Write([]byte("HTTP/1.1 200 OK\r\n"))
+		line := []byte("X-Filler: " + strings.Repeat("x", 1000) + "\r\n")
+		for range 10_000 { // 10 MB, bounded
+			if _, err := c.Write(line); err != nil {
+				return
+			}
+		}
+	}()
+	client := NewClient(Config{URL: "http://" + l.Addr().String(), Timeout: 5 * time.Second})
+	_, err = client.VerifyToken(context.Background(), aToken)
+	if !errors.Is(err, ErrUnavailable) || !errors.Is(err, errAnswerTooLarge) {
+		t.Fatalf("err = %v, want ErrUnavailable for an answer too large", err)
+	}
+}
