@@ -25,9 +25,9 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	}
 	log := cfg.Logger(stdout, "auth")
 	workers := bcryptWorkers()
-	runtime.GOMAXPROCS(workers + 1) // the same every run, however often tests call it
+	runtime.GOMAXPROCS(workers) // the same every run, however often tests call it
 	previous := cfg.previousSecrets()
-	hasher, err := password.NewHasher(password.Options{Cost: cfg.BcryptCost, Workers: workers, Queue: workers * cfg.BcryptQueuePerCPU})
+	hasher, err := password.NewHasher(password.Options{Cost: cfg.BcryptCost, Workers: workers, Queue: workers * cfg.BcryptQueuePerCPU, SpareP: true})
 	if err != nil {
 		return err
 	}
