@@ -69,7 +69,7 @@ func (c Common) Logger(w io.Writer, service string) *slog.Logger {
 	opts := &slog.HandlerOptions{Level: c.LogLevel}
 	var handler slog.Handler = slog.NewJSONHandler(w, opts)
 	if buffered, ok := w.(*logWriter); ok {
-		handler = accessLinesBatched{access: handler, other: slog.NewJSONHandler(buffered.immediate(), opts)}
+		handler = accessLinesBatched{access: newAccessLines(w, opts), other: slog.NewJSONHandler(buffered.immediate(), opts)}
 	}
 	return slog.New(requestid.LogHandler(handler)).With("service", service)
 }
