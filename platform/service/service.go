@@ -159,6 +159,7 @@ type RunFunc func(ctx context.Context, args []string, stdout io.Writer) error
 // 50 ms (access lines, batched) or at once (the rest, through Common.Logger), and all of it
 // before Main returns.
 func Main(run RunFunc) {
+	tuneGC(os.Getenv)
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	stdout := newLogWriter(os.Stdout)
 	err := run(ctx, os.Args, stdout)
