@@ -8,6 +8,8 @@ import (
 	"net/http/httptest"
 	"testing"
 	"time"
+
+	"github.com/kub-demo/kub-demo/platform/web"
 )
 
 // TestHandWrittenVerifyCallIsJSON: a call written by hand decodes with encoding/json to its
@@ -82,5 +84,33 @@ func TestAHungAuthIsUnavailableAndADeadline(t *testing.T) {
 	}
 	if took := time.Since(began); took > 2*time.Second {
 		t.Fatalf("the call took %s with a 100ms timeout", took)
+	}
+}
+
+// TestHandWrittenAnswerIsWhatMarshalWrites: auth's usual answer written by hand is the bytes
+// web.Marshal writes; uids that need escaping are left to it.
+func TestHandWrittenAnswerIsWhatMarshalWrites(t *testing.T) {
+	for uid, byHand := range map[string]bool{
+		"7QJXHG4ZP2N5KD3BWA6VYCTF8M": true,
+		"u1":                         true,
+		"":                           false,
+		`a"b`:                        false,
+		`a\b`:                        false,
+		"caf\u00e9":                  false,
+		"a\u2028b":                   false,
+		"<script>&":                  true,
+	} {
+		body, ok := EncodeVerified(uid)
+		if ok != byHand {
+			t.Errorf("EncodeVerified(%q): by hand %v, want %v", uid, ok, byHand)
+			continue
+		}
+		if !ok {
+			continue
+		}
+		want, err := web.Marshal(VerifyResponse{Message: ValidTokenMessage, UID: uid})
+		if err != nil || string(body) != string(want) {
+			t.Errorf("EncodeVerified(%q) = %s, web.Marshal %s %v", uid, body, want, err)
+		}
 	}
 }

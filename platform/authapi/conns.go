@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"strconv"
 	"sync"
 	"time"
 )
@@ -153,13 +154,15 @@ func (c *conn) exchange(target *url.URL, header http.Header, payload []byte, dea
 	if err := c.SetDeadline(deadline); err != nil {
 		return nil, nil, err
 	}
-	req := &http.Request{
-		Method: http.MethodPost, URL: target, Host: target.Host, Header: header,
-		Proto: "HTTP/1.1", ProtoMajor: 1, ProtoMinor: 1,
-		Body: io.NopCloser(bytes.NewReader(payload)), ContentLength: int64(len(payload)),
-	}
-	if err := req.Write(c.w); err != nil {
-		return nil, nil, lostIfNotTimeout(err)
+	if !writePost(c.w, target, header, payload) {
+		req := &http.Request{
+			Method: http.MethodPost, URL: target, Host: target.Host, Header: header,
+			Proto: "HTTP/1.1", ProtoMajor: 1, ProtoMinor: 1,
+			Body: io.NopCloser(bytes.NewReader(payload)), ContentLength: int64(len(payload)),
+		}
+		if err := req.Write(c.w); err != nil {
+			return nil, nil, lostIfNotTimeout(err)
+		}
 	}
 	if err := c.w.Flush(); err != nil {
 		return nil, nil, lostIfNotTimeout(err)
@@ -167,7 +170,7 @@ func (c *conn) exchange(target *url.URL, header http.Header, payload []byte, dea
 	if _, err := c.r.Peek(1); err != nil {
 		return nil, nil, lostIfNotTimeout(err)
 	}
-	resp, err := http.ReadResponse(c.r, req)
+	resp, err := http.ReadResponse(c.r, nil) // nil: not an answer to HEAD
 	if err != nil {
 		return nil, nil, err
 	}
@@ -182,6 +185,41 @@ func (c *conn) exchange(target *url.URL, header http.Header, payload []byte, dea
 		resp.Close = true
 	}
 	return resp, body, nil
+}
+
+// writePost writes a POST of payload to target with header into w, as Request.Write does,
+// and reports true, unless a header value is one Request.Write would refuse (a line break or
+// a control character): then it writes nothing and reports false. Request.Write makes a
+// transfer writer, sorts the header names and checks each on every call; here the names are
+// this package's own.
+func writePost(w *bufio.Writer, target *url.URL, header http.Header, payload []byte) bool {
+	for _, values := range header {
+		for _, v := range values {
+			for i := range len(v) {
+				if c := v[i]; (c < 0x20 && c != '\t') || c == 0x7f {
+					return false
+				}
+			}
+		}
+	}
+	w.WriteString("POST ")
+	w.WriteString(target.RequestURI())
+	w.WriteString(" HTTP/1.1\r\nHost: ")
+	w.WriteString(target.Host)
+	w.WriteString("\r\nUser-Agent: Go-http-client/1.1\r\nContent-Length: ")
+	w.Write(strconv.AppendInt(w.AvailableBuffer(), int64(len(payload)), 10))
+	w.WriteString("\r\n")
+	for name, values := range header {
+		for _, v := range values {
+			w.WriteString(name)
+			w.WriteString(": ")
+			w.WriteString(v)
+			w.WriteString("\r\n")
+		}
+	}
+	w.WriteString("\r\n")
+	w.Write(payload)
+	return true
 }
 
 // lostIfNotTimeout marks err as errNoAnswer unless the deadline passed: a call that timed out

@@ -3,13 +3,17 @@ package authapi
 import (
 	"context"
 	"errors"
+	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/kub-demo/kub-demo/platform/requestid"
 )
 
 // countingAuth is an auth stand-in that verifies every token and counts the connections its
@@ -130,5 +134,35 @@ func TestAnEndlessAnswerIsRefused(t *testing.T) {
 	_, err = client.VerifyToken(context.Background(), aToken)
 	if !errors.Is(err, ErrUnavailable) || !errors.Is(err, errAnswerTooLarge) {
 		t.Fatalf("err = %v, want ErrUnavailable for an answer too large", err)
+	}
+}
+
+// TestACallCarriesItsHeadersAndBody: auth receives the call as net/http reads it: the API key,
+// the request id, JSON, and the token in the body.
+func TestACallCarriesItsHeadersAndBody(t *testing.T) {
+	got := make(chan *http.Request, 1)
+	bodies := make(chan string, 1)
+	auth, _ := countingAuth(t, func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		got <- r
+		bodies <- string(body)
+		verified(w, r)
+	})
+	client := NewClient(Config{URL: auth.URL, APIKey: "a-key-of-at-least-32-bytes-for-auth", Timeout: 2 * time.Second})
+	if _, err := client.VerifyToken(requestid.With(context.Background(), "req-42"), aToken); err != nil {
+		t.Fatal(err)
+	}
+	r, body := <-got, <-bodies
+	if r.Method != http.MethodPost || r.URL.Path != PathVerifyToken || r.Host != strings.TrimPrefix(auth.URL, "http://") {
+		t.Errorf("request %s %s to %s", r.Method, r.URL, r.Host)
+	}
+	for name, want := range map[string]string{"Authorization": "Bearer a-key-of-at-least-32-bytes-for-auth",
+		"X-Request-Id": "req-42", "Content-Type": "application/json", "Content-Length": strconv.Itoa(len(body))} {
+		if v := r.Header.Get(name); v != want && !(name == "Content-Length" && r.ContentLength == int64(len(body))) {
+			t.Errorf("%s: %q, want %q", name, v, want)
+		}
+	}
+	if want := `{"token":"` + aToken + `"}`; body != want {
+		t.Errorf("body %s, want %s", body, want)
 	}
 }

@@ -112,6 +112,10 @@ func handleVerifyToken(log *slog.Logger, issuer *token.Issuer) web.HandlerFunc {
 			log.InfoContext(r.Context(), "token refused", "reason", err.Error())
 			return errCouldNotVerify
 		}
+		if body, ok := authapi.EncodeVerified(uid); ok {
+			web.RespondEncoded(w, http.StatusOK, body)
+			return nil
+		}
 		web.Respond(w, http.StatusOK, authapi.VerifyResponse{Message: authapi.ValidTokenMessage, UID: uid})
 		return nil
 	}
