@@ -30,6 +30,7 @@ import (
 type conns struct {
 	address string // host:port, resolved at each dial (a Service's name, in Kubernetes)
 	dialer  net.Dialer
+	maxAge  time.Duration // recycleEvery
 
 	mu   sync.Mutex
 	idle []*conn // the most recently used last
@@ -73,20 +74,29 @@ func (b *budgetReader) Read(p []byte) (int, error) {
 }
 
 func newConns(address string) *conns {
-	return &conns{address: address, dialer: net.Dialer{KeepAlive: 30 * time.Second}}
+	return &conns{address: address, dialer: net.Dialer{KeepAlive: 30 * time.Second}, maxAge: recycleEvery}
 }
 
-// get returns an idle connection (reused true) or a new one, dialled by deadline.
+// get returns an idle connection (reused true) or a new one, dialled by deadline. Idle
+// connections older than maxAge are closed, not used (see put).
 func (p *conns) get(deadline time.Time) (c *conn, reused bool, err error) {
-	p.mu.Lock()
-	if n := len(p.idle); n > 0 {
-		c = p.idle[n-1]
-		p.idle[n-1] = nil
-		p.idle = p.idle[:n-1]
-	}
-	p.mu.Unlock()
-	if c != nil {
-		return c, true, nil
+	now := time.Now()
+	for {
+		p.mu.Lock()
+		c = nil
+		if n := len(p.idle); n > 0 {
+			c = p.idle[n-1]
+			p.idle[n-1] = nil
+			p.idle = p.idle[:n-1]
+		}
+		p.mu.Unlock()
+		if c == nil {
+			break
+		}
+		if now.Sub(c.opened) < p.maxAge {
+			return c, true, nil
+		}
+		c.Close()
 	}
 	ctx, cancel := context.WithDeadline(context.Background(), deadline)
 	defer cancel()
@@ -99,11 +109,11 @@ func (p *conns) get(deadline time.Time) (c *conn, reused bool, err error) {
 	return c, false, nil
 }
 
-// put keeps c for the next call, unless it is older than recycleEvery (closing it makes the
+// put keeps c for the next call, unless it is older than maxAge (closing it makes the
 // next call open a new connection, which a Kubernetes Service may send to another auth pod)
 // or enough are kept already.
 func (p *conns) put(c *conn, now time.Time) {
-	if now.Sub(c.opened) < recycleEvery {
+	if now.Sub(c.opened) < p.maxAge {
 		p.mu.Lock()
 		if len(p.idle) < maxIdleConns {
 			p.idle = append(p.idle, c)

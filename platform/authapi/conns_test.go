@@ -166,3 +166,29 @@ func TestACallCarriesItsHeadersAndBody(t *testing.T) {
 		t.Errorf("body %s, want %s", body, want)
 	}
 }
+
+// TestConnectionsAreRenewed: a connection is used for calls for recycleEvery at most, busy or
+// idle, so that new ones spread over auth's replicas.
+func TestConnectionsAreRenewed(t *testing.T) {
+	auth, opened := countingAuth(t, verified)
+	client := NewClient(Config{URL: auth.URL, Timeout: 2 * time.Second})
+	client.conns.maxAge = 100 * time.Millisecond
+	for i := range 3 { // idle longer than maxAge between calls
+		if _, err := client.VerifyToken(context.Background(), aToken); err != nil {
+			t.Fatalf("call %d: %v", i, err)
+		}
+		time.Sleep(150 * time.Millisecond)
+	}
+	if n := opened.Load(); n != 3 {
+		t.Fatalf("3 calls 150 ms apart opened %d connections, want 3", n)
+	}
+	began := time.Now()
+	for time.Since(began) < 350*time.Millisecond { // busy: one call after another
+		if _, err := client.VerifyToken(context.Background(), aToken); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := opened.Load(); n < 5 || n > 9 {
+		t.Fatalf("350 ms of calls one after another opened %d more connections, want about 4", n-3)
+	}
+}
