@@ -39,15 +39,25 @@ func verified(w http.ResponseWriter, r *http.Request) {
 
 const aToken = "eyJhbGciOiJIUzI1NiJ9.eyJ1aWQiOiJ1MSJ9.sig"
 
+// verifyTimes makes n calls one after another, each of which must verify aToken as u1, with
+// between() after each.
+func verifyTimes(t *testing.T, client *Client, n int, between func()) {
+	t.Helper()
+	for i := range n {
+		if uid, err := client.VerifyToken(context.Background(), aToken); err != nil || uid != "u1" {
+			t.Fatalf("call %d: %q, %v", i, uid, err)
+		}
+		between()
+	}
+}
+
+func nothing() {}
+
 // TestCallsShareOneConnection: calls one after the other go over one kept-alive connection.
 func TestCallsShareOneConnection(t *testing.T) {
 	auth, opened := countingAuth(t, verified)
 	client := NewClient(Config{URL: auth.URL, Timeout: 2 * time.Second})
-	for i := range 20 {
-		if uid, err := client.VerifyToken(context.Background(), aToken); err != nil || uid != "u1" {
-			t.Fatalf("call %d: %q, %v", i, uid, err)
-		}
-	}
+	verifyTimes(t, client, 20, nothing)
 	if n := opened.Load(); n != 1 {
 		t.Fatalf("20 calls opened %d connections, want 1", n)
 	}
@@ -59,12 +69,7 @@ func TestCallsShareOneConnection(t *testing.T) {
 func TestACallLostByAClosedConnectionIsSentAgain(t *testing.T) {
 	auth, opened := countingAuth(t, verified)
 	client := NewClient(Config{URL: auth.URL, Timeout: 2 * time.Second})
-	for i := range 5 {
-		if _, err := client.VerifyToken(context.Background(), aToken); err != nil {
-			t.Fatalf("call %d after auth closed the connection: %v", i, err)
-		}
-		auth.CloseClientConnections()
-	}
+	verifyTimes(t, client, 5, auth.CloseClientConnections)
 	if n := opened.Load(); n != 5 {
 		t.Fatalf("5 calls, each after the last connection was closed, opened %d connections, want 5", n)
 	}
@@ -78,11 +83,7 @@ func TestAConnectionAuthClosesIsNotKept(t *testing.T) {
 		verified(w, r)
 	})
 	client := NewClient(Config{URL: auth.URL, Timeout: 2 * time.Second})
-	for i := range 3 {
-		if _, err := client.VerifyToken(context.Background(), aToken); err != nil {
-			t.Fatalf("call %d: %v", i, err)
-		}
-	}
+	verifyTimes(t, client, 3, nothing)
 	if n := opened.Load(); n != 3 {
 		t.Fatalf("3 calls answered with Connection: close opened %d connections, want 3", n)
 	}
@@ -98,11 +99,7 @@ func TestAnAnswerWithoutLengthIsReadWhole(t *testing.T) {
 		w.Write([]byte(`"uid":"u1"}`))
 	})
 	client := NewClient(Config{URL: auth.URL, Timeout: 2 * time.Second})
-	for i := range 2 {
-		if uid, err := client.VerifyToken(context.Background(), aToken); err != nil || uid != "u1" {
-			t.Fatalf("call %d: %q, %v", i, uid, err)
-		}
-	}
+	verifyTimes(t, client, 2, nothing)
 	if n := opened.Load(); n != 2 {
 		t.Fatalf("2 chunked answers: %d connections, want 2", n)
 	}
@@ -173,12 +170,7 @@ func TestConnectionsAreRenewed(t *testing.T) {
 	auth, opened := countingAuth(t, verified)
 	client := NewClient(Config{URL: auth.URL, Timeout: 2 * time.Second})
 	client.conns.maxAge = 100 * time.Millisecond
-	for i := range 3 { // idle longer than maxAge between calls
-		if _, err := client.VerifyToken(context.Background(), aToken); err != nil {
-			t.Fatalf("call %d: %v", i, err)
-		}
-		time.Sleep(150 * time.Millisecond)
-	}
+	verifyTimes(t, client, 3, func() { time.Sleep(150 * time.Millisecond) }) // idle longer than maxAge
 	if n := opened.Load(); n != 3 {
 		t.Fatalf("3 calls 150 ms apart opened %d connections, want 3", n)
 	}
