@@ -17,8 +17,8 @@ import (
 )
 
 // conns keeps the connections to auth open between calls. Each call takes one, writes its
-// request and reads auth's answer on the caller's own goroutine, with net/http's own request
-// writer (Request.Write) and answer reader (http.ReadResponse), and puts it back.
+// request (see writePost) and reads auth's answer with net/http's own reader
+// (http.ReadResponse) on the caller's own goroutine, and puts it back.
 //
 // net/http's Transport does the same wire work with two goroutines of its own per
 // connection, and hands every call to one and the answer back from the other: four goroutine
@@ -130,7 +130,7 @@ func (p *conns) put(c *conn, now time.Time) {
 // came: auth closed it (an auth pod stopping, or its idle timeout) as the call was sent.
 var errNoAnswer = errors.New("connection closed before an answer")
 
-// call sends a POST of payload with header to path and returns auth's answer and its body
+// call sends a POST of payload with header to target and returns auth's answer and its body
 // (up to maxAnswerBytes), all by deadline. A call that a kept-alive connection lost before
 // any answer is sent once more on a new connection: safe for all three calls, as hashing
 // again gives another hash, issuing another token, verifying the same answer.
