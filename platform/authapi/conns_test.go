@@ -1,12 +1,15 @@
 package authapi
 
 import (
+	"bufio"
+	"bytes"
 	"context"
 	"errors"
 	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -182,5 +185,40 @@ func TestConnectionsAreRenewed(t *testing.T) {
 	}
 	if n := opened.Load(); n < 5 || n > 9 {
 		t.Fatalf("350 ms of calls one after another opened %d more connections, want about 4", n-3)
+	}
+}
+
+// TestWritePostIsWhatNetHTTPReads: the call written by hand reads back with net/http's own
+// request reader as the same POST; a header value with a line break is not written by hand
+// (Request.Write, the fallback, refuses it), so no header can be smuggled into a call.
+func TestWritePostIsWhatNetHTTPReads(t *testing.T) {
+	target := &url.URL{Scheme: "http", Host: "auth:80", Path: PathVerifyToken}
+	payload := []byte(`{"token":"` + aToken + `"}`)
+	header := http.Header{"Content-Type": {"application/json"}, "Authorization": {"Bearer k"}, "X-Request-Id": {"req-1"}}
+	var out bytes.Buffer
+	w := bufio.NewWriter(&out)
+	if !writePost(w, target, header, payload) {
+		t.Fatal("writePost refused plain headers")
+	}
+	w.Flush()
+	r, err := http.ReadRequest(bufio.NewReader(&out))
+	if err != nil {
+		t.Fatalf("net/http cannot read %q: %v", out.String(), err)
+	}
+	body, _ := io.ReadAll(r.Body)
+	if r.Method != http.MethodPost || r.RequestURI != PathVerifyToken || r.Host != "auth:80" || r.ContentLength != int64(len(payload)) || string(body) != string(payload) {
+		t.Errorf("read back %s %s host %s length %d body %s", r.Method, r.RequestURI, r.Host, r.ContentLength, body)
+	}
+	for name, values := range header {
+		if got := r.Header[name]; len(got) != 1 || got[0] != values[0] {
+			t.Errorf("%s: %q, want %q", name, got, values)
+		}
+	}
+	for _, bad := range []string{"req\r\nX-Admin: 1", "a\nb", "nul\x00"} {
+		w.Reset(&out)
+		header[requestid.Header] = []string{bad}
+		if writePost(w, target, header, payload) || w.Buffered() > 0 {
+			t.Errorf("writePost wrote a header value %q", bad)
+		}
 	}
 }
