@@ -46,7 +46,7 @@ type Client struct {
 	baseURL string
 	urls    map[string]*url.URL // of each path, parsed once
 	apiKey  []string            // the Authorization header's value, shared
-	conns   *conns              // a redirect is answered as it is, never followed
+	conns   *conns              // to urls' host; a redirect is answered as it is, never followed
 	timeout time.Duration
 	observe Observer
 
@@ -87,13 +87,15 @@ type Config struct {
 // sent along as X-Request-ID.
 func NewClient(cfg Config) *Client {
 	c := &Client{baseURL: cfg.URL, urls: make(map[string]*url.URL), timeout: cfg.Timeout, observe: cfg.Observe}
+	// A URL that does not parse, or not as http://host:port, fails each call with
+	// ErrUnavailable, as it always did.
 	for _, path := range []string{PathHashPassword, PathIssueToken, PathVerifyToken} {
-		// A URL that does not parse, or not as http://host:port, fails each call with
-		// ErrUnavailable, as it always did.
 		if u, err := url.Parse(cfg.URL + path); err == nil && u.Scheme == "http" && u.Host != "" {
 			c.urls[path] = u
-			c.conns = newConns(u.Host)
 		}
+	}
+	if u := c.urls[PathVerifyToken]; u != nil { // the three share their host
+		c.conns = newConns(u.Host)
 	}
 	if cfg.APIKey != "" {
 		c.apiKey = []string{"Bearer " + cfg.APIKey}
