@@ -2,10 +2,8 @@ package pgdb
 
 import (
 	"errors"
-	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"os"
 	"strings"
 	"sync"
@@ -80,13 +78,7 @@ func TestReplicasStartingTogetherMigrateOnce(t *testing.T) {
 // TestNoServerIsUnavailableWithoutThePassword: with nothing behind the URL, migrating fails
 // within about the timeout, and readiness says unavailable (a 503) without the password.
 func TestNoServerIsUnavailableWithoutThePassword(t *testing.T) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	port := l.Addr().(*net.TCPAddr).Port
-	l.Close() // nothing listens there now
-	d, err := Open(Config{URL: fmt.Sprintf("postgres://u:secret-pw@127.0.0.1:%d/db", port), MaxConns: 1, Timeout: time.Second}, schema, quiet)
+	d, err := Open(Config{URL: pgtest.UnreachableURL(t), MaxConns: 1, Timeout: time.Second}, schema, quiet)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -96,7 +88,7 @@ func TestNoServerIsUnavailableWithoutThePassword(t *testing.T) {
 		t.Errorf("Migrate with no server: %v after %s", err, time.Since(start))
 	}
 	for name, err := range map[string]error{"Ready": d.Ready(), "Check": d.Check(t.Context())} {
-		if !errors.Is(err, recordlog.ErrUnavailable) || strings.Contains(err.Error(), "secret-pw") {
+		if !errors.Is(err, recordlog.ErrUnavailable) || strings.Contains(err.Error(), pgtest.UnreachablePassword) {
 			t.Errorf("%s: %v, want ErrUnavailable and no password", name, err)
 		}
 	}

@@ -2,6 +2,7 @@ package pgtest
 
 import (
 	"fmt"
+	"net"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -55,4 +56,21 @@ func StopShared() {
 			fmt.Println("pgtest:", err)
 		}
 	}
+}
+
+// UnreachablePassword is the password in UnreachableURL, for tests to check that no error
+// shows it.
+const UnreachablePassword = "secret-pw"
+
+// UnreachableURL returns a PostgreSQL URL, with UnreachablePassword, of a loopback port that
+// nothing listens on: a database that is down.
+func UnreachableURL(t testing.TB) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := l.Addr().(*net.TCPAddr).Port
+	l.Close() // nothing listens there now
+	return fmt.Sprintf("postgres://u:%s@127.0.0.1:%d/db", UnreachablePassword, port)
 }

@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -95,13 +94,7 @@ func TestQuotaIsExactAcrossReplicas(t *testing.T) {
 // migrated, calls fail at once with ErrUnavailable (a 503), and readiness fails; once the
 // database is there, WaitMigrated makes the store ready.
 func TestUnavailableIsUnavailable(t *testing.T) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	port := l.Addr().(*net.TCPAddr).Port
-	l.Close() // nothing listens there now
-	gone, err := Open(pgdb.Config{URL: fmt.Sprintf("postgres://u:secret-pw@127.0.0.1:%d/db", port), MaxConns: 2, Timeout: time.Second}, store.Options{}, quiet)
+	gone, err := Open(pgdb.Config{URL: pgtest.UnreachableURL(t), MaxConns: 2, Timeout: time.Second}, store.Options{}, quiet)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -114,7 +107,7 @@ func TestUnavailableIsUnavailable(t *testing.T) {
 	if err == nil || time.Since(start) > 3*time.Second {
 		t.Errorf("Migrate with no server: %v after %s", err, time.Since(start))
 	}
-	if err := gone.Check(t.Context()); !errors.Is(err, store.ErrUnavailable) || strings.Contains(err.Error(), "secret-pw") {
+	if err := gone.Check(t.Context()); !errors.Is(err, store.ErrUnavailable) || strings.Contains(err.Error(), pgtest.UnreachablePassword) {
 		t.Errorf("Check: %v, want ErrUnavailable and no password", err)
 	}
 	if _, _, err := gone.Page(t.Context(), "alice", 0, 10); !errors.Is(err, store.ErrUnavailable) {

@@ -3,10 +3,8 @@ package pgusers
 import (
 	"context"
 	"errors"
-	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -32,13 +30,7 @@ var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
 // TestNoDatabaseIsUnavailable: with nothing behind DATABASE_URL, calls fail within the
 // timeout with accounts.ErrUnavailable (a 503), never showing the password.
 func TestNoDatabaseIsUnavailable(t *testing.T) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	port := l.Addr().(*net.TCPAddr).Port
-	l.Close()
-	s, err := Open(pgdb.Config{URL: fmt.Sprintf("postgres://u:secret-pw@127.0.0.1:%d/db", port), MaxConns: 2, Timeout: time.Second}, quiet)
+	s, err := Open(pgdb.Config{URL: pgtest.UnreachableURL(t), MaxConns: 2, Timeout: time.Second}, quiet)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -51,7 +43,7 @@ func TestNoDatabaseIsUnavailable(t *testing.T) {
 		t.Errorf("Migrate: %v after %s", err, time.Since(start))
 	}
 	err = s.Create(t.Context(), accounts.User{ID: "x", Email: "a@b.c", CreatedAt: time.Now()})
-	if !errors.Is(err, accounts.ErrUnavailable) || strings.Contains(err.Error(), "secret-pw") {
+	if !errors.Is(err, accounts.ErrUnavailable) || strings.Contains(err.Error(), pgtest.UnreachablePassword) {
 		t.Errorf("Create: %v, want ErrUnavailable without the password", err)
 	}
 
