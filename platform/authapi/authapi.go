@@ -3,7 +3,11 @@
 // travel only in POST bodies, never in a URL, so no proxy or access log ever records them.
 package authapi
 
-import "bytes"
+import (
+	"bytes"
+
+	"github.com/kub-demo/kub-demo/platform/web"
+)
 
 // Routes. The names follow the original service's duties: hash a password, issue a token for
 // a password against its hash, verify a token.
@@ -108,13 +112,8 @@ func ParseVerifyRequest(body []byte) (VerifyRequest, bool) {
 // EncodeVerified is auth's answer to a valid token of uid, as web.Marshal writes it, when uid
 // is printable ASCII with no quote or backslash (users' uids are), and reports whether it was.
 func EncodeVerified(uid string) ([]byte, bool) {
-	if uid == "" {
+	if uid == "" || !web.PlainString(uid) {
 		return nil, false
-	}
-	for i := range len(uid) {
-		if c := uid[i]; c < 0x20 || c > 0x7e || c == '"' || c == '\\' {
-			return nil, false
-		}
 	}
 	return append(append(append(make([]byte, 0, len(verifiedPrefix)+len(uid)+2), verifiedPrefix...), uid...), jsonStringEnd...), true
 }
@@ -126,7 +125,7 @@ func parseVerified(body []byte, into *VerifyResponse) bool {
 	if ok {
 		uid, ok = bytes.CutSuffix(uid, jsonStringEnd)
 	}
-	if !ok || len(uid) == 0 || bytes.ContainsAny(uid, "\"\\") {
+	if !ok || len(uid) == 0 || !web.PlainString(uid) {
 		return false
 	}
 	into.Message, into.UID = ValidTokenMessage, string(uid)

@@ -50,6 +50,7 @@ func TestHandReadAnswerIsWhatJSONReads(t *testing.T) {
 		`{"message":"Valid token.","uid":"ABCDEFGHIJKLMNOPQRSTUVWXYZ"}`: true,
 		`{"message":"Valid token.","uid":"a\"b"}`:                       false,
 		`{"message":"Valid token.","uid":""}`:                           false,
+		"{\"message\":\"Valid token.\",\"uid\":\"a\tb\"}":               false,
 		`{"uid":"x","message":"Valid token."}`:                          false,
 		`{"message":"Valid token.","uid":"x"} `:                         false,
 		`"}`:                                                            false,

@@ -8,6 +8,8 @@ import (
 	"strconv"
 	"sync"
 	"time"
+
+	"github.com/kub-demo/kub-demo/platform/web"
 )
 
 // accessLines writes the access lines (web.AccessMessage) itself, byte for byte as slog's
@@ -54,7 +56,7 @@ func (h accessLines) WithGroup(name string) slog.Handler {
 var lineBuffers = sync.Pool{New: func() any { b := make([]byte, 0, 512); return &b }}
 
 func (h accessLines) Handle(ctx context.Context, r slog.Record) error {
-	if !h.plain || r.Time.IsZero() || r.Time.Year() >= 10000 || !plainString(r.Message) {
+	if !h.plain || r.Time.IsZero() || r.Time.Year() >= 10000 || !web.PlainString(r.Message) {
 		return h.json.Handle(ctx, r)
 	}
 	bp := lineBuffers.Get().(*[]byte)
@@ -84,7 +86,7 @@ func (h accessLines) Handle(ctx context.Context, r slog.Record) error {
 // appendAttr appends `,"key":value` to line and reports true, or reports false when a's key
 // or value is not one written here as the JSONHandler would.
 func appendAttr(line []byte, a slog.Attr) ([]byte, bool) {
-	if a.Key == "" || !plainString(a.Key) {
+	if a.Key == "" || !web.PlainString(a.Key) {
 		return line, false
 	}
 	line = append(line, `,"`...)
@@ -92,7 +94,7 @@ func appendAttr(line []byte, a slog.Attr) ([]byte, bool) {
 	line = append(line, `":`...)
 	switch v := a.Value; v.Kind() {
 	case slog.KindString:
-		if s := v.String(); plainString(s) {
+		if s := v.String(); web.PlainString(s) {
 			line = append(line, '"')
 			line = append(line, s...)
 			return append(line, '"'), true
@@ -108,15 +110,4 @@ func appendAttr(line []byte, a slog.Attr) ([]byte, bool) {
 		}
 	}
 	return line, false
-}
-
-// plainString reports whether JSON writes s between quotes as it is: printable ASCII, no
-// quote, no backslash.
-func plainString(s string) bool {
-	for i := 0; i < len(s); i++ {
-		if c := s[i]; c < 0x20 || c > 0x7e || c == '"' || c == '\\' {
-			return false
-		}
-	}
-	return true
 }
