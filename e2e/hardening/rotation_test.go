@@ -181,7 +181,9 @@ func rotate(t *testing.T, steps [][]string, before func(step int)) *steadyLoad {
 	bin, data := harness.Build(t), t.TempDir()
 	authAddress := "AUTH_ADDRESS=" + strings.TrimPrefix(front.URL, "http://")
 	users := harness.Start(t, bin.Users, []string{authAddress, "USERS_FOLDER=" + data + "/users", "SIGNUPS_PER_CLIENT=0", "DEMO_USER="})
-	tasks := harness.Start(t, bin.Tasks, []string{authAddress, "TASKS_FOLDER=" + data + "/tasks"})
+	// Every token check goes to an auth replica (no verified-token cache), so that each one
+	// tests the replicas' keys rather than tasks' memory of an earlier answer.
+	tasks := harness.Start(t, bin.Tasks, []string{authAddress, "TASKS_FOLDER=" + data + "/tasks", "AUTH_VERIFY_CACHE=0"})
 	waitReady(t, users, 10*time.Second)
 	waitReady(t, tasks, 10*time.Second)
 	var emails []string

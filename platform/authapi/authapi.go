@@ -3,12 +3,6 @@
 // travel only in POST bodies, never in a URL, so no proxy or access log ever records them.
 package authapi
 
-import (
-	"bytes"
-
-	"github.com/kub-demo/kub-demo/platform/web"
-)
-
 // Routes. The names follow the original service's duties: hash a password, issue a token for
 // a password against its hash, verify a token.
 const (
@@ -60,7 +54,7 @@ const MaxTokenBytes = 4096
 
 // TokenShaped reports whether token could be one of auth's: up to MaxTokenBytes of the
 // characters of a JWT (base64url parts and the dots between them). Anything else is refused
-// without asking auth, and what is shaped so needs no escaping in JSON.
+// without asking auth.
 func TokenShaped[T string | []byte](token T) bool {
 	if len(token) == 0 || len(token) > MaxTokenBytes {
 		return false
@@ -77,57 +71,3 @@ func TokenShaped[T string | []byte](token T) bool {
 
 // ValidTokenMessage is auth's message with the uid of a valid token (API.md).
 const ValidTokenMessage = "Valid token."
-
-// The usual verify call (a token shaped as ours) and its usual answer (a uid needing no
-// escaping) are written and read by hand on both sides, here in one place: tasks makes one
-// call per request it answers, and encoding/json's reflection was a tenth of its cost.
-// Anything else goes through encoding/json.
-var (
-	verifyRequestPrefix = []byte(`{"token":"`)
-	verifiedPrefix      = []byte(`{"message":"` + ValidTokenMessage + `","uid":"`)
-	jsonStringEnd       = []byte(`"}`)
-)
-
-// encodeVerifyRequest is the JSON of a verify call for a token shaped as ours.
-func encodeVerifyRequest(token string) ([]byte, bool) {
-	if !TokenShaped(token) {
-		return nil, false
-	}
-	return append(append(append(make([]byte, 0, len(token)+12), verifyRequestPrefix...), token...), jsonStringEnd...), true
-}
-
-// ParseVerifyRequest reads a verify call as encoding/json would, when it is the usual one,
-// and reports whether it was.
-func ParseVerifyRequest(body []byte) (VerifyRequest, bool) {
-	token, ok := bytes.CutPrefix(body, verifyRequestPrefix)
-	if ok {
-		token, ok = bytes.CutSuffix(token, jsonStringEnd)
-	}
-	if !ok || !TokenShaped(token) {
-		return VerifyRequest{}, false
-	}
-	return VerifyRequest{Token: string(token)}, true
-}
-
-// EncodeVerified is auth's answer to a valid token of uid, as web.Marshal writes it, when uid
-// is printable ASCII with no quote or backslash (users' uids are), and reports whether it was.
-func EncodeVerified(uid string) ([]byte, bool) {
-	if uid == "" || !web.PlainString(uid) {
-		return nil, false
-	}
-	return append(append(append(make([]byte, 0, len(verifiedPrefix)+len(uid)+2), verifiedPrefix...), uid...), jsonStringEnd...), true
-}
-
-// parseVerified reads auth's answer to a valid token as encoding/json would, when it is the
-// usual one, and reports whether it was.
-func parseVerified(body []byte, into *VerifyResponse) bool {
-	uid, ok := bytes.CutPrefix(body, verifiedPrefix)
-	if ok {
-		uid, ok = bytes.CutSuffix(uid, jsonStringEnd)
-	}
-	if !ok || len(uid) == 0 || !web.PlainString(uid) {
-		return false
-	}
-	into.Message, into.UID = ValidTokenMessage, string(uid)
-	return true
-}

@@ -8,8 +8,8 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
-	"net/url"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -32,43 +32,32 @@ var (
 	ErrBusy = fmt.Errorf("%w: auth is at capacity", ErrUnavailable)
 )
 
-// jsonContentType is the Content-Type of every call (shared: header values are never changed
-// in place).
-var jsonContentType = []string{"application/json"}
+// Outcomes of a call, as an Observer is told them.
+const (
+	OutcomeOK          = "ok"
+	OutcomeCached      = "cached" // a token verified a moment ago: auth was not called
+	OutcomeRejected    = "rejected"
+	OutcomeUnavailable = "unavailable"
+	OutcomeError       = "error"
+)
 
-// recycleEvery is how long a connection to auth is kept for further calls, so that new ones
-// are opened and spread over auth's replicas (a Kubernetes Service balances connections,
-// not requests: without this, a new auth pod would get no traffic from a busy caller).
-const recycleEvery = 5 * time.Second
-
-// Client calls the auth service.
-type Client struct {
-	baseURL string
-	urls    map[string]*url.URL // of each path, parsed once
-	apiKey  []string            // the Authorization header's value, shared
-	conns   *conns              // to urls' host; a redirect is answered as it is, never followed
-	timeout time.Duration
-	observe Observer
-
-	answered atomic.Bool // auth has answered a call once
-}
-
-// Observer is told of every call: its route, how long it took, and its outcome: "ok",
-// "rejected" (a wrong password, a token not valid), "unavailable" (auth unreachable, slow,
-// failing, or refusing this service's key) or "error" (a request auth will never accept).
+// Observer is told of every call: its route, how long it took, and its outcome (one of the
+// Outcome constants): "ok"; "cached"; "rejected" (a wrong password, a token not valid);
+// "unavailable" (auth unreachable, slow, failing, or refusing this service's key); or
+// "error" (a request auth will never accept).
 type Observer func(call string, took time.Duration, outcome string)
 
 // outcome names how a call ended, for an Observer.
 func outcome(err error) string {
 	switch {
 	case err == nil:
-		return "ok"
+		return OutcomeOK
 	case errors.Is(err, ErrRejected):
-		return "rejected"
+		return OutcomeRejected
 	case errors.Is(err, ErrUnavailable):
-		return "unavailable"
+		return OutcomeUnavailable
 	}
-	return "error"
+	return OutcomeError
 }
 
 // Config configures a Client.
@@ -79,105 +68,179 @@ type Config struct {
 	APIKey string
 	// Timeout bounds every call, so a hung auth costs a caller at most that long.
 	Timeout time.Duration
+	// VerifyCache is how long a token auth verified is taken as valid without asking auth
+	// again (never past the token's own expiry); 0 asks auth on every VerifyToken.
+	VerifyCache time.Duration
+	// VerifyCacheEntries bounds how many verified tokens are remembered at once.
+	VerifyCacheEntries int
 	// Observe, if set, is told of every call.
 	Observe Observer
+}
+
+// renewEvery is how often the idle connections to auth are closed, so that new ones are
+// opened and spread over auth's replicas: a Kubernetes Service balances connections, not
+// requests, and without this a new auth pod would get no traffic from a busy caller.
+const renewEvery = 5 * time.Second
+
+// maxAnswerBytes bounds what is read of an answer of auth (its answers are under 1 KiB).
+const maxAnswerBytes = 64 << 10
+
+// Client calls the auth service over net/http's Transport: kept-alive connections, a call
+// lost with a closed kept-alive connection sent again, and a connection that carries an
+// answer nobody asked for closed rather than reused.
+type Client struct {
+	baseURL   string
+	apiKey    string
+	transport *http.Transport
+	client    *http.Client // over transport; a redirect is answered as it is, never followed
+	timeout   time.Duration
+	observe   Observer
+	cache     *verifiedCache // nil when VerifyCache is 0
+
+	answered  atomic.Bool  // auth answered the last call with this service's key accepted
+	lastRenew atomic.Int64 // unix nanoseconds
 }
 
 // NewClient returns a client for the auth service. The request id in a call's context is
 // sent along as X-Request-ID.
 func NewClient(cfg Config) *Client {
-	c := &Client{baseURL: cfg.URL, urls: make(map[string]*url.URL), timeout: cfg.Timeout, observe: cfg.Observe}
-	// A URL that does not parse, or not as http://host:port, fails each call with
-	// ErrUnavailable, as it always did.
-	for _, path := range []string{PathHashPassword, PathIssueToken, PathVerifyToken} {
-		if u, err := url.Parse(cfg.URL + path); err == nil && u.Scheme == "http" && u.Host != "" {
-			c.urls[path] = u
-		}
+	transport := &http.Transport{
+		Proxy:                  nil, // auth is inside the cluster: never through HTTP_PROXY
+		DialContext:            (&net.Dialer{Timeout: cfg.Timeout, KeepAlive: 30 * time.Second}).DialContext,
+		MaxIdleConns:           100,
+		MaxIdleConnsPerHost:    100,
+		IdleConnTimeout:        30 * time.Second,
+		MaxResponseHeaderBytes: maxAnswerBytes,
+		DisableCompression:     true,
 	}
-	if u := c.urls[PathVerifyToken]; u != nil { // the three share their host
-		c.conns = newConns(u.Host)
-	}
-	if cfg.APIKey != "" {
-		c.apiKey = []string{"Bearer " + cfg.APIKey}
+	c := &Client{
+		baseURL:   strings.TrimSuffix(cfg.URL, "/"),
+		apiKey:    cfg.APIKey,
+		transport: transport,
+		client:    &http.Client{Transport: transport, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }},
+		timeout:   cfg.Timeout,
+		observe:   cfg.Observe,
+		cache:     newVerifiedCache(cfg.VerifyCache, cfg.VerifyCacheEntries),
 	}
 	if c.observe == nil {
 		c.observe = func(string, time.Duration, string) {}
 	}
+	c.lastRenew.Store(time.Now().UnixNano())
 	return c
 }
 
 // Ping checks that auth answers and accepts this service's API key: it asks auth to verify
 // an empty token, which auth refuses at once.
 func (c *Client) Ping(ctx context.Context) error {
-	if _, err := c.VerifyToken(ctx, ""); err != nil && !errors.Is(err, ErrRejected) {
+	var resp VerifyResponse
+	if err := c.post(ctx, PathVerifyToken, VerifyRequest{}, &resp); err != nil && !errors.Is(err, ErrRejected) {
 		return err
 	}
 	return nil
 }
 
-// Answered reports whether auth has answered one call of this client with its API key
-// accepted: until then, a caller cannot serve anything that needs auth.
+// Answered reports whether auth answered this client's last call with its API key
+// accepted: until it has, a caller cannot serve anything that needs auth, and once auth
+// refuses the key, it cannot either.
 func (c *Client) Answered() bool { return c.answered.Load() }
+
+// Ready is a readiness check: nil when auth answered the last call with this service's key
+// accepted, else the error of a Ping made now (which, when it passes, makes it so).
+func (c *Client) Ready(ctx context.Context) error {
+	if c.Answered() {
+		return nil
+	}
+	return c.Ping(ctx)
+}
 
 // HashPassword returns a bcrypt hash of password.
 func (c *Client) HashPassword(ctx context.Context, password string) (string, error) {
 	var resp HashResponse
-	err := c.post(ctx, PathHashPassword, HashRequest{Password: password}, &resp)
-	return resp.HashedPassword, err
+	if err := c.post(ctx, PathHashPassword, HashRequest{Password: password}, &resp); err != nil {
+		return "", err
+	}
+	if resp.HashedPassword == "" {
+		return "", fmt.Errorf("%w: %s answered 200 without a hashedPassword", ErrUnavailable, PathHashPassword)
+	}
+	return resp.HashedPassword, nil
 }
 
 // IssueToken returns a token for uid when password matches hashedPassword, else ErrRejected.
 func (c *Client) IssueToken(ctx context.Context, password, hashedPassword, uid string) (string, error) {
 	var resp TokenResponse
-	err := c.post(ctx, PathIssueToken, TokenRequest{Password: password, HashedPassword: hashedPassword, UID: uid}, &resp)
-	return resp.Token, err
-}
-
-// VerifyToken returns the user id a valid token was issued to, else ErrRejected.
-func (c *Client) VerifyToken(ctx context.Context, token string) (string, error) {
-	var resp VerifyResponse
-	err := c.post(ctx, PathVerifyToken, VerifyRequest{Token: token}, &resp)
-	return resp.UID, err
-}
-
-// encode is body's JSON.
-func encode(body any) ([]byte, error) {
-	if v, ok := body.(VerifyRequest); ok {
-		if payload, ok := encodeVerifyRequest(v.Token); ok {
-			return payload, nil
-		}
+	if err := c.post(ctx, PathIssueToken, TokenRequest{Password: password, HashedPassword: hashedPassword, UID: uid}, &resp); err != nil {
+		return "", err
 	}
-	return json.Marshal(body)
+	if resp.Token == "" {
+		return "", fmt.Errorf("%w: %s answered 200 without a token", ErrUnavailable, PathIssueToken)
+	}
+	return resp.Token, nil
 }
+
+// VerifyToken returns the user id a valid token was issued to, else ErrRejected. A token
+// auth verified within the client's VerifyCache is taken as valid without asking again.
+func (c *Client) VerifyToken(ctx context.Context, token string) (string, error) {
+	if uid, ok := c.cache.get(token); ok {
+		c.observe(PathVerifyToken, 0, OutcomeCached)
+		return uid, nil
+	}
+	var resp VerifyResponse
+	if err := c.post(ctx, PathVerifyToken, VerifyRequest{Token: token}, &resp); err != nil {
+		return "", err
+	}
+	if resp.UID == "" {
+		// An answer that names nobody: storing a task under no owner would show it to all.
+		return "", fmt.Errorf("%w: %s answered 200 without a uid", ErrUnavailable, PathVerifyToken)
+	}
+	c.cache.put(token, resp.UID)
+	return resp.UID, nil
+}
+
+// replayable marks every call as safe to send again: if a kept-alive connection to auth
+// turns out closed before any answer came (an auth pod stopping), the Transport sends the
+// call again on a new connection instead of failing it. All three calls are: hashing gives
+// another hash, issuing another token, verifying the same answer. An Idempotency-Key with no
+// value marks a request so without sending the header (net/http's documented convention).
+var replayable = []string(nil)
 
 func (c *Client) post(ctx context.Context, path string, body, into any) (err error) {
 	start := time.Now()
 	defer func() { c.observe(path, time.Since(start), outcome(err)) }()
-	payload, err := encode(body)
+	c.renewConnections(start)
+	payload, err := json.Marshal(body)
 	if err != nil {
 		return err
 	}
-	target := c.urls[path]
-	if target == nil {
-		return fmt.Errorf("%w: %q is not a URL", ErrUnavailable, c.baseURL+path)
+	// The whole call, answer read included, within the timeout; and no longer than the
+	// caller waits for it.
+	ctx, cancel := context.WithTimeout(ctx, c.timeout)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.baseURL+path, bytes.NewReader(payload))
+	if err != nil {
+		return fmt.Errorf("%w: %q is not a URL: %w", ErrUnavailable, c.baseURL+path, err)
 	}
-	header := http.Header{"Content-Type": jsonContentType}
-	if c.apiKey != nil {
-		header["Authorization"] = c.apiKey
+	req.Header["Idempotency-Key"] = replayable
+	req.Header.Set("Content-Type", "application/json")
+	if c.apiKey != "" {
+		req.Header.Set("Authorization", "Bearer "+c.apiKey)
 	}
 	if id := requestid.From(ctx); id != "" {
-		header[requestid.Header] = []string{id}
+		req.Header.Set(requestid.Header, id)
 	}
-	// The whole call, answer read included, within the timeout, whether or not the caller
-	// stays: a call of at most that long need not follow its caller.
-	resp, respBody, err := c.conns.call(target, header, payload, start.Add(c.timeout))
+	resp, err := c.client.Do(req)
 	if err != nil {
 		// The error names only the URL, which carries no secret.
-		return fmt.Errorf("%w: POST %s: %w", ErrUnavailable, target, err)
+		return fmt.Errorf("%w: %w", ErrUnavailable, err)
+	}
+	defer resp.Body.Close()
+	answer, err := io.ReadAll(io.LimitReader(resp.Body, maxAnswerBytes))
+	if err != nil {
+		return fmt.Errorf("%w: reading %s answer: %w", ErrUnavailable, path, err)
 	}
 	switch {
 	case resp.StatusCode == http.StatusUnauthorized && resp.Header.Get("WWW-Authenticate") != "":
 		// auth asks this service to authenticate itself: the API key is missing or wrong.
+		c.answered.Store(false)
 		return ErrKeyRefused
 	case resp.StatusCode == http.StatusServiceUnavailable && resp.Header.Get("Retry-After") != "":
 		return ErrBusy
@@ -191,10 +254,7 @@ func (c *Client) post(ctx context.Context, path string, body, into any) (err err
 	c.answered.Store(true)
 	switch {
 	case resp.StatusCode == http.StatusOK:
-		if v, ok := into.(*VerifyResponse); ok && parseVerified(respBody, v) {
-			return nil
-		}
-		if err := json.Unmarshal(respBody, into); err != nil {
+		if err := json.Unmarshal(answer, into); err != nil {
 			return fmt.Errorf("%w: %s answered unreadable JSON: %w", ErrUnavailable, path, err)
 		}
 		return nil
@@ -207,22 +267,8 @@ func (c *Client) post(ctx context.Context, path string, body, into any) (err err
 	default:
 		// A 4xx other than 401 means this client sent something auth will never accept:
 		// a bug on our side, not an outage.
-		return fmt.Errorf("auth %s answered %s: %s", path, resp.Status, bytes.TrimSpace(respBody))
+		return fmt.Errorf("auth %s answered %s: %s", path, resp.Status, bytes.TrimSpace(answer))
 	}
-}
-
-// maxAnswerBytes bounds what is read of an answer of auth.
-const maxAnswerBytes = 64 << 10
-
-// readBody reads resp's body whole, up to maxAnswerBytes: in one read of its announced length
-// when it has one (every answer of auth does).
-func readBody(resp *http.Response) ([]byte, error) {
-	if n := resp.ContentLength; n >= 0 && n <= maxAnswerBytes {
-		body := make([]byte, n)
-		_, err := io.ReadFull(resp.Body, body)
-		return body, err
-	}
-	return io.ReadAll(io.LimitReader(resp.Body, maxAnswerBytes))
 }
 
 // fromAuth reports whether resp reads as one of auth's own answers below 500: JSON, with one
@@ -235,16 +281,19 @@ func fromAuth(resp *http.Response) bool {
 	return false
 }
 
+// renewConnections closes the idle connections to auth every renewEvery (see there).
+func (c *Client) renewConnections(now time.Time) {
+	last := c.lastRenew.Load()
+	if now.UnixNano()-last < int64(renewEvery) || !c.lastRenew.CompareAndSwap(last, now.UnixNano()) {
+		return
+	}
+	c.transport.CloseIdleConnections()
+}
+
 // WaitAnswered pings auth every retryEvery until it answers with this service's key accepted
 // (then Answered is true), or ctx ends. It logs each different reason it keeps trying.
 func (c *Client) WaitAnswered(ctx context.Context, log *slog.Logger, retryEvery time.Duration) {
-	answered := retry.Until(ctx, log, retryEvery, "not ready yet: retrying until auth answers", func(ctx context.Context) error {
-		if c.Answered() { // a request got there first
-			return nil
-		}
-		return c.Ping(ctx)
-	})
-	if answered {
+	if retry.Until(ctx, log, retryEvery, "not ready yet: retrying until auth answers", c.Ready) {
 		log.Info("auth answered: ready")
 	}
 }

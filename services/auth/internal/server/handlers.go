@@ -86,23 +86,9 @@ func handleIssueToken(log *slog.Logger, hasher *password.Hasher, issuer *token.I
 	}
 }
 
-// decodeVerify reads a verify call: the usual one (a token shaped as ours) by hand, anything
-// else by web.Decode. tasks sends one per request it answers, and reflection was a fifth of
-// auth's work on it.
-func decodeVerify(w http.ResponseWriter, r *http.Request) (authapi.VerifyRequest, error) {
-	body, err := web.ReadBody(w, r)
-	if err != nil {
-		return authapi.VerifyRequest{}, err
-	}
-	if req, ok := authapi.ParseVerifyRequest(body); ok {
-		return req, nil
-	}
-	return web.DecodeBytes[authapi.VerifyRequest](body)
-}
-
 func handleVerifyToken(log *slog.Logger, issuer *token.Issuer) web.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) error {
-		req, err := decodeVerify(w, r)
+		req, err := web.Decode[authapi.VerifyRequest](w, r)
 		if err != nil {
 			return err
 		}
@@ -111,10 +97,6 @@ func handleVerifyToken(log *slog.Logger, issuer *token.Issuer) web.HandlerFunc {
 			// The reason (expired, bad signature…) helps an operator; the token itself is never logged.
 			log.InfoContext(r.Context(), "token refused", "reason", err.Error())
 			return errCouldNotVerify
-		}
-		if body, ok := authapi.EncodeVerified(uid); ok {
-			web.RespondEncoded(w, http.StatusOK, body)
-			return nil
 		}
 		web.Respond(w, http.StatusOK, authapi.VerifyResponse{Message: authapi.ValidTokenMessage, UID: uid})
 		return nil

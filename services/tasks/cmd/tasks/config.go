@@ -20,6 +20,8 @@ type config struct {
 	TasksMaxBytes   int64         `envconfig:"TASKS_MAX_BYTES" desc:"size limit of tasks.txt; default: derived from the memory limit (GOMEMLIMIT)"`
 	AuthTimeout     time.Duration `envconfig:"AUTH_TIMEOUT" default:"3s" desc:"longest wait for one call to auth before answering 503"`
 	AuthAPIKey      string        `envconfig:"AUTH_API_KEY" desc:"service credential sent to auth (the same value as auth's)"`
+	VerifyCache     time.Duration `envconfig:"AUTH_VERIFY_CACHE" default:"10s" desc:"how long a token auth verified is accepted without asking auth again (never past its expiry); 0: ask auth on every request"`
+	VerifyCacheSize int           `envconfig:"AUTH_VERIFY_CACHE_ENTRIES" default:"10000" desc:"verified tokens remembered at once (about 200 bytes each)"`
 	discovery.AuthEnv
 	pgdb.Env
 	service.Common
@@ -32,6 +34,9 @@ func (c *config) ListenPort() int { return c.Port }
 func (c *config) Validate() error {
 	if c.AuthTimeout <= 0 {
 		return fmt.Errorf("AUTH_TIMEOUT=%s must be positive", c.AuthTimeout)
+	}
+	if c.VerifyCache < 0 || c.VerifyCacheSize < 1 {
+		return fmt.Errorf("AUTH_VERIFY_CACHE=%s must not be negative, AUTH_VERIFY_CACHE_ENTRIES=%d at least 1", c.VerifyCache, c.VerifyCacheSize)
 	}
 	if c.TasksFolder == "" {
 		return errors.New("TASKS_FOLDER must not be empty")

@@ -31,7 +31,7 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	log.Info("starting", "port", cfg.Port, "tasksFolder", cfg.TasksFolder, "tasksShared", cfg.TasksShared,
 		"tasksPerUser", cfg.MaxTasksPerUser, "taskBytesPerUser", cfg.MaxBytesPerUser,
 		"tasksMaxBytes", maxBytes, "tasksMaxBytesFrom", maxBytesSource,
-		"authTimeout", cfg.AuthTimeout.String(), "authApiKey", cfg.AuthAPIKey != "")
+		"authTimeout", cfg.AuthTimeout.String(), "authVerifyCache", cfg.VerifyCache.String(), "authApiKey", cfg.AuthAPIKey != "")
 	log.Info("auth service found", "url", auth.URL, "source", auth.Source)
 	if cfg.AuthAPIKey == "" {
 		log.Warn("AUTH_API_KEY is not set: auth will refuse this service unless it runs with DEV_MODE=true")
@@ -43,11 +43,12 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 		return err
 	}
 	defer tasks.close()
-	authClient := authapi.NewClient(authapi.Config{URL: auth.URL, APIKey: cfg.AuthAPIKey, Timeout: cfg.AuthTimeout, Observe: m.AuthCalls()})
+	authClient := authapi.NewClient(authapi.Config{URL: auth.URL, APIKey: cfg.AuthAPIKey, Timeout: cfg.AuthTimeout,
+		VerifyCache: cfg.VerifyCache, VerifyCacheEntries: cfg.VerifyCacheSize, Observe: m.AuthCalls()})
 	go authClient.WaitAnswered(ctx, log, time.Second)
 
 	probes := httpserver.NewProbes(log)
-	probes.AddCheck("auth has not answered yet", httpserver.ReadyWhen(authClient.Answered))
+	probes.AddCheck("auth does not answer, or refuses AUTH_API_KEY", authClient.Ready)
 	probes.AddCheck(tasks.checkName, tasks.check)
 	return cfg.Serve(ctx, log, cfg.Port, server.Routes(log, probes, m, tasks, authClient), m, probes)
 }

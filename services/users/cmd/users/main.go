@@ -52,7 +52,7 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	}()
 
 	probes := httpserver.NewProbes(log)
-	probes.AddCheck("auth has not answered yet", httpserver.ReadyWhen(authClient.Answered))
+	probes.AddCheck("auth does not answer, or refuses AUTH_API_KEY", authClient.Ready)
 	probes.AddCheck("the demo user is not created yet", httpserver.ReadyWhen(accts.DemoReady))
 	probes.AddCheck(store.checkName, store.check)
 	limits := server.Throttles{
