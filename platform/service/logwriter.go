@@ -14,8 +14,8 @@ const flushEvery = 50 * time.Millisecond
 // info level) and writes it out every flushEvery, when the buffer fills, and at Close: one
 // write system call for a batch of lines instead of one per line under load, and every line
 // out within flushEvery. Nothing is lost at a normal stop (SIGTERM: Main closes it); a
-// SIGKILL loses at most the last flushEvery of lines. Lines that should be seen when they
-// happen (start, warnings, errors) go through immediate() instead.
+// SIGKILL loses at most the last flushEvery of lines. Common.Logger writes warnings and
+// errors out at once.
 type logWriter struct {
 	mu   sync.Mutex
 	buf  *bufio.Writer
@@ -33,22 +33,6 @@ func (l *logWriter) Write(p []byte) (int, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.buf.Write(p)
-}
-
-// immediate returns a writer into the same stream that writes each line out at once,
-// after whatever was buffered before it (the order of lines is kept).
-func (l *logWriter) immediate() io.Writer { return immediateWriter{l} }
-
-type immediateWriter struct{ l *logWriter }
-
-func (w immediateWriter) Write(p []byte) (int, error) {
-	w.l.mu.Lock()
-	defer w.l.mu.Unlock()
-	n, err := w.l.buf.Write(p)
-	if err == nil {
-		err = w.l.buf.Flush()
-	}
-	return n, err
 }
 
 func (l *logWriter) flushLoop() {

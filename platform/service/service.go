@@ -20,7 +20,6 @@ import (
 	"github.com/kub-demo/kub-demo/platform/httpserver"
 	"github.com/kub-demo/kub-demo/platform/metrics"
 	"github.com/kub-demo/kub-demo/platform/requestid"
-	"github.com/kub-demo/kub-demo/platform/web"
 )
 
 // Common settings, embedded in every service's config.
@@ -63,37 +62,36 @@ func (c Common) Serve(ctx context.Context, log *slog.Logger, port int, handler h
 }
 
 // Logger returns the JSON logger every service writes to stdout, one object per line. On
-// Main's stdout, access lines (web.AccessMessage) are batched and every other line is
-// written out at once: a start, a warning or an error is seen when it happens.
+// Main's stdout, lines are batched and written out within 50 ms, and a warning or an error
+// at once (with whatever was batched before it).
 func (c Common) Logger(w io.Writer, service string) *slog.Logger {
-	opts := &slog.HandlerOptions{Level: c.LogLevel}
-	var handler slog.Handler = slog.NewJSONHandler(w, opts)
-	if buffered, ok := w.(*logWriter); ok {
-		handler = accessLinesBatched{access: newAccessLines(w, opts), other: slog.NewJSONHandler(buffered.immediate(), opts)}
+	var handler slog.Handler = slog.NewJSONHandler(w, &slog.HandlerOptions{Level: c.LogLevel})
+	if batched, ok := w.(*logWriter); ok {
+		handler = flushingWarnings{handler, batched}
 	}
 	return slog.New(requestid.LogHandler(handler)).With("service", service)
 }
 
-// accessLinesBatched hands access lines to one handler and every other record to another.
-type accessLinesBatched struct{ access, other slog.Handler }
-
-func (h accessLinesBatched) Enabled(ctx context.Context, level slog.Level) bool {
-	return h.other.Enabled(ctx, level)
+// flushingWarnings writes out a record at warn level or above as soon as it is logged.
+type flushingWarnings struct {
+	slog.Handler
+	out *logWriter
 }
 
-func (h accessLinesBatched) Handle(ctx context.Context, r slog.Record) error {
-	if r.Message == web.AccessMessage {
-		return h.access.Handle(ctx, r)
+func (h flushingWarnings) Handle(ctx context.Context, r slog.Record) error {
+	err := h.Handler.Handle(ctx, r)
+	if r.Level >= slog.LevelWarn {
+		h.out.flush()
 	}
-	return h.other.Handle(ctx, r)
+	return err
 }
 
-func (h accessLinesBatched) WithAttrs(attrs []slog.Attr) slog.Handler {
-	return accessLinesBatched{h.access.WithAttrs(attrs), h.other.WithAttrs(attrs)}
+func (h flushingWarnings) WithAttrs(attrs []slog.Attr) slog.Handler {
+	return flushingWarnings{h.Handler.WithAttrs(attrs), h.out}
 }
 
-func (h accessLinesBatched) WithGroup(name string) slog.Handler {
-	return accessLinesBatched{h.access.WithGroup(name), h.other.WithGroup(name)}
+func (h flushingWarnings) WithGroup(name string) slog.Handler {
+	return flushingWarnings{h.Handler.WithGroup(name), h.out}
 }
 
 // Config is a service's settings: a struct with envconfig tags that embeds Common.
@@ -156,10 +154,9 @@ type RunFunc func(ctx context.Context, args []string, stdout io.Writer) error
 
 // Main is a service's whole main: run until SIGINT or SIGTERM, then exit 0, or print run's
 // error and exit 1. What run writes to stdout (its logs) is written out at least every
-// 50 ms (access lines, batched) or at once (the rest, through Common.Logger), and all of it
-// before Main returns.
+// 50 ms, warnings and errors at once (through Common.Logger), and all of it before Main
+// returns.
 func Main(run RunFunc) {
-	tuneGC(os.Getenv)
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	stdout := newLogWriter(os.Stdout)
 	err := run(ctx, os.Args, stdout)

@@ -27,18 +27,6 @@ func Respond(w http.ResponseWriter, status int, v any) {
 	RespondEncoded(w, status, body)
 }
 
-// PlainString reports whether JSON writes s between quotes as it is, both Marshal and slog's
-// JSONHandler: printable ASCII with no quote and no backslash. Code that writes JSON by hand
-// for speed does so only for such strings and leaves anything else to the encoder.
-func PlainString[T string | []byte](s T) bool {
-	for i := 0; i < len(s); i++ {
-		if c := s[i]; c < 0x20 || c > 0x7e || c == '"' || c == '\\' {
-			return false
-		}
-	}
-	return true
-}
-
 // Marshal encodes v as the original Express services' res.json did (JSON.stringify): no
 // newline at the end, and <, >, &, U+2028 and U+2029 as themselves, where json.Marshal
 // would write \u003c, \u2028…, so that answers are byte for byte the original's.
