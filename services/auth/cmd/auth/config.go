@@ -79,8 +79,7 @@ func (c *config) previousSecrets() [][]byte {
 }
 
 // bcryptWorkers is one bcrypt run per CPU the Go runtime may use (GOMAXPROCS: the CPUs, or
-// the container's CPU limit), read once per process. While any of them hashes, the runtime
-// gets one more P (password.Options.SpareP): with every worker hashing, token checks and the
-// rest of the server still find a free P at once, instead of waiting for the scheduler to
-// preempt a bcrypt run (10 ms at a time), and the kernel shares the CPUs between the threads.
+// the container's CPU limit), read once per process. With every worker hashing, a token check
+// waits for the scheduler to preempt a bcrypt run (at most 10 ms); tasks' verified-token
+// cache spares most token checks that wait altogether.
 var bcryptWorkers = sync.OnceValue(func() int { return runtime.GOMAXPROCS(0) })

@@ -27,7 +27,7 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	workers := bcryptWorkers()
 	runtime.GOMAXPROCS(workers) // the same every run, however often tests call it
 	previous := cfg.previousSecrets()
-	hasher, err := password.NewHasher(password.Options{Cost: cfg.BcryptCost, Workers: workers, Queue: workers * cfg.BcryptQueuePerCPU, SpareP: true})
+	hasher, err := password.NewHasher(password.Options{Cost: cfg.BcryptCost, Workers: workers, Queue: workers * cfg.BcryptQueuePerCPU})
 	if err != nil {
 		return err
 	}

@@ -33,10 +33,6 @@ type Options struct {
 	Workers int
 	// Queue is how many more may wait for a worker; past it, ErrBusy.
 	Queue int
-	// SpareP gives the Go runtime one P (GOMAXPROCS) more than Workers while any worker
-	// hashes, and takes it back a moment after the last one is done (see spareP). Workers
-	// should then be GOMAXPROCS.
-	SpareP bool
 }
 
 // Hasher hashes and compares passwords at one bcrypt cost, with bounded work: at most
@@ -46,7 +42,6 @@ type Hasher struct {
 	dummy   []byte // a valid hash of a random password, compared against when there is no real hash
 	workers chan struct{}
 	queue   chan struct{}
-	spare   *spareP // nil unless Options.SpareP
 }
 
 // NewHasher returns a Hasher for opts (bcrypt allows costs 4 to 31).
@@ -57,16 +52,12 @@ func NewHasher(opts Options) (*Hasher, error) {
 	if opts.Workers < 1 || opts.Queue < 0 {
 		return nil, fmt.Errorf("bcrypt workers (%d) must be at least 1 and the queue (%d) at least 0", opts.Workers, opts.Queue)
 	}
-	h := &Hasher{
+	return &Hasher{
 		cost:    opts.Cost,
 		dummy:   dummyHash(opts.Cost),
 		workers: make(chan struct{}, opts.Workers),
 		queue:   make(chan struct{}, opts.Workers+opts.Queue),
-	}
-	if opts.SpareP {
-		h.spare = &spareP{base: opts.Workers}
-	}
-	return h, nil
+	}, nil
 }
 
 // bcryptBase64 is the alphabet bcrypt writes salts and hashes in.
@@ -102,10 +93,6 @@ func (h *Hasher) work(ctx context.Context, fn func()) error {
 	defer func() { <-h.workers }()
 	if err := ctx.Err(); err != nil {
 		return err
-	}
-	if h.spare != nil {
-		h.spare.begin()
-		defer h.spare.end()
 	}
 	fn()
 	return nil

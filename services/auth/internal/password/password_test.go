@@ -143,32 +143,3 @@ func TestWorkIsBoundedAndDroppedWhenTheCallerLeaves(t *testing.T) {
 	}
 }
 
-// TestSparePOnlyWhileHashing: with SpareP, the runtime has one P more than the workers while
-// one hashes (a token check never waits behind bcrypt), keeps it for a burst of logins, and
-// gives it back once hashing has stopped (an idle P costs every other request).
-func TestSparePOnlyWhileHashing(t *testing.T) {
-	base := runtime.GOMAXPROCS(0)
-	t.Cleanup(func() { runtime.GOMAXPROCS(base) })
-	h, err := NewHasher(Options{Cost: 4, Workers: base, Queue: 1, SpareP: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if got := runtime.GOMAXPROCS(0); got != base {
-		t.Fatalf("GOMAXPROCS %d before any hash, want %d", got, base)
-	}
-	var during int
-	if err := h.work(ctx, func() { during = runtime.GOMAXPROCS(0) }); err != nil {
-		t.Fatal(err)
-	}
-	if during != base+1 {
-		t.Fatalf("GOMAXPROCS %d while hashing, want %d", during, base+1)
-	}
-	if got := runtime.GOMAXPROCS(0); got != base+1 {
-		t.Fatalf("GOMAXPROCS %d right after a hash, want %d kept for the next one", got, base+1)
-	}
-	for deadline := time.Now().Add(5 * time.Second); runtime.GOMAXPROCS(0) != base; time.Sleep(20 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatalf("GOMAXPROCS still %d 5 s after the last hash, want %d", runtime.GOMAXPROCS(0), base)
-		}
-	}
-}
