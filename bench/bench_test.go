@@ -75,7 +75,7 @@ func TestReportHasEveryRowAndRatio(t *testing.T) {
 		"| `GET /tasks` | 7000 | 1.0 ms | 5.0 ms | 0 | (i) | 10000 /s | 0.70 | ≥ 0.7 | yes |",
 		"| `POST /tasks` | 900 | 0 µs | 0 µs | 1 of 10 (status 500 /x) | (iii) | 1000 /s | 0.90 | ≥ 1 | **no** |",
 		"| auth |  | 5.0 ms | 11.0 MB | 0.0 MB | yes |",
-		"| GET /tasks | 90 µs (tasks + auth) | 45 µs (front + upstream) | 2.00 | ≤ 1.25 | **no** |",
+		"| GET /tasks | 90 µs (tasks + auth) | 45 µs (front + upstream) | 2.00 |",
 		"| tasks |  | 2.00 s | 200.0 MB | 0.0 MB | — (no target with this store) |",
 	} {
 		if !strings.Contains(out.String(), want) {

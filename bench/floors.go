@@ -15,56 +15,57 @@ import (
 	"time"
 
 	"golang.org/x/crypto/bcrypt"
+
+	"github.com/kub-demo/kub-demo/platform/authapi"
 )
 
 // The floors: what the machine can do at best for each path, measured in the same run.
 //
-//	(i)   a bare net/http front that makes one keep-alive call to a bare upstream and writes a
-//	      precomputed body: what GET /tasks would cost with no routing, middleware, token
-//	      check, store or encoding;
+//	(0)   a bare net/http server writing a precomputed body: the most this machine's Go HTTP
+//	      stack can answer GET /tasks with, no routing, middleware, token check or store;
+//	(i)   the same, after one call to a bare upstream that answers as auth's /verify-token
+//	      does, made with the services' own auth client (authapi.Client, no cache): what
+//	      GET /tasks costs when every request asks auth, as the course's services do;
 //	(ii)  bcrypt comparisons per second at the configured cost on every core: login does one;
 //	(iii) append + fsync per second by one writer on the folder tasks.txt lives in.
 
-// serveFloor runs one of floor (i)'s two servers in this process (the harness starts itself
-// with -floor-serve), on 127.0.0.1:$PORT (0: any free port, which it logs as the services
-// do), until killed.
+// serveFloor runs one of the floors' servers in this process (the harness starts itself with
+// -floor-serve): "bare" (0), or (i)'s "upstream" and "front", on 127.0.0.1:$PORT (0: any free
+// port, which it logs as the services do), until killed.
 func serveFloor(role, upstream string, bodyBytes int) error {
 	ready := func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(http.StatusOK) }
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /readyz", ready)
+	body := bytes.Repeat([]byte("x"), bodyBytes)
+	writeBody := func(w http.ResponseWriter) {
+		w.Header().Set("Content-Type", "application/json; charset=utf-8")
+		w.Header().Set("Content-Length", strconv.Itoa(len(body)))
+		w.Write(body)
+	}
 	switch role {
+	case "bare":
+		mux.HandleFunc("GET /tasks", func(w http.ResponseWriter, r *http.Request) { writeBody(w) })
 	case "upstream":
 		// Answers like auth's /verify-token, with nothing else to do.
-		answer := []byte(`{"message":"Valid token.","uid":"` + "UIDUIDUIDUIDUIDUIDUIDUIDUI" + `"}` + "\n")
-		mux.HandleFunc("POST /verify", func(w http.ResponseWriter, r *http.Request) {
+		answer := []byte(`{"message":"Valid token.","uid":"UIDUIDUIDUIDUIDUIDUIDUIDUI"}`)
+		mux.HandleFunc("POST "+authapi.PathVerifyToken, func(w http.ResponseWriter, r *http.Request) {
 			io.Copy(io.Discard, r.Body)
 			w.Header().Set("Content-Type", "application/json; charset=utf-8")
 			w.Header().Set("Content-Length", strconv.Itoa(len(answer)))
 			w.Write(answer)
 		})
 	case "front":
-		client := &http.Client{Transport: &http.Transport{
-			DialContext:         (&net.Dialer{Timeout: 3 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
-			MaxIdleConns:        1000,
-			MaxIdleConnsPerHost: 1000,
-			IdleConnTimeout:     90 * time.Second,
-		}}
-		body := bytes.Repeat([]byte("x"), bodyBytes)
-		request := []byte(`{"token":"` + string(bytes.Repeat([]byte("t"), 200)) + `"}`)
+		auth := authapi.NewClient(authapi.Config{URL: upstream, Timeout: 3 * time.Second})
+		token := string(bytes.Repeat([]byte("t"), 200))
 		mux.HandleFunc("GET /tasks", func(w http.ResponseWriter, r *http.Request) {
-			resp, err := client.Post(upstream+"/verify", "application/json", bytes.NewReader(request))
-			if err != nil {
+			if _, err := auth.VerifyToken(r.Context(), token); err != nil {
 				http.Error(w, err.Error(), http.StatusBadGateway)
 				return
 			}
-			io.Copy(io.Discard, resp.Body)
-			resp.Body.Close()
-			w.Header().Set("Content-Type", "application/json; charset=utf-8")
-			w.Header().Set("Content-Length", strconv.Itoa(len(body)))
-			w.Write(body)
+			writeBody(w)
 		})
 	default:
-		return fmt.Errorf("-floor-serve=%q: want upstream or front", role)
+		return fmt.Errorf("-floor-serve=%q: want bare, upstream or front", role)
 	}
 	l, err := net.Listen("tcp", "127.0.0.1:"+os.Getenv("PORT"))
 	if err != nil {

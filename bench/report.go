@@ -86,9 +86,6 @@ const (
 	idleRSSTarget = 20 << 20
 )
 
-// cpuTarget bounds a path's CPU per request against its floor's (GET /tasks: issue 14).
-var cpuTarget = atMost(1.25)
-
 // writeReport prints the Markdown tables of one run.
 func writeReport(w io.Writer, header string, loads []loadRow, floors []floorRow, services []serviceRow, cpu []cpuRow) {
 	fmt.Fprintf(w, "%s\n\n", header)
@@ -111,12 +108,11 @@ func writeReport(w io.Writer, header string, loads []loadRow, floors []floorRow,
 	}
 	if len(cpu) > 0 {
 		fmt.Fprintln(w)
-		fmt.Fprintln(w, "| path | CPU per request (user + system) | floor's CPU per request | ratio | target | met |")
-		fmt.Fprintln(w, "|---|--:|--:|--:|:-:|:-:|")
+		fmt.Fprintln(w, "| path | CPU per request (user + system) | floor's CPU per request | ratio |")
+		fmt.Fprintln(w, "|---|--:|--:|--:|")
 		for _, c := range cpu {
-			r := ratio(float64(c.PerRequest), float64(c.FloorPerRequest))
-			fmt.Fprintf(w, "| %s | %s (%s) | %s (%s) | %.2f | %s | %s |\n", c.Path, formatDuration(c.PerRequest), c.Procs,
-				formatDuration(c.FloorPerRequest), c.FloorProcs, r, cpuTarget, cpuTarget.met(r))
+			fmt.Fprintf(w, "| %s | %s (%s) | %s (%s) | %.2f |\n", c.Path, formatDuration(c.PerRequest), c.Procs,
+				formatDuration(c.FloorPerRequest), c.FloorProcs, ratio(float64(c.PerRequest), float64(c.FloorPerRequest)))
 		}
 	}
 	fmt.Fprintln(w)
