@@ -282,6 +282,7 @@ func checkContainers(t *testing.T, set *manifestSet) {
 			if len(c.EnvFrom) > 0 {
 				t.Errorf("%s: envFrom hides which variables a container gets; list them in env", where)
 			}
+			checkMemoryLimit(t, c, where)
 
 			// The process listens on PORT and serves /metrics on METRICS_PORT: the
 			// container declares exactly those two ports, and no other container of the
@@ -465,9 +466,9 @@ func checkValueFrom(t *testing.T, set *manifestSet, c *corev1.Container, where s
 			t.Errorf("%s: %s from key %q of Secret %s, which has no such key", where, e.Name, vf.SecretKeyRef.Key, sec.Name)
 		}
 	case vf.ResourceFieldRef != nil:
-		// The Go runtime's limits follow the container's: GOMEMLIMIT from the memory
-		// limit (a plain byte count), GOMAXPROCS from the CPU limit.
-		want := map[string]string{"GOMEMLIMIT": "limits.memory", "GOMAXPROCS": "limits.cpu"}[e.Name]
+		// GOMAXPROCS may follow the CPU limit. GOMEMLIMIT is a literal below the memory
+		// limit (checkMemoryLimit): the container's whole limit left the runtime no room.
+		want := map[string]string{"GOMAXPROCS": "limits.cpu"}[e.Name]
 		ref := vf.ResourceFieldRef
 		if ref.Resource != want || (ref.ContainerName != "" && ref.ContainerName != c.Name) {
 			t.Errorf("%s: %s from %s of container %q, want %q of this container", where, e.Name, ref.Resource, ref.ContainerName, want)
@@ -626,17 +627,13 @@ func checkClaimHoldsStore(t *testing.T, set *manifestSet, c *corev1.Container, s
 		}
 	}
 	if from == "" {
-		fromLimit := false
-		for _, e := range c.Env {
-			fromLimit = fromLimit || (e.Name == "GOMEMLIMIT" && e.ValueFrom != nil && e.ValueFrom.ResourceFieldRef != nil &&
-				e.ValueFrom.ResourceFieldRef.Resource == "limits.memory")
-		}
-		limit, ok := c.Resources.Limits[corev1.ResourceMemory]
-		if !fromLimit || !ok {
-			t.Errorf("%s: GOMEMLIMIT not from limits.memory; the store's ceiling derives from it", where)
+		value, _ := literalEnv(c, "GOMEMLIMIT")
+		limit, err := goMemoryLimit(value)
+		if err != nil {
+			t.Errorf("%s: GOMEMLIMIT=%q: %v; the store's ceiling derives from it", where, value, err)
 			return
 		}
-		ceiling, from = max((limit.Value()-16<<20)/2, 1<<20), "(memory limit "+limit.String()+" - 16Mi) / 2"
+		ceiling, from = max((limit-16<<20)/2, 1<<20), "(GOMEMLIMIT "+value+" - 16Mi) / 2"
 	}
 	request := claim.Spec.Resources.Requests[corev1.ResourceStorage]
 	if request.Value() < ceiling {
@@ -843,4 +840,51 @@ func checkPortsExist(t *testing.T, where string, pods []podTemplate, ports []net
 			}
 		}
 	}
+}
+
+// checkMemoryLimit: GOMEMLIMIT is set, below the container's memory limit with room for what
+// the Go runtime does not count (goroutine stacks it has not yet returned, the binary, the
+// kernel's accounting of the container), and not so far below that the collector works
+// for nothing: from 75% to 95% of the limit.
+func checkMemoryLimit(t *testing.T, c *corev1.Container, where string) {
+	t.Helper()
+	value, ok := literalEnv(c, "GOMEMLIMIT")
+	if !ok {
+		t.Errorf("%s: no GOMEMLIMIT value: the Go runtime would collect garbage only at GOGC's pace, past the container's limit", where)
+		return
+	}
+	limit, err := goMemoryLimit(value)
+	if err != nil {
+		t.Errorf("%s: GOMEMLIMIT=%q: %v", where, value, err)
+		return
+	}
+	container, ok := c.Resources.Limits[corev1.ResourceMemory]
+	if !ok {
+		t.Errorf("%s: GOMEMLIMIT without a memory limit", where)
+		return
+	}
+	if share := float64(limit) / float64(container.Value()); share < 0.75 || share > 0.95 {
+		t.Errorf("%s: GOMEMLIMIT=%s is %.0f%% of the memory limit %s; want 75%% to 95%%", where, value, 100*share, container.String())
+	}
+}
+
+// goMemoryLimit parses a GOMEMLIMIT value as the Go runtime does: a byte count with an
+// optional unit suffix B, KiB, MiB, GiB or TiB.
+func goMemoryLimit(value string) (int64, error) {
+	units := []struct {
+		suffix string
+		shift  uint
+	}{{"TiB", 40}, {"GiB", 30}, {"MiB", 20}, {"KiB", 10}, {"B", 0}}
+	number, shift := value, uint(0)
+	for _, u := range units {
+		if n, ok := strings.CutSuffix(value, u.suffix); ok {
+			number, shift = n, u.shift
+			break
+		}
+	}
+	n, err := strconv.ParseInt(number, 10, 64)
+	if err != nil || n <= 0 {
+		return 0, fmt.Errorf("not a positive byte count with a unit (B, KiB, MiB, GiB, TiB)")
+	}
+	return n << shift, nil
 }
