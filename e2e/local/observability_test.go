@@ -51,7 +51,9 @@ func send(t *testing.T, method, url, token, requestID, body string) *http.Respon
 // TestOneRequestIDAcrossServices follows one id from the client through tasks (or users)
 // and into auth: returned to the client, and in the log lines of both services.
 func TestOneRequestIDAcrossServices(t *testing.T) {
-	s := startSystem(t, byAuthAddress)
+	// Every request of tasks calls auth (no verified-token cache), so that each one's id
+	// can be followed into auth's log.
+	s := startSystem(t, func(auth *harness.Process) []string { return append(byAuthAddress(auth), "AUTH_VERIFY_CACHE=0") })
 	login := send(t, "POST", s.users.URL+"/login", "", "learner-login-1",
 		`{"email":"`+harness.DemoEmail+`","password":"`+harness.DemoPassword+`"}`)
 	if login.Header.Get("X-Request-ID") != "learner-login-1" {
