@@ -124,6 +124,10 @@ func TestCluster(t *testing.T) {
 			figure("rollout restart of users-deployment (Recreate), POST /login in a loop: %s", gap)
 			harness.Login(t, users.URL, email, password) // the account outlived the pod
 		})
+
+		t.Run("network-policies", func(t *testing.T) {
+			testNetworkPolicies(t, imageLoad, figure)
+		})
 	})
 
 	for _, lesson := range lessons {
