@@ -101,8 +101,8 @@ func containerEnv(t *testing.T, set *manifestSet, c *corev1.Container, where str
 				t.Fatalf("%s: %s: no key %s in Secret %s", where, e.Name, vf.SecretKeyRef.Key, vf.SecretKeyRef.Name)
 			}
 			val = v
-		case vf.ResourceFieldRef != nil && vf.ResourceFieldRef.Resource == "limits.memory":
-			val = strconv.FormatInt(c.Resources.Limits.Memory().Value(), 10)
+		case vf.FieldRef != nil && vf.FieldRef.FieldPath == "spec.nodeName":
+			val = "test-node"
 		default:
 			t.Fatalf("%s: %s: valueFrom not modelled", where, e.Name)
 		}

@@ -154,3 +154,30 @@ func TestMetricsAreScrapedAndParse(t *testing.T) {
 		}
 	}
 }
+
+// TestAnswersNameTheirPods: every answer of the real binaries names the process that served
+// it (X-Served-By), and tasks' the auth process that verified the token, then that its cache
+// answered; bodies are the contract's. SERVED_BY=false leaves both headers out.
+func TestAnswersNameTheirPods(t *testing.T) {
+	s := startSystem(t, byAuthAddress)
+	token := harness.Login(t, s.users.URL, harness.DemoEmail, harness.DemoPassword)
+	first := send(t, "GET", s.tasks.URL+"/tasks", token, "", "")
+	if by := first.Header.Get("X-Served-By"); !strings.HasPrefix(by, "tasks ") {
+		t.Errorf("tasks answered X-Served-By %q, want it to name tasks and its pod", by)
+	}
+	if by := first.Header.Get("X-Auth-Verified-By"); !strings.HasPrefix(by, "auth ") || strings.Contains(by, "cached") {
+		t.Errorf("the first GET's X-Auth-Verified-By %q, want auth's pod", by)
+	}
+	if by := send(t, "GET", s.tasks.URL+"/tasks", token, "", "").Header.Get("X-Auth-Verified-By"); !strings.Contains(by, "; cached ") {
+		t.Errorf("the second GET's X-Auth-Verified-By %q, want it answered from the cache", by)
+	}
+
+	quiet := startSystem(t, func(auth *harness.Process) []string { return append(byAuthAddress(auth), "SERVED_BY=false") })
+	token = harness.Login(t, quiet.users.URL, harness.DemoEmail, harness.DemoPassword)
+	answer := send(t, "GET", quiet.tasks.URL+"/tasks", token, "", "")
+	for _, h := range []string{"X-Served-By", "X-Auth-Verified-By"} {
+		if v := answer.Header.Get(h); v != "" {
+			t.Errorf("with SERVED_BY=false, %s: %q", h, v)
+		}
+	}
+}

@@ -31,6 +31,8 @@ type verifiedCache struct {
 type verified struct {
 	uid     string
 	expires time.Time
+	by      string    // auth's X-Served-By on its answer
+	at      time.Time // when auth answered
 }
 
 // maxCachedUIDBytes bounds what one entry holds: users' uids are 32 characters.
@@ -43,29 +45,29 @@ func newVerifiedCache(ttl time.Duration, maxEntries int) *verifiedCache {
 	return &verifiedCache{ttl: ttl, maxEntries: maxEntries, now: time.Now, entries: make(map[[sha256.Size]byte]verified)}
 }
 
-// get returns the uid of token if auth verified it within the entry's life.
-func (c *verifiedCache) get(token string) (string, bool) {
+// get returns what auth answered of token, if it verified it within the entry's life.
+func (c *verifiedCache) get(token string) (verified, bool) {
 	if c == nil {
-		return "", false
+		return verified{}, false
 	}
 	key := sha256.Sum256([]byte(token))
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	v, ok := c.entries[key]
 	if !ok {
-		return "", false
+		return verified{}, false
 	}
 	if !c.now().Before(v.expires) {
 		delete(c.entries, key)
-		return "", false
+		return verified{}, false
 	}
-	return v.uid, true
+	return v, true
 }
 
-// put remembers that auth verified token as uid's. A token whose expiry cannot be read is
-// not kept: the cache must never outlive it.
-func (c *verifiedCache) put(token, uid string) {
-	if c == nil || uid == "" || len(uid) > maxCachedUIDBytes {
+// put remembers that auth (the pod by) verified token as uid's. A token whose expiry cannot
+// be read is not kept: the cache must never outlive it.
+func (c *verifiedCache) put(token, uid, by string) {
+	if c == nil || uid == "" || len(uid) > maxCachedUIDBytes || len(by) > maxCachedUIDBytes {
 		return
 	}
 	exp, ok := expiry(token)
@@ -86,7 +88,7 @@ func (c *verifiedCache) put(token, uid string) {
 	if _, ok := c.entries[key]; !ok && len(c.entries) >= c.maxEntries {
 		c.evictOne(now)
 	}
-	c.entries[key] = verified{uid: uid, expires: expires}
+	c.entries[key] = verified{uid: uid, expires: expires, by: by, at: now}
 }
 
 // evictOne removes an expired entry among the first few the map's random order gives, or

@@ -16,6 +16,7 @@ import (
 
 	"github.com/kub-demo/kub-demo/platform/requestid"
 	"github.com/kub-demo/kub-demo/platform/retry"
+	"github.com/kub-demo/kub-demo/platform/trail"
 )
 
 var (
@@ -133,7 +134,7 @@ func NewClient(cfg Config) *Client {
 // an empty token, which auth refuses at once.
 func (c *Client) Ping(ctx context.Context) error {
 	var resp VerifyResponse
-	if err := c.post(ctx, PathVerifyToken, VerifyRequest{}, &resp); err != nil && !errors.Is(err, ErrRejected) {
+	if _, err := c.post(ctx, PathVerifyToken, VerifyRequest{}, &resp); err != nil && !errors.Is(err, ErrRejected) {
 		return err
 	}
 	return nil
@@ -156,7 +157,7 @@ func (c *Client) Ready(ctx context.Context) error {
 // HashPassword returns a bcrypt hash of password.
 func (c *Client) HashPassword(ctx context.Context, password string) (string, error) {
 	var resp HashResponse
-	if err := c.post(ctx, PathHashPassword, HashRequest{Password: password}, &resp); err != nil {
+	if _, err := c.post(ctx, PathHashPassword, HashRequest{Password: password}, &resp); err != nil {
 		return "", err
 	}
 	if resp.HashedPassword == "" {
@@ -168,7 +169,7 @@ func (c *Client) HashPassword(ctx context.Context, password string) (string, err
 // IssueToken returns a token for uid when password matches hashedPassword, else ErrRejected.
 func (c *Client) IssueToken(ctx context.Context, password, hashedPassword, uid string) (string, error) {
 	var resp TokenResponse
-	if err := c.post(ctx, PathIssueToken, TokenRequest{Password: password, HashedPassword: hashedPassword, UID: uid}, &resp); err != nil {
+	if _, err := c.post(ctx, PathIssueToken, TokenRequest{Password: password, HashedPassword: hashedPassword, UID: uid}, &resp); err != nil {
 		return "", err
 	}
 	if resp.Token == "" {
@@ -180,19 +181,22 @@ func (c *Client) IssueToken(ctx context.Context, password, hashedPassword, uid s
 // VerifyToken returns the user id a valid token was issued to, else ErrRejected. A token
 // auth verified within the client's VerifyCache is taken as valid without asking again.
 func (c *Client) VerifyToken(ctx context.Context, token string) (string, error) {
-	if uid, ok := c.cache.get(token); ok {
+	if v, ok := c.cache.get(token); ok {
 		c.observe(PathVerifyToken, 0, OutcomeCached)
-		return uid, nil
+		trail.Verified(ctx, trail.Verification{By: v.by, At: v.at, Cached: true})
+		return v.uid, nil
 	}
 	var resp VerifyResponse
-	if err := c.post(ctx, PathVerifyToken, VerifyRequest{Token: token}, &resp); err != nil {
+	by, err := c.post(ctx, PathVerifyToken, VerifyRequest{Token: token}, &resp)
+	if err != nil {
 		return "", err
 	}
 	if resp.UID == "" {
 		// An answer that names nobody: storing a task under no owner would show it to all.
 		return "", fmt.Errorf("%w: %s answered 200 without a uid", ErrUnavailable, PathVerifyToken)
 	}
-	c.cache.put(token, resp.UID)
+	c.cache.put(token, resp.UID, by)
+	trail.Verified(ctx, trail.Verification{By: by, At: time.Now()})
 	return resp.UID, nil
 }
 
@@ -203,13 +207,15 @@ func (c *Client) VerifyToken(ctx context.Context, token string) (string, error) 
 // value marks a request so without sending the header (net/http's documented convention).
 var replayable = []string(nil)
 
-func (c *Client) post(ctx context.Context, path string, body, into any) (err error) {
+// post makes one call of path and decodes auth's answer into into. It returns the answer's
+// X-Served-By: which auth pod answered.
+func (c *Client) post(ctx context.Context, path string, body, into any) (servedBy string, err error) {
 	start := time.Now()
 	defer func() { c.observe(path, time.Since(start), outcome(err)) }()
 	c.renewConnections(start)
 	payload, err := json.Marshal(body)
 	if err != nil {
-		return err
+		return "", err
 	}
 	// The whole call, answer read included, within the timeout; and no longer than the
 	// caller waits for it.
@@ -217,7 +223,7 @@ func (c *Client) post(ctx context.Context, path string, body, into any) (err err
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.baseURL+path, bytes.NewReader(payload))
 	if err != nil {
-		return fmt.Errorf("%w: %q is not a URL: %w", ErrUnavailable, c.baseURL+path, err)
+		return "", fmt.Errorf("%w: %q is not a URL: %w", ErrUnavailable, c.baseURL+path, err)
 	}
 	req.Header["Idempotency-Key"] = replayable
 	req.Header.Set("Content-Type", "application/json")
@@ -230,44 +236,44 @@ func (c *Client) post(ctx context.Context, path string, body, into any) (err err
 	resp, err := c.client.Do(req)
 	if err != nil {
 		// The error names only the URL, which carries no secret.
-		return fmt.Errorf("%w: %w", ErrUnavailable, err)
+		return "", fmt.Errorf("%w: %w", ErrUnavailable, err)
 	}
 	defer resp.Body.Close()
 	answer, err := io.ReadAll(io.LimitReader(resp.Body, maxAnswerBytes))
 	if err != nil {
-		return fmt.Errorf("%w: reading %s answer: %w", ErrUnavailable, path, err)
+		return "", fmt.Errorf("%w: reading %s answer: %w", ErrUnavailable, path, err)
 	}
 	switch {
 	case resp.StatusCode == http.StatusUnauthorized && resp.Header.Get("WWW-Authenticate") != "":
 		// auth asks this service to authenticate itself: the API key is missing or wrong.
 		c.answered.Store(false)
-		return ErrKeyRefused
+		return "", ErrKeyRefused
 	case resp.StatusCode == http.StatusServiceUnavailable && resp.Header.Get("Retry-After") != "":
-		return ErrBusy
+		return "", ErrBusy
 	case resp.StatusCode >= 500:
-		return fmt.Errorf("%w: %s answered %s", ErrUnavailable, path, resp.Status)
+		return "", fmt.Errorf("%w: %s answered %s", ErrUnavailable, path, resp.Status)
 	case !fromAuth(resp):
 		// Something at auth's address that is not auth's API: a proxy, another service, a
 		// Service whose endpoints are not programmed yet. Not an answer from auth.
-		return fmt.Errorf("%w: %s answered %s, not as auth answers", ErrUnavailable, path, resp.Status)
+		return "", fmt.Errorf("%w: %s answered %s, not as auth answers", ErrUnavailable, path, resp.Status)
 	}
 	c.answered.Store(true)
 	switch {
 	case resp.StatusCode == http.StatusOK:
 		if err := json.Unmarshal(answer, into); err != nil {
-			return fmt.Errorf("%w: %s answered unreadable JSON: %w", ErrUnavailable, path, err)
+			return "", fmt.Errorf("%w: %s answered unreadable JSON: %w", ErrUnavailable, path, err)
 		}
-		return nil
+		return resp.Header.Get(trail.ServedBy), nil
 	case resp.StatusCode == http.StatusUnauthorized:
-		return ErrRejected
+		return "", ErrRejected
 	case path == PathVerifyToken:
 		// A token auth refuses for its shape (too large, not JSON-safe…) is as invalid as one
 		// with a bad signature.
-		return fmt.Errorf("%w: %s answered %s", ErrRejected, path, resp.Status)
+		return "", fmt.Errorf("%w: %s answered %s", ErrRejected, path, resp.Status)
 	default:
 		// A 4xx other than 401 means this client sent something auth will never accept:
 		// a bug on our side, not an outage.
-		return fmt.Errorf("auth %s answered %s: %s", path, resp.Status, bytes.TrimSpace(answer))
+		return "", fmt.Errorf("auth %s answered %s: %s", path, resp.Status, bytes.TrimSpace(answer))
 	}
 }
 

@@ -20,6 +20,7 @@ import (
 	"github.com/kub-demo/kub-demo/platform/httpserver"
 	"github.com/kub-demo/kub-demo/platform/metrics"
 	"github.com/kub-demo/kub-demo/platform/requestid"
+	"github.com/kub-demo/kub-demo/platform/trail"
 )
 
 // Common settings, embedded in every service's config.
@@ -29,6 +30,10 @@ type Common struct {
 	MaxConnections  int           `envconfig:"MAX_CONNECTIONS" default:"256" desc:"connections held open at once; past it the longest-idle is closed, or a new one gets 503"`
 	ShutdownDelay   time.Duration `envconfig:"SHUTDOWN_DELAY" default:"5s" desc:"after SIGTERM, how long to go on serving with /readyz at 503 before draining"`
 	ShutdownTimeout time.Duration `envconfig:"SHUTDOWN_TIMEOUT" default:"10s" desc:"how long in-flight requests may take to finish after SIGTERM"`
+	ServedBy        bool          `envconfig:"SERVED_BY" default:"true" desc:"name the pod that served each answer (X-Served-By: service, pod, IP, node, version) and, in tasks, the auth pod that verified the token (X-Auth-Verified-By); false: no such headers"`
+	NodeName        string        `envconfig:"NODE_NAME" desc:"the node this pod runs on, for X-Served-By (deploy/k8s sets it from spec.nodeName)"`
+
+	name string // the service's, as Setup was given it
 }
 
 // validate checks the common settings.
@@ -47,8 +52,11 @@ func (c Common) validate() error {
 }
 
 // Serve runs handler on port and the metrics of m on METRICS_PORT until ctx ends, then drains
-// (see httpserver.Run).
+// (see httpserver.Run). With SERVED_BY, every answer names this pod (package trail).
 func (c Common) Serve(ctx context.Context, log *slog.Logger, port int, handler http.Handler, m *metrics.Registry, probes *httpserver.Probes) error {
+	if c.ServedBy {
+		handler = trail.Middleware(trail.Here(c.name, c.NodeName))(handler)
+	}
 	return httpserver.Run(ctx, log, httpserver.Options{
 		Port:            port,
 		Handler:         handler,
@@ -99,10 +107,13 @@ type Config interface {
 	ListenPort() int
 	Validate() error
 	CommonSettings() Common
+	setName(string)
 }
 
 // CommonSettings returns the settings every service has (Config embeds Common for them).
 func (c Common) CommonSettings() Common { return c }
+
+func (c *Common) setName(name string) { c.name = name }
 
 // Setup parses args and the environment into cfg (which may add flags of its own with a
 // method Flags(*flag.FlagSet)). done reports that a flag did all there
@@ -134,6 +145,7 @@ func Setup(name string, args []string, stdout io.Writer, cfg Config) (done bool,
 	if err := envconfig.Process("", cfg); err != nil {
 		return true, fmt.Errorf("configuration: %w", err)
 	}
+	cfg.setName(name)
 	if *healthcheck {
 		return true, httpserver.Probe(cfg.ListenPort())
 	}

@@ -25,6 +25,9 @@ var (
 	corsOrigin  = []string{"*"}
 	corsMethods = []string{"POST,GET,OPTIONS"}
 	corsHeaders = []string{"Content-Type,Authorization"}
+	// What a page may read of an answer besides the usual headers: which pods served it
+	// (package trail) and the request id.
+	corsExposed = []string{"X-Served-By,X-Auth-Verified-By,X-Request-ID"}
 )
 
 func cors(next http.Handler) http.Handler {
@@ -33,6 +36,7 @@ func cors(next http.Handler) http.Handler {
 		h["Access-Control-Allow-Origin"] = corsOrigin
 		h["Access-Control-Allow-Methods"] = corsMethods
 		h["Access-Control-Allow-Headers"] = corsHeaders
+		h["Access-Control-Expose-Headers"] = corsExposed
 		if r.Method == http.MethodOptions {
 			h.Set("Access-Control-Max-Age", "600")
 			w.WriteHeader(http.StatusNoContent)
