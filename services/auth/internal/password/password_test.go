@@ -142,4 +142,3 @@ func TestWorkIsBoundedAndDroppedWhenTheCallerLeaves(t *testing.T) {
 		t.Fatal("work was done for a caller that had gone")
 	}
 }
-
