@@ -107,3 +107,45 @@ func TestErrorsAreJSON(t *testing.T) {
 		})
 	}
 }
+
+// TestReadinessPingsAreNotLoggedAsRefusals: users and tasks ping auth with an empty token
+// until it answers (authapi.Client.Ping). That refusal is what they asked for: an operator
+// reading auth's log at info must not see it as a refused token, while a real one still is.
+func TestReadinessPingsAreNotLoggedAsRefusals(t *testing.T) {
+	srv, logs := newAuth(t)
+	client := authapi.NewClient(authapi.Config{URL: srv.URL, APIKey: testAPIKey, Timeout: 2 * time.Second})
+	if err := client.Ping(context.Background()); err != nil {
+		t.Fatalf("Ping: %v", err)
+	}
+	if refused := infoLines(logs.String(), "token refused"); len(refused) != 0 {
+		t.Fatalf("a readiness ping was logged at info as a refused token:\n%s", strings.Join(refused, "\n"))
+	}
+	if _, err := client.VerifyToken(context.Background(), "not.a.token"); !errors.Is(err, authapi.ErrRejected) {
+		t.Fatalf("VerifyToken of a malformed token: %v, want ErrRejected", err)
+	}
+	if refused := infoLines(logs.String(), "token refused"); len(refused) != 1 {
+		t.Fatalf("a malformed token was logged %d times at info, want once:\n%s", len(refused), logs)
+	}
+}
+
+// linesWith returns the log lines that contain s.
+func linesWith(logs, s string) []string {
+	var found []string
+	for line := range strings.Lines(logs) {
+		if strings.Contains(line, s) {
+			found = append(found, strings.TrimSpace(line))
+		}
+	}
+	return found
+}
+
+// infoLines returns the log lines at info or above that contain s.
+func infoLines(logs, s string) []string {
+	var found []string
+	for _, line := range linesWith(logs, s) {
+		if !strings.Contains(line, `"level":"DEBUG"`) {
+			found = append(found, line)
+		}
+	}
+	return found
+}
