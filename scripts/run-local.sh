@@ -80,7 +80,9 @@ build() {
 	"${MAKE:-make}" --no-print-directory build BIN="$BIN" BUILDFLAGS=-v 2>&1 | while IFS= read -r line; do
 		if [[ $line =~ ^[A-Za-z0-9._~/-]+$ ]]; then # a package that go build -v compiled
 			compiled=$((compiled + 1))
-			((compiled % 50 == 0)) && echo "  $compiled packages compiled…"
+			if ((compiled % 50 == 0)); then # (a bare (( )) would end the loop, and make run, with 1)
+				echo "  $compiled packages compiled…"
+			fi
 		else
 			echo "  $line"
 		fi
