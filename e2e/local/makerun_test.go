@@ -9,7 +9,6 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -102,24 +101,6 @@ func TestMakeRunNamesEveryTakenPort(t *testing.T) {
 	}
 }
 
-// output collects what a command writes, safely for a test that reads it while it runs.
-type output struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (o *output) Write(p []byte) (int, error) {
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	return o.buf.Write(p)
-}
-
-func (o *output) String() string {
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	return o.buf.String()
-}
-
 // TestMakeRunStartsQuietlyAndStopsOnCtrlC: make run builds, starts the three, says once
 // they are ready where they are, serves the course's flow as the README shows it, logs no
 // refused token or warning on the way (the readiness pings and probes), and ends on Ctrl-C
@@ -130,7 +111,12 @@ func TestMakeRunStartsQuietlyAndStopsOnCtrlC(t *testing.T) {
 	}
 	ports := freePorts(t)
 	cmd := makeRun(t, ports)
-	out := &output{}
+	// A file, so that the test can read what make run printed while it runs.
+	out, err := os.Create(filepath.Join(t.TempDir(), "make-run.out"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer out.Close()
 	cmd.Stdout, cmd.Stderr = out, out
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -138,13 +124,14 @@ func TestMakeRunStartsQuietlyAndStopsOnCtrlC(t *testing.T) {
 	defer syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
 	done := make(chan error, 1)
 	go func() { done <- cmd.Wait() }()
+	printed := func() string { b, _ := os.ReadFile(out.Name()); return string(b) }
 	deadline := time.After(5 * time.Minute) // a build with a cold cache
-	for !strings.Contains(out.String(), "kub-demo is running") {
+	for !strings.Contains(printed(), "kub-demo is running") {
 		select {
 		case err := <-done:
-			t.Fatalf("make run ended before it was ready: %v\n%s", err, out)
+			t.Fatalf("make run ended before it was ready: %v\n%s", err, printed())
 		case <-deadline:
-			t.Fatalf("make run was not ready after 5 minutes:\n%s", out)
+			t.Fatalf("make run was not ready after 5 minutes:\n%s", printed())
 		case <-time.After(100 * time.Millisecond):
 		}
 	}
@@ -154,8 +141,8 @@ func TestMakeRunStartsQuietlyAndStopsOnCtrlC(t *testing.T) {
 	}
 	checkReadmeFlow(t, ports["USERS_PORT"], ports["TASKS_PORT"])
 	for _, noise := range []string{`"msg":"token refused"`, `"level":"WARN"`, `"level":"ERROR"`} {
-		if strings.Contains(out.String(), noise) {
-			t.Errorf("make run's log holds %s on a clean start:\n%s", noise, out)
+		if strings.Contains(printed(), noise) {
+			t.Errorf("make run's log holds %s on a clean start:\n%s", noise, printed())
 		}
 	}
 	if err := syscall.Kill(-cmd.Process.Pid, syscall.SIGINT); err != nil { // Ctrl-C
@@ -164,13 +151,13 @@ func TestMakeRunStartsQuietlyAndStopsOnCtrlC(t *testing.T) {
 	select {
 	case err := <-done:
 		if err != nil {
-			t.Errorf("make run after Ctrl-C: %v, want exit 0\n%s", err, out)
+			t.Errorf("make run after Ctrl-C: %v, want exit 0\n%s", err, printed())
 		}
 	case <-time.After(30 * time.Second):
-		t.Fatalf("make run did not end within 30s of Ctrl-C:\n%s", out)
+		t.Fatalf("make run did not end within 30s of Ctrl-C:\n%s", printed())
 	}
-	if last := strings.TrimSpace(out.String()); !strings.HasSuffix(last, "make run: stopped") {
-		t.Errorf("make run did not end with its stopped line:\n%s", out)
+	if last := strings.TrimSpace(printed()); !strings.HasSuffix(last, "make run: stopped") {
+		t.Errorf("make run did not end with its stopped line:\n%s", printed())
 	}
 }
 
