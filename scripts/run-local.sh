@@ -93,26 +93,32 @@ check_ports
 build || { echo "make run: the build failed (its errors are above)" >&2; exit 1; }
 mkdir -p "$DATA"
 logs=$(mktemp -d)
-names=() pids=()
-declare -A pid_of
+names=() pipes=()
+declare -A pipe_of
 
-stop_all() {
-	kill -TERM "${pids[@]}" 2>/dev/null || true
-	wait "${pids[@]}" 2>/dev/null || true
-}
 # A service's output goes to the terminal, prefixed with its name, and to a file kept for its
-# last words. tee and sed ignore Ctrl-C, so the services' last lines still get out.
+# last words. Each service runs at the head of a pipeline that ends when the service has
+# exited and its last line is out: waiting for the pipeline waits for both. (Run in the
+# background, the pipeline ignores Ctrl-C; the services act on it all the same.)
 start() {
 	local name=$1
 	shift
-	env "$@" "$BIN/$name" > >(trap '' INT; tee "$logs/$name" | sed -u "s/^/$(printf '%-5s' "$name") | /") 2>&1 &
+	{
+		env "$@" "$BIN/$name" 2>&1 &
+		echo $! >"$logs/$name.pid"
+		wait $!
+	} | tee "$logs/$name" | sed -u "s/^/$(printf '%-5s' "$name") | /" &
 	names+=("$name")
-	pids+=($!)
-	pid_of[$name]=$!
+	pipes+=($!)
+	pipe_of[$name]=$!
+}
+stop_all() {
+	# shellcheck disable=SC2046 # one pid a word
+	kill -TERM $(cat "$logs"/*.pid 2>/dev/null) 2>/dev/null || true
+	wait "${pipes[@]}" 2>/dev/null || true
 }
 # cause NAME: the line that says why NAME stopped (its "error: …", or its last line).
 cause() {
-	sleep 0.2 # what it wrote last is still on its way through tee
 	grep '^error:' "$logs/$1" | tail -n 1 || tail -n 1 "$logs/$1"
 }
 # failed NAME WHAT: NAME's cause, last on the screen, then out at once.
@@ -140,7 +146,7 @@ readyz() {
 wait_ready() {
 	local i
 	for ((i = 0; i < READY_TIMEOUT * 10; i++)); do
-		kill -0 "${pid_of[$1]}" 2>/dev/null || failed "$1" "stopped at start"
+		kill -0 "${pipe_of[$1]}" 2>/dev/null || failed "$1" "stopped at start"
 		if [[ -z ${3:-} ]] || grep -qsF "\"msg\":\"$3\"" "$logs/$1"; then
 			readyz "$2" && return 0
 		fi
@@ -175,6 +181,6 @@ cat <<MSG
 
 MSG
 stopped=
-wait -n -p stopped "${pids[@]}" || true
-for i in "${!pids[@]}"; do [[ ${pids[i]} == "$stopped" ]] && failed "${names[i]}" "stopped"; done
+wait -n -p stopped "${pipes[@]}" || true
+for i in "${!pipes[@]}"; do [[ ${pipes[i]} == "$stopped" ]] && failed "${names[i]}" "stopped"; done
 failed "${names[0]}" "stopped"
