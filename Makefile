@@ -27,14 +27,16 @@ FUZZ_TARGETS := \
 help: ## list the targets
 	@grep -hE '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
 
-build: ## static binaries in bin/: bin/auth, bin/users, bin/tasks
-	@mkdir -p bin
-	@for svc in $(SERVICES); do \
-		CGO_ENABLED=0 $(GO) build -trimpath -ldflags="-s -w" -o bin/$$svc ./services/$$svc/cmd/$$svc || exit 1; \
-	done
-	@ls -l bin/ | tail -n +2
+# Where make build puts the binaries; BUILDFLAGS=-v names each package as it is compiled.
+BIN ?= bin
+BUILDFLAGS ?=
 
-run: build ## run all three locally without Docker (Ctrl-C stops them)
+build: ## static binaries in bin/: bin/auth, bin/users, bin/tasks
+	@mkdir -p $(BIN)
+	CGO_ENABLED=0 $(GO) build $(BUILDFLAGS) -trimpath -ldflags="-s -w" -o $(BIN)/ $(foreach svc,$(SERVICES),./services/$(svc)/cmd/$(svc))
+
+# Not "run: build": run-local.sh checks its ports before a first build that takes minutes.
+run: ## build, then run all three locally without Docker (Ctrl-C stops them)
 	@scripts/run-local.sh
 
 vet: ## go vet every module

@@ -204,3 +204,42 @@ func TestSIGTERMDrainsInFlightRequests(t *testing.T) {
 		t.Fatalf("tasks did not exit cleanly after draining: %v\n%s", err, tasks.Logs())
 	}
 }
+
+// TestMismatchedAPIKeySaysWhoMustFixIt: users and tasks whose AUTH_API_KEY auth refuses
+// answer 503 with a message that says the service is misconfigured and that retrying will
+// not help (not "try again in a moment"), and auth says why in one log line, not one per call.
+func TestMismatchedAPIKeySaysWhoMustFixIt(t *testing.T) {
+	bin := harness.Build(t)
+	data := t.TempDir()
+	auth := harness.Start(t, bin.Auth, []string{"JWT_SECRET=" + jwtSecret})
+	wrong := append(byAuthAddress(auth), "AUTH_API_KEY=a-service-credential-auth-does-not-have")
+	users := harness.Start(t, bin.Users, append(wrong, "USERS_FOLDER="+data+"/users"))
+	tasks := harness.Start(t, bin.Tasks, append(wrong, "TASKS_FOLDER="+data+"/tasks"))
+	creds := map[string]string{"email": harness.DemoEmail, "password": harness.DemoPassword, "title": "t"}
+	for _, call := range []struct{ method, url, token string }{
+		{"POST", users.URL + "/login", ""},
+		{"POST", users.URL + "/signup", ""},
+		{"GET", tasks.URL + "/tasks", "a.token.shaped"},
+		{"POST", tasks.URL + "/tasks", "a.token.shaped"},
+	} {
+		a := harness.Call(t, call.method, call.url, call.token, creds)
+		msg := a.Message()
+		if a.Status != http.StatusServiceUnavailable || !strings.Contains(msg, "misconfigured") ||
+			!strings.Contains(msg, "AUTH_API_KEY") || !strings.Contains(msg, "Retrying will not help") {
+			t.Errorf("%s %s with a key auth refuses: %d %s, want 503 saying the service is misconfigured", call.method, call.url, a.Status, a.Raw)
+		}
+	}
+	// users and tasks both call from 127.0.0.1: one caller, however many calls.
+	refused := 0
+	for line := range strings.Lines(auth.SettledLogs()) {
+		if strings.Contains(line, "caller refused") {
+			refused++
+			if !strings.Contains(line, "AUTH_API_KEY differs") {
+				t.Errorf("auth's refusal does not say why: %s", line)
+			}
+		}
+	}
+	if refused != 1 {
+		t.Errorf("auth logged %d refusals of one caller, want 1:\n%s", refused, auth.Logs())
+	}
+}

@@ -16,7 +16,7 @@ import (
 
 type config struct {
 	Port               int           `envconfig:"PORT" default:"80" desc:"port to listen on"`
-	JWTSecret          string        `envconfig:"JWT_SECRET" required:"true" desc:"key that signs tokens (HS256), at least 32 bytes; required"`
+	JWTSecret          string        `envconfig:"JWT_SECRET" desc:"key that signs tokens (HS256), at least 32 bytes; required"`
 	JWTPreviousSecrets string        `envconfig:"JWT_PREVIOUS_SECRETS" desc:"comma-separated older signing keys, still accepted until their tokens expire (key rotation)"`
 	APIKey             string        `envconfig:"AUTH_API_KEY" desc:"service credential users and tasks must present, at least 32 bytes; required unless DEV_MODE=true"`
 	DevMode            bool          `envconfig:"DEV_MODE" default:"false" desc:"a development run: without AUTH_API_KEY every caller is trusted (never in production)"`
@@ -34,6 +34,12 @@ const minAPIKeyBytes = 32
 func (c *config) ListenPort() int { return c.Port }
 
 func (c *config) Validate() error {
+	if c.JWTSecret == "" {
+		// Said here rather than by envconfig's "required key JWT_SECRET missing value", which
+		// tells a newcomer running bin/auth by hand neither what it is nor what to do.
+		return fmt.Errorf("JWT_SECRET is not set: it is the key auth signs tokens with, at least %d bytes "+
+			"(try: export JWT_SECRET=\"$(openssl rand -base64 48)\"). make run sets development values of it and of AUTH_API_KEY", token.MinSecretBytes)
+	}
 	if len(c.JWTSecret) < token.MinSecretBytes {
 		return fmt.Errorf("JWT_SECRET has %d bytes; it needs at least %d (try: openssl rand -base64 48)", len(c.JWTSecret), token.MinSecretBytes)
 	}

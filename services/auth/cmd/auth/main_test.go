@@ -97,8 +97,25 @@ func TestRunRefusesToStartWithoutAGoodSecret(t *testing.T) {
 		t.Setenv("JWT_SECRET", secret)
 		t.Setenv("AUTH_API_KEY", apiKey)
 		err := run(context.Background(), []string{"auth"}, &strings.Builder{})
-		if err == nil || !strings.Contains(err.Error(), "JWT_SECRET") {
-			t.Errorf("JWT_SECRET=%q: run = %v, want an error naming JWT_SECRET", secret, err)
+		if err == nil || !strings.Contains(err.Error(), "JWT_SECRET") || !strings.Contains(err.Error(), "openssl rand") {
+			t.Errorf("JWT_SECRET=%q: run = %v, want an error naming JWT_SECRET and how to make one", secret, err)
+		}
+	}
+}
+
+// TestRunWithNothingSetSaysWhatToDo: bin/auth started by hand with no settings at all says
+// what JWT_SECRET is, how to make one, and that make run sets one; not envconfig's
+// "required key JWT_SECRET missing value".
+func TestRunWithNothingSetSaysWhatToDo(t *testing.T) {
+	t.Setenv("JWT_SECRET", "")
+	t.Setenv("AUTH_API_KEY", "")
+	err := run(context.Background(), []string{"auth"}, &strings.Builder{})
+	if err == nil {
+		t.Fatal("auth started with nothing set")
+	}
+	for _, want := range []string{"JWT_SECRET is not set", "at least 32 bytes", "openssl rand -base64 48", "make run"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("the error does not say %q: %v", want, err)
 		}
 	}
 }

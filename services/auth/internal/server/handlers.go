@@ -92,6 +92,12 @@ func handleVerifyToken(log *slog.Logger, issuer *token.Issuer) web.HandlerFunc {
 		if err != nil {
 			return err
 		}
+		if req.Token == "" {
+			// users' and tasks' readiness ping (authapi's Ping): the refusal is the answer it
+			// wants, and no client's token is ever empty here (tasks refuses those itself).
+			log.DebugContext(r.Context(), "token refused: empty (a readiness ping)")
+			return errCouldNotVerify
+		}
 		uid, err := issuer.Verify(req.Token)
 		if err != nil {
 			// The reason (expired, bad signature…) helps an operator; the token itself is never logged.

@@ -28,7 +28,7 @@ type Deps struct {
 func Routes(log *slog.Logger, probes *httpserver.Probes, m *metrics.Registry, d Deps) http.Handler {
 	r := httpserver.Router(log, probes, m)
 	r.Group(func(r chi.Router) {
-		r.Use(requireAPIKey(d.APIKey))
+		r.Use(requireAPIKey(log, d.APIKey))
 		r.Post(authapi.PathHashPassword, web.Handle(log, handleHashPassword(d.Hasher)))
 		r.Post(authapi.PathIssueToken, web.Handle(log, handleIssueToken(log, d.Hasher, d.Issuer)))
 		r.Post(authapi.PathVerifyToken, web.Handle(log, handleVerifyToken(log, d.Issuer)))

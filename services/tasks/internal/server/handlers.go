@@ -84,6 +84,11 @@ func validateTask(task store.Task) error {
 	return nil
 }
 
+// keyRefusedMessage answers while auth refuses this service's AUTH_API_KEY: no retry mends
+// that, so the client is told who can.
+const keyRefusedMessage = "The tasks service is misconfigured: the auth service refuses its AUTH_API_KEY, " +
+	"which must be the same in auth, users and tasks. Retrying will not help; an operator must fix the setting."
+
 // authenticate checks the request's bearer token with auth and returns the user id.
 // missing is the error for a request with no Authorization header at all.
 func authenticate(r *http.Request, auth Verifier, missing error) (string, error) {
@@ -102,6 +107,8 @@ func authenticate(r *http.Request, auth Verifier, missing error) (string, error)
 		return "", errCouldNotVerify
 	case errors.Is(err, authapi.ErrBusy):
 		return "", web.Busy("The auth service is busy, so the token could not be checked. Try again in a moment.", err)
+	case errors.Is(err, authapi.ErrKeyRefused):
+		return "", web.Unavailable(keyRefusedMessage, err)
 	case errors.Is(err, authapi.ErrUnavailable):
 		return "", web.Unavailable("The auth service is unavailable, so the token could not be checked. Try again in a moment.", err)
 	case err != nil:

@@ -59,6 +59,11 @@ func decodeCredentials(w http.ResponseWriter, r *http.Request) (accounts.Credent
 	return accounts.Credentials{Email: req.Email, Password: req.Password}, nil
 }
 
+// keyRefusedMessage answers while auth refuses this service's AUTH_API_KEY: no retry mends
+// that, so the client is told who can.
+const keyRefusedMessage = "The users service is misconfigured: the auth service refuses its AUTH_API_KEY, " +
+	"which must be the same in auth, users and tasks. Retrying will not help; an operator must fix the setting."
+
 // unavailable maps an auth outage, or a user store that cannot be used now (its file, or its
 // database), to 503; anything else is returned as it is. A busy auth (shedding load) and an
 // unusable store (which logged why, once) are not logged again per request: under a flood
@@ -67,6 +72,8 @@ func unavailable(err error) error {
 	switch {
 	case errors.Is(err, authapi.ErrBusy):
 		return web.Busy("The auth service is busy. Try again in a moment.", err)
+	case errors.Is(err, authapi.ErrKeyRefused):
+		return web.Unavailable(keyRefusedMessage, err)
 	case errors.Is(err, authapi.ErrUnavailable):
 		return web.Unavailable("The auth service is unavailable. Try again in a moment.", err)
 	case errors.Is(err, accounts.ErrUnavailable):
