@@ -126,7 +126,7 @@ func (r Report) Problems(expectEnforced bool) []string {
 // Write prints the matrix and the verdict.
 func (r Report) Write(w io.Writer) {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "FROM\tTO\tPOLICY\tRESULT\t")
+	fmt.Fprintln(tw, "FROM\tTO\tPOLICY\tRESULT\tCHECK")
 	for _, e := range r.Edges {
 		res := r.Results[e.Name()]
 		policy, mark := "deny", "ok"
