@@ -44,7 +44,9 @@ type Options struct {
 	// Service or load balancer never exposes them.
 	MetricsPort int
 	Metrics     http.Handler
-	Probes      *Probes
+	// Admin holds more pages of the metrics port, by path (GET only).
+	Admin  map[string]http.Handler
+	Probes *Probes
 	// MaxConnections caps the connections held open on Port (see connLimiter).
 	MaxConnections int
 	// ShutdownDelay is how long the server goes on serving after SIGTERM, with /readyz at 503
@@ -69,7 +71,7 @@ func Run(ctx context.Context, log *slog.Logger, opts Options) error {
 		return fmt.Errorf("listen on port %d: %w", opts.Port, err)
 	}
 	public, publicLimit := newServer(closeWhenDraining(opts.Probes, opts.Handler), listener, max(opts.MaxConnections, 1), errorLog)
-	metricsSrv, metricsLimit := newServer(metricsHandler(opts.Metrics), metricsListener, metricsConnections, errorLog)
+	metricsSrv, metricsLimit := newServer(metricsHandler(opts.Metrics, opts.Admin), metricsListener, metricsConnections, errorLog)
 
 	serveErr := make(chan error, 2)
 	go func() { serveErr <- metricsSrv.Serve(metricsLimit) }()
@@ -148,10 +150,13 @@ func newServer(handler http.Handler, l net.Listener, maxConns int, errorLog *log
 // debugRoutes, set in -tags benchpprof builds only, adds net/http/pprof to the metrics port.
 var debugRoutes func(*http.ServeMux)
 
-// metricsHandler serves GET /metrics and a JSON 404 for anything else.
-func metricsHandler(metrics http.Handler) http.Handler {
+// metricsHandler serves GET /metrics, the admin pages, and a JSON 404 for anything else.
+func metricsHandler(metrics http.Handler, admin map[string]http.Handler) http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", metrics)
+	for path, page := range admin {
+		mux.Handle("GET "+path, page)
+	}
 	if debugRoutes != nil {
 		debugRoutes(mux)
 	}

@@ -12,11 +12,13 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 	"time"
 
 	"github.com/kelseyhightower/envconfig"
 
+	"github.com/kub-demo/kub-demo/platform/discovery"
 	"github.com/kub-demo/kub-demo/platform/httpserver"
 	"github.com/kub-demo/kub-demo/platform/metrics"
 	"github.com/kub-demo/kub-demo/platform/requestid"
@@ -33,7 +35,8 @@ type Common struct {
 	ServedBy        bool          `envconfig:"SERVED_BY" default:"true" desc:"name the pod that served each answer (X-Served-By: service, pod, IP, node, version) and, in tasks, the auth pod that verified the token (X-Auth-Verified-By); false: no such headers"`
 	NodeName        string        `envconfig:"NODE_NAME" desc:"the node this pod runs on, for X-Served-By (deploy/k8s sets it from spec.nodeName)"`
 
-	name string // the service's, as Setup was given it
+	name     string   // the service's, as Setup was given it
+	settings []string // the variables it reads
 }
 
 // validate checks the common settings.
@@ -51,17 +54,26 @@ func (c Common) validate() error {
 	return nil
 }
 
-// Serve runs handler on port and the metrics of m on METRICS_PORT until ctx ends, then drains
-// (see httpserver.Run). With SERVED_BY, every answer names this pod (package trail).
-func (c Common) Serve(ctx context.Context, log *slog.Logger, port int, handler http.Handler, m *metrics.Registry, probes *httpserver.Probes) error {
+// Serve runs handler on port, and the metrics of m and the discovery view of peers
+// (GET /discovery) on METRICS_PORT, until ctx ends, then drains (see httpserver.Run). With
+// SERVED_BY, every answer names this pod (package trail).
+func (c Common) Serve(ctx context.Context, log *slog.Logger, port int, handler http.Handler, m *metrics.Registry, probes *httpserver.Probes, peers ...discovery.Peer) error {
 	if c.ServedBy {
 		handler = trail.Middleware(trail.Here(c.name, c.NodeName))(handler)
 	}
+	go func() { // what a learner got wrong in finding the peers, said once at start
+		for _, w := range discovery.Look(ctx, c.name, peers, discovery.ProcessInputs(c.settings)).Warnings {
+			log.Warn("discovery: " + w)
+		}
+	}()
 	return httpserver.Run(ctx, log, httpserver.Options{
-		Port:            port,
-		Handler:         handler,
-		MetricsPort:     c.MetricsPort,
-		Metrics:         m.Handler(),
+		Port:        port,
+		Handler:     handler,
+		MetricsPort: c.MetricsPort,
+		Metrics:     m.Handler(),
+		Admin: map[string]http.Handler{"/discovery": discovery.Handler(c.name, peers, func() discovery.Inputs {
+			return discovery.ProcessInputs(c.settings)
+		})},
 		Probes:          probes,
 		MaxConnections:  c.MaxConnections,
 		ShutdownDelay:   c.ShutdownDelay,
@@ -107,13 +119,13 @@ type Config interface {
 	ListenPort() int
 	Validate() error
 	CommonSettings() Common
-	setName(string)
+	setNames(service string, settings []string)
 }
 
 // CommonSettings returns the settings every service has (Config embeds Common for them).
 func (c Common) CommonSettings() Common { return c }
 
-func (c *Common) setName(name string) { c.name = name }
+func (c *Common) setNames(service string, settings []string) { c.name, c.settings = service, settings }
 
 // Setup parses args and the environment into cfg (which may add flags of its own with a
 // method Flags(*flag.FlagSet)). done reports that a flag did all there
@@ -145,7 +157,9 @@ func Setup(name string, args []string, stdout io.Writer, cfg Config) (done bool,
 	if err := envconfig.Process("", cfg); err != nil {
 		return true, fmt.Errorf("configuration: %w", err)
 	}
-	cfg.setName(name)
+	var settings strings.Builder
+	envconfig.Usagef("", cfg, &settings, "{{range .}}{{usage_key .}}\n{{end}}")
+	cfg.setNames(name, strings.Fields(settings.String()))
 	if *healthcheck {
 		return true, httpserver.Probe(cfg.ListenPort())
 	}

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/kub-demo/kub-demo/platform/authapi"
+	"github.com/kub-demo/kub-demo/platform/discovery"
 	"github.com/kub-demo/kub-demo/platform/httpserver"
 	"github.com/kub-demo/kub-demo/platform/metrics"
 	"github.com/kub-demo/kub-demo/platform/service"
@@ -50,5 +51,6 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	probes := httpserver.NewProbes(log)
 	probes.AddCheck("auth does not answer, or refuses AUTH_API_KEY", authClient.Ready)
 	probes.AddCheck(tasks.checkName, tasks.check)
-	return cfg.Serve(ctx, log, cfg.Port, server.Routes(log, probes, m, tasks, authClient), m, probes)
+	return cfg.Serve(ctx, log, cfg.Port, server.Routes(log, probes, m, tasks, authClient), m, probes,
+		discovery.Peer{Name: "auth", Service: "auth-service", Found: auth})
 }

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/kub-demo/kub-demo/platform/authapi"
+	"github.com/kub-demo/kub-demo/platform/discovery"
 	"github.com/kub-demo/kub-demo/platform/httpserver"
 	"github.com/kub-demo/kub-demo/platform/metrics"
 	"github.com/kub-demo/kub-demo/platform/service"
@@ -63,5 +64,6 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 		InFlightPerClient:       throttle.NewGate(cfg.InFlightPerClient),
 		WaitForPlace:            cfg.AuthTimeout,
 	}
-	return cfg.Serve(ctx, log, cfg.Port, server.Routes(log, probes, m, accts, limits), m, probes)
+	return cfg.Serve(ctx, log, cfg.Port, server.Routes(log, probes, m, accts, limits), m, probes,
+		discovery.Peer{Name: "auth", Service: "auth-service", Found: auth})
 }
