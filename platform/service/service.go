@@ -125,6 +125,9 @@ type Config interface {
 // CommonSettings returns the settings every service has (Config embeds Common for them).
 func (c Common) CommonSettings() Common { return c }
 
+// setNames is called through Config, by Setup: the services' configs embed Common.
+//
+//lint:ignore U1000 used through Config, whose implementations are in other packages
 func (c *Common) setNames(service string, settings []string) { c.name, c.settings = service, settings }
 
 // Setup parses args and the environment into cfg (which may add flags of its own with a
