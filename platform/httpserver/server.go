@@ -44,7 +44,7 @@ type Options struct {
 	// Service or load balancer never exposes them.
 	MetricsPort int
 	Metrics     http.Handler
-	// Admin holds more pages of the metrics port, by path (GET only).
+	// Admin holds more pages of the metrics port, by path.
 	Admin  map[string]http.Handler
 	Probes *Probes
 	// MaxConnections caps the connections held open on Port (see connLimiter).
@@ -155,7 +155,7 @@ func metricsHandler(metrics http.Handler, admin map[string]http.Handler) http.Ha
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", metrics)
 	for path, page := range admin {
-		mux.Handle("GET "+path, page)
+		mux.Handle(path, page)
 	}
 	if debugRoutes != nil {
 		debugRoutes(mux)

@@ -20,6 +20,7 @@ import (
 
 	"github.com/kub-demo/kub-demo/platform/discovery"
 	"github.com/kub-demo/kub-demo/platform/httpserver"
+	"github.com/kub-demo/kub-demo/platform/lab"
 	"github.com/kub-demo/kub-demo/platform/metrics"
 	"github.com/kub-demo/kub-demo/platform/requestid"
 	"github.com/kub-demo/kub-demo/platform/trail"
@@ -34,6 +35,7 @@ type Common struct {
 	ShutdownTimeout time.Duration `envconfig:"SHUTDOWN_TIMEOUT" default:"10s" desc:"how long in-flight requests may take to finish after SIGTERM"`
 	ServedBy        bool          `envconfig:"SERVED_BY" default:"true" desc:"name the pod that served each answer (X-Served-By: service, pod, IP, node, version) and, in tasks, the auth pod that verified the token (X-Auth-Verified-By); false: no such headers"`
 	NodeName        string        `envconfig:"NODE_NAME" desc:"the node this pod runs on, for X-Served-By (deploy/k8s sets it from spec.nodeName)"`
+	LabControls     bool          `envconfig:"LAB_CONTROLS" default:"false" desc:"true: POST /lab on the metrics port makes this process slow, failing or unready, for teaching (the lessons and compose set it; never in production)"`
 
 	name     string   // the service's, as Setup was given it
 	settings []string // the variables it reads
@@ -58,6 +60,16 @@ func (c Common) validate() error {
 // (GET /discovery) on METRICS_PORT, until ctx ends, then drains (see httpserver.Run). With
 // SERVED_BY, every answer names this pod (package trail).
 func (c Common) Serve(ctx context.Context, log *slog.Logger, port int, handler http.Handler, m *metrics.Registry, probes *httpserver.Probes, peers ...discovery.Peer) error {
+	admin := map[string]http.Handler{"/discovery": discovery.Handler(c.name, peers, func() discovery.Inputs {
+		return discovery.ProcessInputs(c.settings)
+	})}
+	if c.LabControls {
+		controls := lab.New(c.name, log)
+		handler = controls.Middleware(handler)
+		admin["/lab"] = controls.Handler()
+		probes.AddCheck("lab control: told to be unready", controls.Ready)
+		log.Warn("LAB_CONTROLS is on: POST /lab on the metrics port can make this process slow, failing or unready")
+	}
 	if c.ServedBy {
 		handler = trail.Middleware(trail.Here(c.name, c.NodeName))(handler)
 	}
@@ -67,13 +79,11 @@ func (c Common) Serve(ctx context.Context, log *slog.Logger, port int, handler h
 		}
 	}()
 	return httpserver.Run(ctx, log, httpserver.Options{
-		Port:        port,
-		Handler:     handler,
-		MetricsPort: c.MetricsPort,
-		Metrics:     m.Handler(),
-		Admin: map[string]http.Handler{"/discovery": discovery.Handler(c.name, peers, func() discovery.Inputs {
-			return discovery.ProcessInputs(c.settings)
-		})},
+		Port:            port,
+		Handler:         handler,
+		MetricsPort:     c.MetricsPort,
+		Metrics:         m.Handler(),
+		Admin:           admin,
 		Probes:          probes,
 		MaxConnections:  c.MaxConnections,
 		ShutdownDelay:   c.ShutdownDelay,
