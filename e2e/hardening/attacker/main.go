@@ -26,8 +26,9 @@ func client(local string) *http.Client {
 func main() {
 	url := flag.String("url", "", "users base URL")
 	workers := flag.Int("workers", 32, "flooding clients")
-	mode := flag.String("mode", "one", "one: every client on 127.0.0.1, three tries in four at -demo; many: a new 127.1.x.y address every 15 failures, a new email every try")
+	mode := flag.String("mode", "one", "one: every client on 127.0.0.1, three tries in four at -demo; many: a new 127.1.x.y address every 15 failures, a new email every try; right: -demo with -password, the clients on two addresses")
 	demo := flag.String("demo", "", "the demo user's email")
+	password := flag.String("password", "not-the-password", "the password sent")
 	longest := flag.Duration("max", 30*time.Second, "stop after this long even if stdin stays open")
 	flag.Parse()
 
@@ -61,9 +62,12 @@ func main() {
 				default:
 				}
 				next, email := "127.0.0.1", fmt.Sprintf("nobody-%d-%d-%d@example.com", w, i, rand.Int64())
-				if *mode == "many" {
+				switch {
+				case *mode == "many":
 					next = fmt.Sprintf("127.1.%d.%d", w+1, failures/15+1)
-				} else if i%4 != 3 {
+				case *mode == "right":
+					next, email = fmt.Sprintf("127.1.0.%d", w%2+1), *demo
+				case i%4 != 3:
 					email = *demo
 				}
 				if next != addr {
@@ -72,7 +76,7 @@ func main() {
 					}
 					addr, c = next, client(next)
 				}
-				body := fmt.Sprintf("{\"email\":%q,\"password\":\"not-the-password\"}", email)
+				body := fmt.Sprintf("{\"email\":%q,\"password\":%q}", email, *password)
 				start := time.Now()
 				resp, err := c.Post(*url+"/login", "application/json", strings.NewReader(body))
 				took := time.Since(start)

@@ -59,9 +59,10 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	limits := server.Throttles{
 		LoginFailuresPerClient:  throttle.New(cfg.LoginFailuresPerClient, cfg.ThrottleWindow, throttle.DefaultMaxKeys),
 		LoginFailuresPerAccount: throttle.New(cfg.LoginFailuresPerAccount, cfg.ThrottleWindow, throttle.DefaultMaxKeys),
-		FailedOnAccount:         throttle.New(1, cfg.ThrottleWindow, throttle.DefaultMaxKeys),
+		KnownLogins:             throttle.NewSeen(knownLoginsFor, throttle.DefaultMaxKeys),
 		SignupsPerClient:        throttle.New(cfg.SignupsPerClient, cfg.ThrottleWindow, throttle.DefaultMaxKeys),
 		InFlightPerClient:       throttle.NewGate(cfg.InFlightPerClient),
+		AtAuth:                  throttle.NewFair(cfg.InFlight, fairLine*cfg.InFlight, fairHalfLife, throttle.DefaultMaxKeys),
 		WaitForPlace:            cfg.AuthTimeout,
 	}
 	return cfg.Serve(ctx, log, cfg.Port, server.Routes(log, probes, m, accts, limits), m, probes,

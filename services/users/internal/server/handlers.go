@@ -93,7 +93,7 @@ func handleSignup(accts *accounts.Accounts, limits Throttles) web.HandlerFunc {
 			return tooMany("signups from this address", wait)
 		}
 		limits.SignupsPerClient.Spend(client, now)
-		leave, err := limits.enter(r, client)
+		leave, err := limits.enter(r, client, client)
 		if err != nil {
 			return err
 		}
@@ -111,18 +111,10 @@ func handleSignup(accts *accounts.Accounts, limits Throttles) web.HandlerFunc {
 	}
 }
 
-// loginWait is how long client must wait before trying to log in to account: its own
-// failures count, and the account's, if the account has had too many and this address
-// failed on it (an account under attack is closed only to the addresses that failed on it:
-// its owner, elsewhere, still logs in).
-func (t Throttles) loginWait(client, account string, now time.Time) time.Duration {
-	wait := t.LoginFailuresPerClient.Wait(client, now)
-	if accountWait := t.LoginFailuresPerAccount.Wait(account, now); accountWait > 0 &&
-		(t.FailedOnAccount == nil || t.FailedOnAccount.Wait(client+" "+account, now) > 0) {
-		wait = max(wait, accountWait)
-	}
-	return wait
-}
+// failedLoginTurns is what a failed login costs its address in the line for auth, over the
+// turn it took: failures are what a guesser's turns are, so that even one that moves to a
+// new address every few tries soon goes behind the others.
+const failedLoginTurns = 4
 
 type tokenResponse struct {
 	Token string `json:"token"`
@@ -135,29 +127,41 @@ func handleLogin(accts *accounts.Accounts, limits Throttles) web.HandlerFunc {
 			return err
 		}
 		client, account := throttle.ClientKey(r.RemoteAddr), accounts.NormalizeEmail(creds.Email)
-		if wait := limits.loginWait(client, account, time.Now()); wait > 0 {
+		pair := client + " " + account
+		known := limits.KnownLogins.Has(pair, time.Now())
+		// An address past its failures may still log in where it has before; an account past
+		// its failures, only from there.
+		if wait := limits.LoginFailuresPerClient.Wait(client, time.Now()); wait > 0 && !known {
 			return tooMany("failed logins", wait)
 		}
-		leave, err := limits.enter(r, client)
+		accountTry := func(failed bool) {}
+		if !known {
+			var wait time.Duration
+			if accountTry, wait = limits.LoginFailuresPerAccount.Take(account, time.Now()); wait > 0 {
+				return tooMany("failed logins", wait)
+			}
+		}
+		line := client
+		if known {
+			line = pair
+		}
+		leave, err := limits.enter(r, client, line)
 		if err != nil {
+			accountTry(false)
 			return err
 		}
 		defer leave()
-		// Again: failures of this address may have been counted while it waited its turn.
-		now := time.Now()
-		if wait := limits.loginWait(client, account, now); wait > 0 {
-			return tooMany("failed logins", wait)
-		}
 		token, err := accts.LogIn(r.Context(), creds)
+		accountTry(errors.Is(err, accounts.ErrBadCredentials))
 		switch {
 		case errors.Is(err, accounts.ErrBadCredentials):
-			limits.LoginFailuresPerClient.Spend(client, now)
-			limits.LoginFailuresPerAccount.Spend(account, now)
-			limits.FailedOnAccount.Spend(client+" "+account, now)
+			limits.LoginFailuresPerClient.Spend(client, time.Now())
+			limits.AtAuth.Charge(line, failedLoginTurns)
 			return errBadCredentials
 		case err != nil:
 			return unavailable(err)
 		}
+		limits.KnownLogins.Mark(pair, time.Now())
 		web.Respond(w, http.StatusOK, tokenResponse{Token: token})
 		return nil
 	}
