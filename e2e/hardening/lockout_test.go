@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net/http"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -134,5 +135,41 @@ func TestGuessesAtOneAccountFromManyAddressesGetTheLimit(t *testing.T) {
 	}
 	if mistyped != http.StatusUnauthorized || err != nil || status != http.StatusOK {
 		t.Errorf("the owner, mistyping once then logging in: %d then %d %v, want 401 then 200", mistyped, status, err)
+	}
+}
+
+// TestTrustedProxyNamesTheClient: behind a proxy in TRUSTED_PROXIES, the client is the
+// address X-Forwarded-For names: a guesser there past its limit gets 429 while another
+// client through the same proxy logs in for the first time; a client that is not a trusted
+// proxy cannot escape its own limit by writing the header.
+func TestTrustedProxyNamesTheClient(t *testing.T) {
+	s := startSystemWith(t, nil, []string{"TRUSTED_PROXIES=127.0.0.70/32"}, nil)
+	harness.Call(t, "POST", s.users.URL+"/signup", "", map[string]string{"email": "someone@example.com", "password": "right-password"})
+	proxy := harness.ClientFrom("127.0.0.70", true, 10*time.Second)
+	direct := harness.ClientFrom("127.0.0.71", true, 10*time.Second)
+	login := func(client *http.Client, forwardedFor, email, password string) int {
+		req, _ := http.NewRequest("POST", s.users.URL+"/login", strings.NewReader(mustJSON(map[string]string{"email": email, "password": password})))
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("X-Forwarded-For", forwardedFor)
+		resp, err := client.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		readAll(resp)
+		return resp.StatusCode
+	}
+	var last, lastDirect int
+	for i := range 21 {
+		last = login(proxy, "198.51.100.1", randomEmail(), "wrong")
+		lastDirect = login(direct, fmt.Sprintf("198.51.100.%d", 100+i), randomEmail(), "wrong")
+	}
+	if last != http.StatusTooManyRequests || lastDirect != http.StatusTooManyRequests {
+		t.Fatalf("the 21st failure through the proxy: %d; from an address writing its own header: %d; want 429 both", last, lastDirect)
+	}
+	if status := login(proxy, "198.51.100.2", "someone@example.com", "right-password"); status != http.StatusOK {
+		t.Errorf("another client through the same trusted proxy: %d, want 200", status)
+	}
+	if status := login(direct, "198.51.100.3", "someone@example.com", "right-password"); status != http.StatusTooManyRequests {
+		t.Errorf("a first login from the limited address, with a header naming another: %d, want 429", status)
 	}
 }

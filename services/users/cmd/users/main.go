@@ -56,7 +56,9 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	probes.AddCheck("auth does not answer, or refuses AUTH_API_KEY", authClient.Ready)
 	probes.AddCheck("the demo user is not created yet", httpserver.ReadyWhen(accts.DemoReady))
 	probes.AddCheck(store.checkName, store.check)
+	proxies, _ := throttle.ParseProxies(cfg.TrustedProxies) // validated with the config
 	limits := server.Throttles{
+		Proxies:                 proxies,
 		LoginFailuresPerClient:  throttle.New(cfg.LoginFailuresPerClient, cfg.ThrottleWindow, throttle.DefaultMaxKeys),
 		LoginFailuresPerAccount: throttle.New(cfg.LoginFailuresPerAccount, cfg.ThrottleWindow, throttle.DefaultMaxKeys),
 		KnownLogins:             throttle.NewSeen(knownLoginsFor, throttle.DefaultMaxKeys),

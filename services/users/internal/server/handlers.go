@@ -12,7 +12,6 @@ import (
 	"github.com/kub-demo/kub-demo/platform/authapi"
 	"github.com/kub-demo/kub-demo/platform/web"
 	"github.com/kub-demo/kub-demo/services/users/internal/accounts"
-	"github.com/kub-demo/kub-demo/services/users/internal/throttle"
 )
 
 // Messages that clients of the original service match on: keep them as they are.
@@ -88,7 +87,7 @@ func handleSignup(accts *accounts.Accounts, limits Throttles) web.HandlerFunc {
 		if err != nil {
 			return err
 		}
-		now, client := time.Now(), throttle.ClientKey(r.RemoteAddr)
+		now, client := time.Now(), limits.Proxies.ClientKey(r)
 		if wait := limits.SignupsPerClient.Wait(client, now); wait > 0 {
 			return tooMany("signups from this address", wait)
 		}
@@ -126,7 +125,7 @@ func handleLogin(accts *accounts.Accounts, limits Throttles) web.HandlerFunc {
 		if err != nil {
 			return err
 		}
-		client, account := throttle.ClientKey(r.RemoteAddr), accounts.NormalizeEmail(creds.Email)
+		client, account := limits.Proxies.ClientKey(r), accounts.NormalizeEmail(creds.Email)
 		pair := client + " " + account
 		known := limits.KnownLogins.Has(pair, time.Now())
 		// An address past its failures may still log in where it has before; an account past

@@ -17,6 +17,9 @@ import (
 // Throttles bound what one client may try, counted before anything reaches auth. A nil
 // Limiter allows everything.
 type Throttles struct {
+	// Proxies are those whose X-Forwarded-For names the client (TRUSTED_PROXIES); nil: the
+	// client is the TCP peer.
+	Proxies *throttle.Proxies
 	// LoginFailuresPerClient counts failed logins (wrong password, unknown email) by client
 	// address: past it, the address's logins get 429, except to accounts it has logged in to
 	// before (KnownLogins), so that a guesser behind the same address (a NAT, a proxy) does not

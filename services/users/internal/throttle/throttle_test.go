@@ -2,6 +2,7 @@ package throttle
 
 import (
 	"context"
+	"net/http/httptest"
 	"testing"
 	"time"
 )
@@ -197,5 +198,40 @@ func TestLimiterTakeNeverGoesPastTheAllowance(t *testing.T) {
 	tries[0](false) // a success gives its try back
 	if _, wait := l.Take("a", now); wait != 0 {
 		t.Fatalf("after a success: wait %s, want none", wait)
+	}
+}
+
+func TestProxiesClientKey(t *testing.T) {
+	proxies, err := ParseProxies("10.0.0.0/8, 192.0.2.1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		peer, forwarded, want string
+	}{
+		{"203.0.113.7:1", "198.51.100.1", "203.0.113.7"},                   // not a proxy: the header is the client's own
+		{"10.1.2.3:1", "198.51.100.1", "198.51.100.1"},                     // one trusted proxy
+		{"10.1.2.3:1", "6.6.6.6, 198.51.100.1, 192.0.2.1", "198.51.100.1"}, // the client wrote 6.6.6.6 itself
+		{"10.1.2.3:1", "", "10.1.2.3"},                                     // a proxy that said nothing
+		{"10.1.2.3:1", "junk, 10.9.9.9", "10.9.9.9"},                       // the last believed hop
+		{"10.1.2.3:1", "2001:db8:1:2::7", "2001:db8:1:2::/64"},
+	} {
+		r := httptest.NewRequest("GET", "/", nil)
+		r.RemoteAddr = c.peer
+		if c.forwarded != "" {
+			r.Header.Set("X-Forwarded-For", c.forwarded)
+		}
+		if got := proxies.ClientKey(r); got != c.want {
+			t.Errorf("peer %s, X-Forwarded-For %q: %s, want %s", c.peer, c.forwarded, got, c.want)
+		}
+	}
+	var none *Proxies
+	r := httptest.NewRequest("GET", "/", nil)
+	r.RemoteAddr, r.Header["X-Forwarded-For"] = "10.1.2.3:1", []string{"198.51.100.1"}
+	if got := none.ClientKey(r); got != "10.1.2.3" {
+		t.Errorf("no trusted proxies: %s, want the peer", got)
+	}
+	if _, err := ParseProxies("10.0.0.0/8,not-a-cidr"); err == nil {
+		t.Error("a list with a bad entry was accepted")
 	}
 }
