@@ -64,24 +64,26 @@ const keyRefusedMessage = "The users service is misconfigured: the auth service 
 	"which must be the same in auth, users and tasks. Retrying will not help; an operator must fix the setting."
 
 // unavailable maps an auth outage, or a user store that cannot be used now (its file, or its
-// database), to 503; anything else is returned as it is. A busy auth (shedding load) and an
-// unusable store (which logged why, once) are not logged again per request: under a flood
-// that would be a flood of error lines.
-func unavailable(err error) error {
+// database), to 503; anything else is returned as it is. None is logged per request: a busy
+// auth (shedding load) is the load itself, an outage of auth is logged when it begins, while
+// it lasts and when it ends (outage), and an unusable store logged why, once. Under a flood
+// a line per request would be a flood of error lines.
+func unavailable(err error, outage *web.Outage) error {
 	switch {
 	case errors.Is(err, authapi.ErrBusy):
 		return web.Busy("The auth service is busy. Try again in a moment.", err)
 	case errors.Is(err, authapi.ErrKeyRefused):
 		return web.Unavailable(keyRefusedMessage, err)
 	case errors.Is(err, authapi.ErrUnavailable):
-		return web.Unavailable("The auth service is unavailable. Try again in a moment.", err)
+		outage.Failed(err)
+		return web.Busy("The auth service is unavailable. Try again in a moment.", err)
 	case errors.Is(err, accounts.ErrUnavailable):
 		return web.Busy("The user store is unavailable. Try again in a moment.", err)
 	}
 	return err
 }
 
-func handleSignup(accts *accounts.Accounts, limits Throttles) web.HandlerFunc {
+func handleSignup(accts *accounts.Accounts, limits Throttles, outage *web.Outage) web.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) error {
 		creds, err := decodeCredentials(w, r)
 		if err != nil {
@@ -103,8 +105,9 @@ func handleSignup(accts *accounts.Accounts, limits Throttles) web.HandlerFunc {
 		case errors.Is(err, accounts.ErrFull):
 			return errStoreFull
 		case err != nil:
-			return unavailable(err)
+			return unavailable(err, outage)
 		}
+		outage.Succeeded()
 		web.Respond(w, http.StatusCreated, web.MessageBody{Message: "User created!"})
 		return nil
 	}
@@ -119,7 +122,7 @@ type tokenResponse struct {
 	Token string `json:"token"`
 }
 
-func handleLogin(accts *accounts.Accounts, limits Throttles) web.HandlerFunc {
+func handleLogin(accts *accounts.Accounts, limits Throttles, outage *web.Outage) web.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) error {
 		creds, err := decodeCredentials(w, r)
 		if err != nil {
@@ -154,12 +157,14 @@ func handleLogin(accts *accounts.Accounts, limits Throttles) web.HandlerFunc {
 		accountTry(errors.Is(err, accounts.ErrBadCredentials))
 		switch {
 		case errors.Is(err, accounts.ErrBadCredentials):
+			outage.Succeeded()
 			limits.LoginFailuresPerClient.Spend(client, time.Now())
 			limits.AtAuth.Charge(line, failedLoginTurns)
 			return errBadCredentials
 		case err != nil:
-			return unavailable(err)
+			return unavailable(err, outage)
 		}
+		outage.Succeeded()
 		limits.KnownLogins.Mark(pair, time.Now())
 		web.Respond(w, http.StatusOK, tokenResponse{Token: token})
 		return nil

@@ -67,7 +67,8 @@ func (t Throttles) enter(r *http.Request, client, line string) (leave func(), er
 // Routes lists every route users serves, besides GET /healthz and /readyz.
 func Routes(log *slog.Logger, probes *httpserver.Probes, m *metrics.Registry, accts *accounts.Accounts, limits Throttles) http.Handler {
 	r := httpserver.Router(log, probes, m)
-	r.Post("/signup", web.Handle(log, handleSignup(accts, limits)))
-	r.Post("/login", web.Handle(log, handleLogin(accts, limits)))
+	outage := web.NewOutage(log, "auth")
+	r.Post("/signup", web.Handle(log, handleSignup(accts, limits, outage)))
+	r.Post("/login", web.Handle(log, handleLogin(accts, limits, outage)))
 	return r
 }
