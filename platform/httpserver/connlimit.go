@@ -286,6 +286,22 @@ func (c *connLimiter) bodyDone(lc *limitedConn) {
 	}
 }
 
+// closeLate closes the connections whose request body is late (see bodyLate): at shutdown,
+// so that a stalled upload does not hold the drain until its deadline.
+func (c *connLimiter) closeLate(now time.Time) {
+	c.mu.Lock()
+	var late []*limitedConn
+	for e := c.bodies.Front(); e != nil; e = e.Next() {
+		if lc := e.Value.(*limitedConn); lc.bodyLate(now) {
+			late = append(late, lc)
+		}
+	}
+	c.mu.Unlock()
+	for _, lc := range late {
+		lc.Close()
+	}
+}
+
 // untrackLocked takes lc off the list it is on. Callers hold c.mu.
 func (c *connLimiter) untrackLocked(lc *limitedConn) {
 	if lc.listed != nil {

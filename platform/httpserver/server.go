@@ -109,6 +109,15 @@ func Run(ctx context.Context, log *slog.Logger, opts Options) error {
 	shutdownCtx, cancel := context.WithTimeout(context.Background(), opts.ShutdownTimeout)
 	defer cancel()
 	metricsSrv.Close()
+	// Uploads that stalled are cut as the drain goes: their requests would otherwise hold it
+	// until ShutdownTimeout, and end it in an error.
+	sweep := time.NewTicker(100 * time.Millisecond)
+	defer sweep.Stop()
+	go func() {
+		for range sweep.C {
+			publicLimit.closeLate(time.Now())
+		}
+	}()
 	if err := public.Shutdown(shutdownCtx); err != nil {
 		public.Close()
 		return fmt.Errorf("drain did not finish within %s: %w", opts.ShutdownTimeout, err)

@@ -447,3 +447,25 @@ func TestOneAddressHoldsAtMostItsShare(t *testing.T) {
 		t.Fatalf("another address: %d, want 200", status)
 	}
 }
+
+// TestStalledUploadDoesNotHoldTheDrain: a request whose body stopped coming when the stop
+// signal comes is cut, and Run returns without error well before ShutdownTimeout.
+func TestStalledUploadDoesNotHoldTheDrain(t *testing.T) {
+	r := serve(t, ok, Options{ShutdownTimeout: 10 * time.Second})
+	slowBody(t, "127.0.0.1", r.public)
+	time.Sleep(100 * time.Millisecond)
+	start := time.Now()
+	r.cancel()
+	select {
+	case err := <-r.done:
+		r.done <- err // for serve's cleanup
+		if err != nil {
+			t.Fatalf("Run with a stalled upload at the stop: %v", err)
+		}
+		if took := time.Since(start); took > 5*time.Second {
+			t.Fatalf("the drain took %s", took)
+		}
+	case <-time.After(15 * time.Second):
+		t.Fatal("Run did not return")
+	}
+}
