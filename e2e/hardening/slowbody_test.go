@@ -2,67 +2,14 @@ package hardening
 
 import (
 	"fmt"
-	"io"
-	"net"
 	"net/http"
-	"sync"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/kub-demo/kub-demo/harness"
 )
-
-// slowBodies holds n connections to addr, spread over the loopback addresses locals, each
-// sending a POST's headers with Content-Length 100, then one byte of the body, then nothing;
-// one the server closes is opened again (after a pause of 50 ms, so that the attack's churn
-// stays within what two shared cores allow). It stops, and closes them all, when stop
-// closes, and tallies how each connection ended.
-func slowBodies(stop <-chan struct{}, addr, path string, locals []string, n int, tally *counter) (wait func()) {
-	request := "POST " + path + " HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{"
-	var wg sync.WaitGroup
-	for i := range n {
-		dialer := &net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(locals[i%len(locals)])}, Timeout: 5 * time.Second}
-		wg.Go(func() {
-			for {
-				select {
-				case <-stop:
-					return
-				default:
-				}
-				conn, err := dialer.Dial("tcp", addr)
-				if err != nil {
-					tally.add("dial error")
-				} else {
-					io.WriteString(conn, request)
-					ended := make(chan string, 1)
-					go func() {
-						buf := make([]byte, 512)
-						n, _ := conn.Read(buf) // the server's 503, or its close
-						if n > 0 {
-							ended <- "answered " + string(buf[9:12])
-						} else {
-							ended <- "closed"
-						}
-					}()
-					select {
-					case <-stop:
-						conn.Close()
-						return
-					case result := <-ended:
-						tally.add(result)
-						conn.Close()
-					}
-				}
-				select {
-				case <-stop:
-					return
-				case <-time.After(50 * time.Millisecond):
-				}
-			}
-		})
-	}
-	return wg.Wait
-}
 
 func addresses(prefix string, n int) []string {
 	locals := make([]string, n)
@@ -85,15 +32,12 @@ func TestSlowBodiesDoNotTakeTheServicesOffline(t *testing.T) {
 	user := newLegitimate(t, s)
 	idleLogins, idleLists := user.idle()
 
-	flood := func(what string, addr, path string, locals []string, n int, measure func() ([]time.Duration, []string)) (took []time.Duration, failed []string) {
-		var tally counter
-		stop := make(chan struct{})
-		wait := slowBodies(stop, addr, path, locals, n, &tally)
+	// The attacker is a process of its own, at nice 19, as the login floods' is.
+	flood := func(what string, url, path string, locals []string, n int, measure func() ([]time.Duration, []string)) (took []time.Duration, failed []string) {
+		f := startFlood(t, url, "slowbody", "-workers", strconv.Itoa(n), "-path", path, "-from", strings.Join(locals, ","), "-max", "60s")
 		time.Sleep(1500 * time.Millisecond) // held past the grace: late bodies are what fills the cap
 		took, failed = measure()
-		close(stop)
-		wait()
-		figure(t, "slow-bodies", "%s: the flood's connections ended %s", what, &tally)
+		figure(t, "slow-bodies", "%s: the flood's connections ended %s", what, f.stop(t))
 		return took, failed
 	}
 	// A new connection for every GET: each must be let in anew while the flood holds its places.
@@ -101,9 +45,9 @@ func TestSlowBodiesDoNotTakeTheServicesOffline(t *testing.T) {
 	lists := func() ([]time.Duration, []string) { return user.lists(100) }
 	logins := func() ([]time.Duration, []string) { return user.logins(15, 100*time.Millisecond) }
 
-	tasksLists, failedTasks := flood("1,000 from one address at tasks", hostPort(s.tasks.URL), "/tasks", []string{"127.0.0.1"}, 1000, lists)
-	usersLogins, failedUsers := flood("1,000 from one address at users", hostPort(s.users.URL), "/login", []string{"127.0.0.1"}, 1000, logins)
-	spreadLists, failedSpread := flood("300 from 100 addresses at tasks", hostPort(s.tasks.URL), "/tasks", addresses("127.0.3", 100), 300, lists)
+	tasksLists, failedTasks := flood("1,000 from one address at tasks", s.tasks.URL, "/tasks", []string{"127.0.0.1"}, 1000, lists)
+	usersLogins, failedUsers := flood("1,000 from one address at users", s.users.URL, "/login", []string{"127.0.0.1"}, 1000, logins)
+	spreadLists, failedSpread := flood("300 from 100 addresses at tasks", s.tasks.URL, "/tasks", addresses("127.0.3", 100), 300, lists)
 
 	figure(t, "slow-bodies", "GET /tasks p50 %s idle; %s with 1,000 slow bodies from one address (%d of 100 not 200); %s with 300 from 100 addresses (%d of 100 not 200); target ≤ 3× idle",
 		ms(percentile(idleLists, 50)), ms(percentile(tasksLists, 50)), len(failedTasks), ms(percentile(spreadLists, 50)), len(failedSpread))
