@@ -113,10 +113,14 @@ func handleSignup(accts *accounts.Accounts, limits Throttles, outage *web.Outage
 	}
 }
 
-// failedLoginTurns is what a failed login costs its address in the line for auth, over the
-// turn it took: failures are what a guesser's turns are, so that even one that moves to a
-// new address every few tries soon goes behind the others.
-const failedLoginTurns = 4
+// What a login costs its key in the line for auth, once auth has answered, over the turn
+// it took: a failed one more (failures are what a guesser's turns are, so that even one that
+// moves to a new address every few tries soon goes behind the others), a successful one
+// less (someone who logs in often is not pushed behind those who fail).
+const (
+	failedLoginTurns = 4
+	goodLoginTurns   = -0.75
+)
 
 type tokenResponse struct {
 	Token string `json:"token"`
@@ -165,6 +169,7 @@ func handleLogin(accts *accounts.Accounts, limits Throttles, outage *web.Outage)
 			return unavailable(err, outage)
 		}
 		outage.Succeeded()
+		limits.AtAuth.Charge(line, goodLoginTurns)
 		limits.KnownLogins.Mark(pair, time.Now())
 		web.Respond(w, http.StatusOK, tokenResponse{Token: token})
 		return nil
