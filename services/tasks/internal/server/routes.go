@@ -33,6 +33,7 @@ type watchedVerifier struct {
 func (v watchedVerifier) VerifyToken(ctx context.Context, token string) (string, error) {
 	uid, err := v.Verifier.VerifyToken(ctx, token)
 	switch {
+	case errors.Is(err, authapi.ErrBusy): // load being shed, not an outage
 	case errors.Is(err, authapi.ErrUnavailable):
 		v.outage.Failed(err)
 	case err == nil, errors.Is(err, authapi.ErrRejected):
