@@ -78,14 +78,15 @@ func (r *floodResult) String() string {
 }
 
 // startFlood runs the attacker at nice 19 against usersURL in mode "one" (32 clients on
-// 127.0.0.1, three tries in four at the demo account, the others at made-up emails) or "many" (a new address every 15 failures
-// and a new email every try, so that no throttle bites). It stops when stop is called, or
+// 127.0.0.1, three tries in four at the demo account, the others at made-up emails), "many" (a new address every 15 failures
+// and a new email every try, so that no throttle bites) or "right" (the demo account's
+// password, from two addresses); args are more flags (-workers 16 -password testers). It stops when stop is called, or
 // after 30 s.
-func startFlood(t *testing.T, usersURL, mode string) *flood {
+func startFlood(t *testing.T, usersURL, mode string, args ...string) *flood {
 	t.Helper()
 	bin := buildAttacker(t)
 	f := &flood{latest: map[string]int{}, done: make(chan struct{})}
-	f.cmd = exec.Command("nice", "-n", "19", bin, "-url", usersURL, "-mode", mode, "-workers", "32", "-demo", harness.DemoEmail)
+	f.cmd = exec.Command("nice", append([]string{"-n", "19", bin, "-url", usersURL, "-mode", mode, "-workers", "32", "-demo", harness.DemoEmail}, args...)...)
 	var err error
 	if f.stdin, err = f.cmd.StdinPipe(); err != nil {
 		t.Fatal(err)

@@ -2,6 +2,7 @@ package hardening
 
 import (
 	"crypto/rand"
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"strings"
@@ -53,9 +54,10 @@ func (l *legitimate) logins(n int, pause time.Duration) (took []time.Duration, f
 		if i > 0 {
 			time.Sleep(pause)
 		}
-		_, status, _, err := loginFrom(l.client, l.s.users.URL, harness.DemoEmail, harness.DemoPassword)
+		body, _ := json.Marshal(map[string]string{"email": harness.DemoEmail, "password": harness.DemoPassword})
+		status, answer, _, err := do(l.client, "POST", l.s.users.URL+"/login", "", string(body))
 		if err != nil || status != http.StatusOK {
-			failed = append(failed, fmt.Sprintf("%d %v", status, err))
+			failed = append(failed, fmt.Sprintf("%d %v %v", status, err, answer["message"]))
 		}
 	})
 	if pause > 0 {

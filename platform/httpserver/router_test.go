@@ -98,3 +98,19 @@ func grep(text, substr string) string {
 	}
 	return strings.Join(out, "\n")
 }
+
+// TestUnknownPathsAreLoggedByTheirFirstSegment: a path that matches no route (a client of the
+// original's auth API sends /token/<hash>/<password>) is logged by its first segment only; a
+// route's path is logged whole.
+func TestUnknownPathsAreLoggedByTheirFirstSegment(t *testing.T) {
+	r, _, logs := newRouter(t)
+	for _, path := range []string{"/token/the-hash/the-password", "/tasks/"} {
+		r.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest("GET", path, nil))
+	}
+	if strings.Contains(logs.String(), "the-password") || !strings.Contains(logs.String(), `"path":"/token/…"`) {
+		t.Fatalf("an unknown path's log: %s", logs)
+	}
+	if !strings.Contains(logs.String(), `"path":"/tasks/"`) {
+		t.Fatalf("a route's path is not logged whole: %s", logs)
+	}
+}

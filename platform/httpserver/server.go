@@ -47,8 +47,10 @@ type Options struct {
 	// Admin holds more pages of the metrics port, by path.
 	Admin  map[string]http.Handler
 	Probes *Probes
-	// MaxConnections caps the connections held open on Port (see connLimiter).
-	MaxConnections int
+	// MaxConnections caps the connections held open on Port, and MaxConnectionsPerClient
+	// those of one client address (0: MaxConnections); see connLimiter.
+	MaxConnections          int
+	MaxConnectionsPerClient int
 	// ShutdownDelay is how long the server goes on serving after SIGTERM, with /readyz at 503
 	// and keep-alives off, so that load balancers and kube-proxy stop sending traffic here
 	// before the listener closes. ShutdownTimeout then bounds the drain of requests in flight.
@@ -70,14 +72,14 @@ func Run(ctx context.Context, log *slog.Logger, opts Options) error {
 		metricsListener.Close()
 		return fmt.Errorf("listen on port %d: %w", opts.Port, err)
 	}
-	public, publicLimit := newServer(closeWhenDraining(opts.Probes, opts.Handler), listener, max(opts.MaxConnections, 1), errorLog)
-	metricsSrv, metricsLimit := newServer(metricsHandler(opts.Metrics, opts.Admin), metricsListener, metricsConnections, errorLog)
+	public, publicLimit := newServer(closeWhenDraining(opts.Probes, opts.Handler), listener, max(opts.MaxConnections, 1), opts.MaxConnectionsPerClient, errorLog)
+	metricsSrv, metricsLimit := newServer(metricsHandler(opts.Metrics, opts.Admin), metricsListener, metricsConnections, 0, errorLog)
 
 	serveErr := make(chan error, 2)
 	go func() { serveErr <- metricsSrv.Serve(metricsLimit) }()
 	go func() { serveErr <- public.Serve(publicLimit) }()
 	log.Info("metrics listening", "addr", metricsListener.Addr().String())
-	log.Info("listening", "addr", listener.Addr().String(), "maxConnections", opts.MaxConnections)
+	log.Info("listening", "addr", listener.Addr().String(), "maxConnections", opts.MaxConnections, "maxConnectionsPerClient", publicLimit.perClient)
 
 	select {
 	case err := <-serveErr:
@@ -107,6 +109,15 @@ func Run(ctx context.Context, log *slog.Logger, opts Options) error {
 	shutdownCtx, cancel := context.WithTimeout(context.Background(), opts.ShutdownTimeout)
 	defer cancel()
 	metricsSrv.Close()
+	// Uploads that stalled are cut as the drain goes: their requests would otherwise hold it
+	// until ShutdownTimeout, and end it in an error.
+	sweep := time.NewTicker(100 * time.Millisecond)
+	defer sweep.Stop()
+	go func() {
+		for range sweep.C {
+			publicLimit.closeLate(time.Now())
+		}
+	}()
 	if err := public.Shutdown(shutdownCtx); err != nil {
 		public.Close()
 		return fmt.Errorf("drain did not finish within %s: %w", opts.ShutdownTimeout, err)
@@ -132,11 +143,12 @@ func closeWhenDraining(probes *Probes, next http.Handler) http.Handler {
 }
 
 // newServer returns a server for handler with every timeout and limit set, and l wrapped to
-// cap its connections at maxConns.
-func newServer(handler http.Handler, l net.Listener, maxConns int, errorLog *log.Logger) (*http.Server, net.Listener) {
-	limited := newConnLimiter(l, maxConns)
+// cap its connections at maxConns, perClient of them from one address.
+func newServer(handler http.Handler, l net.Listener, maxConns, perClient int, errorLog *log.Logger) (*http.Server, *connLimiter) {
+	limited := newConnLimiter(l, maxConns, perClient)
 	return &http.Server{
-		Handler:           handler,
+		Handler:           trackBodies(handler),
+		ConnContext:       withConn,
 		ReadHeaderTimeout: 5 * time.Second,
 		ReadTimeout:       15 * time.Second,
 		WriteTimeout:      30 * time.Second,

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
@@ -363,5 +364,108 @@ func TestOversizedHeadersHoldNoPlace(t *testing.T) {
 	}
 	if status, _ := rawRequest(t, r.public, "GET /x HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"); !strings.HasPrefix(status, "200") {
 		t.Fatalf("a client right after two 431s: %s, want 200", status)
+	}
+}
+
+// slowBody opens a connection from local (a loopback address) and sends a POST's headers
+// with Content-Length 100, then one byte of the body, and nothing more.
+func slowBody(t *testing.T, local, addr string) net.Conn {
+	t.Helper()
+	dialer := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(local)}}
+	conn, err := dialer.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	io.WriteString(conn, "POST /x HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{")
+	return conn
+}
+
+// TestLateBodiesMakeRoom: connections whose body stops coming fill the cap; within the grace
+// a new client is refused, after it one of them is closed to let it in, and a body that
+// comes whole is read as it was sent.
+func TestLateBodiesMakeRoom(t *testing.T) {
+	echo := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, err := io.ReadAll(r.Body)
+		if err != nil {
+			http.Error(w, `{"message":"unread"}`, http.StatusBadRequest)
+			return
+		}
+		w.Header().Set("Content-Type", "application/json")
+		fmt.Fprintf(w, `{"message":%q}`, body)
+	})
+	r := serve(t, echo, Options{MaxConnections: 3})
+	var late []net.Conn
+	for range 3 {
+		late = append(late, slowBody(t, "127.0.0.1", r.public))
+	}
+	time.Sleep(100 * time.Millisecond) // each read its headers and waits for its body
+	if status, _ := rawRequest(t, r.public, "GET /x HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"); !strings.HasPrefix(status, "503") {
+		t.Fatalf("a new client within the grace: %s, want 503", status)
+	}
+	time.Sleep(silentGrace + 100*time.Millisecond)
+	for i := range 3 { // each new client closes one of the late bodies
+		status, message := rawRequest(t, r.public, "POST /x HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Length: 15\r\n\r\n{\"message\":\"a\"}")
+		if !strings.HasPrefix(status, "200") || message != `{"message":"a"}` {
+			t.Fatalf("new client %d after the grace: %s %q, want 200 and its body back", i, status, message)
+		}
+	}
+	closed := 0
+	for _, conn := range late {
+		conn.SetReadDeadline(time.Now().Add(time.Second))
+		if resp, err := http.ReadResponse(bufio.NewReader(conn), nil); err != nil || resp.StatusCode == 400 {
+			closed++
+		}
+	}
+	if closed != 3 {
+		t.Fatalf("%d of the 3 late bodies were cut off, want 3", closed)
+	}
+}
+
+// TestOneAddressHoldsAtMostItsShare: an address at MaxConnectionsPerClient has its new
+// connections refused, or its own idle ones closed for them, while another address is let in.
+func TestOneAddressHoldsAtMostItsShare(t *testing.T) {
+	r := serve(t, ok, Options{MaxConnections: 8, MaxConnectionsPerClient: 2})
+	for range 2 {
+		slowBody(t, "127.0.0.2", r.public)
+	}
+	time.Sleep(100 * time.Millisecond)
+	get := func(local string) int {
+		client := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{
+			DialContext: (&net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(local)}}).DialContext, DisableKeepAlives: true}}
+		resp, err := client.Get("http://" + r.public + "/x")
+		if err != nil {
+			t.Fatalf("from %s: %v", local, err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	if status := get("127.0.0.2"); status != 503 {
+		t.Fatalf("a third connection from an address with 2 busy: %d, want 503", status)
+	}
+	if status := get("127.0.0.3"); status != 200 {
+		t.Fatalf("another address: %d, want 200", status)
+	}
+}
+
+// TestStalledUploadDoesNotHoldTheDrain: a request whose body stopped coming when the stop
+// signal comes is cut, and Run returns without error well before ShutdownTimeout.
+func TestStalledUploadDoesNotHoldTheDrain(t *testing.T) {
+	r := serve(t, ok, Options{ShutdownTimeout: 10 * time.Second})
+	slowBody(t, "127.0.0.1", r.public)
+	time.Sleep(100 * time.Millisecond)
+	start := time.Now()
+	r.cancel()
+	select {
+	case err := <-r.done:
+		r.done <- err // for serve's cleanup
+		if err != nil {
+			t.Fatalf("Run with a stalled upload at the stop: %v", err)
+		}
+		if took := time.Since(start); took > 5*time.Second {
+			t.Fatalf("the drain took %s", took)
+		}
+	case <-time.After(15 * time.Second):
+		t.Fatal("Run did not return")
 	}
 }

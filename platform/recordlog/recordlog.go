@@ -46,6 +46,8 @@ const checkEvery = time.Second
 var (
 	// ErrClosed is returned by Append after Close.
 	ErrClosed = errors.New("recordlog: closed")
+	// ErrOverLimit is returned by Open for a file that holds more than MaxBytes of records.
+	ErrOverLimit = errors.New("holds more than the limit")
 	// ErrFull is returned by Append when the record would take the file past MaxBytes.
 	ErrFull = errors.New("recordlog: the file is at its size limit")
 	// ErrTooLarge is returned by Append for a record over MaxRecordBytes.
@@ -73,7 +75,10 @@ type Options struct {
 	// MaxRecordBytes bounds one record: longer ones are refused by Append and skipped when
 	// read. Zero means 1 MiB.
 	MaxRecordBytes int
-	// MaxBytes, if above zero, bounds the file: an append past it fails with ErrFull.
+	// MaxBytes, if above zero, bounds the records kept (those read and written, with their
+	// delimiters; records skipped as unreadable or too long do not count): an append past it
+	// fails with ErrFull, and a file that holds more is refused (Open fails, a reload faults)
+	// as soon as what was read passes it, before more of it is held in memory.
 	MaxBytes int64
 	// Recognize reports whether a whole JSON object is a record of this file's kind (a task,
 	// a user). A recognized object left after the last delimiter is a record whose delimiter a
@@ -94,6 +99,7 @@ type Log struct {
 	mu        sync.Mutex            // serialises reading and writing the file
 	file      *os.File              // opened read-only: reads, the size, and the flock
 	end       atomic.Int64          // offset just past the last complete record
+	kept      atomic.Int64          // bytes of the records handed to Apply, delimiters included
 	fault     atomic.Pointer[error] // why the file cannot be used now; nil when it can
 	lastCheck atomic.Int64          // unix nanoseconds of the last look at the path
 	refused   fileVersion           // the file the last reload refused: not read again unchanged
@@ -164,6 +170,7 @@ func (l *Log) load() error {
 	}
 	defer flock(file, syscall.LOCK_UN)
 	l.end.Store(0)
+	l.kept.Store(0)
 	if err := l.readNew(file, true); err != nil {
 		file.Close()
 		return err
@@ -503,7 +510,7 @@ func (l *Log) write(batch []*appendRequest) []error {
 				continue
 			}
 		}
-		if size := start + int64(len(buf)+len(req.record)+len(l.opts.Delimiter)); l.opts.MaxBytes > 0 && size > l.opts.MaxBytes {
+		if size := l.kept.Load() + int64(len(buf)+len(req.record)+len(l.opts.Delimiter)); l.opts.MaxBytes > 0 && size > l.opts.MaxBytes {
 			results[i] = fmt.Errorf("%w (%d bytes)", ErrFull, l.opts.MaxBytes)
 			continue
 		}
@@ -531,6 +538,7 @@ func (l *Log) write(batch []*appendRequest) []error {
 	}
 	l.opts.OnCommit(len(written), wrote.Sub(began), time.Since(wrote), nil)
 	l.end.Store(start + int64(len(buf)))
+	l.kept.Add(int64(len(buf)))
 	for _, req := range written {
 		if req.applied != nil {
 			req.applied()
@@ -759,6 +767,13 @@ func (l *Log) readNew(file *os.File, atOpen bool) error {
 					failed++
 				} else {
 					read++
+					kept := l.kept.Add(int64(i + len(l.opts.Delimiter)))
+					if limit := l.opts.MaxBytes; limit > 0 && kept > limit {
+						l.end.Store(end)
+						return fmt.Errorf("%s %w of %d bytes (%d bytes of records in its first %d bytes, of %d): "+
+							"it would not fit in this process's memory; refusing to load it, nothing was changed",
+							l.path, ErrOverLimit, limit, kept, recordEnd, size)
+					}
 				}
 			}
 			pending = pending[i+len(l.opts.Delimiter):]

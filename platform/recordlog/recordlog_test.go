@@ -10,6 +10,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 )
@@ -243,4 +244,29 @@ func childWriter(path string, count int) error {
 		}
 	}
 	return nil
+}
+
+// TestMaxBytesCountsTheRecordsKept: a record skipped as too long does not count against
+// MaxBytes (appends go on), and a file whose records hold more than MaxBytes is refused at
+// open, with a message that says why.
+func TestMaxBytesCountsTheRecordsKept(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "records")
+	junk := bytes.Repeat([]byte("j"), 4096)
+	os.WriteFile(path, append(append([]byte("{a}"), delim...), append(junk, delim...)...), 0o644)
+	c := &collector{}
+	l, err := Open(path, Options{Delimiter: delim, Apply: c.apply, Log: discard(), MaxRecordBytes: 1024, MaxBytes: 200})
+	if err != nil {
+		t.Fatalf("a file of 4 KiB whose one readable record takes 13 bytes, limit 200: %v", err)
+	}
+	for i := range 5 {
+		if err := l.Append([]byte(fmt.Sprintf("{record %d}", i)), nil); err != nil {
+			t.Fatalf("append %d past a skipped record larger than the limit: %v", i, err)
+		}
+	}
+	l.Close()
+
+	if _, err = Open(path, Options{Delimiter: delim, Apply: (&collector{}).apply, Log: discard(), MaxRecordBytes: 1024, MaxBytes: 50}); err == nil ||
+		!strings.Contains(err.Error(), "holds more than the limit of 50 bytes") {
+		t.Fatalf("a file holding more records than the limit: %v, want it refused", err)
+	}
 }

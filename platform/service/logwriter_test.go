@@ -63,3 +63,38 @@ func TestWarningsGoOutAtOnce(t *testing.T) {
 		t.Fatalf("out right after the warning: %q", out.String())
 	}
 }
+
+// stuckWriter blocks every write until released, as a pipe nobody reads does.
+type stuckWriter struct {
+	release chan struct{}
+	lockedBuffer
+}
+
+func (w *stuckWriter) Write(p []byte) (int, error) {
+	<-w.release
+	return w.lockedBuffer.Write(p)
+}
+
+// TestStdoutNotReadNeverBlocksALogger: with stdout not being read, writing lines, and
+// flushing them as a warning does, returns at once, whatever the number; once
+// stdout is read again, what was kept comes out with a warning counting what was dropped.
+func TestStdoutNotReadNeverBlocksALogger(t *testing.T) {
+	out := &stuckWriter{release: make(chan struct{})}
+	l := newLogWriter(out)
+	line := []byte(strings.Repeat("x", 1023) + "\n")
+	start := time.Now()
+	for range 4000 { // 4 MiB: past what is kept
+		l.Write(line)
+	}
+	l.Write([]byte("an error\n"))
+	l.flush() // as for a warning
+	if took := time.Since(start); took > 2*time.Second {
+		t.Fatalf("4,000 lines with stdout not read took %s to write", took)
+	}
+	close(out.release)
+	l.Close()
+	got := out.String()
+	if !strings.Contains(got, `"msg":"log lines dropped: stdout was not being read"`) || strings.Count(got, "\n") < 1000 {
+		t.Fatalf("after stdout was read again: %d lines, the last %.200q", strings.Count(got, "\n"), got[max(0, len(got)-200):])
+	}
+}

@@ -28,14 +28,15 @@ import (
 
 // Common settings, embedded in every service's config.
 type Common struct {
-	LogLevel        slog.Level    `envconfig:"LOG_LEVEL" default:"info" desc:"log level: debug, info, warn or error"`
-	MetricsPort     int           `envconfig:"METRICS_PORT" default:"9090" desc:"port of GET /metrics (Prometheus), apart from the public port"`
-	MaxConnections  int           `envconfig:"MAX_CONNECTIONS" default:"256" desc:"connections held open at once; past it the longest-idle is closed, or a new one gets 503"`
-	ShutdownDelay   time.Duration `envconfig:"SHUTDOWN_DELAY" default:"5s" desc:"after SIGTERM, how long to go on serving with /readyz at 503 before draining"`
-	ShutdownTimeout time.Duration `envconfig:"SHUTDOWN_TIMEOUT" default:"10s" desc:"how long in-flight requests may take to finish after SIGTERM"`
-	ServedBy        bool          `envconfig:"SERVED_BY" default:"true" desc:"name the pod that served each answer (X-Served-By: service, pod, IP, node, version) and, in tasks, the auth pod that verified the token (X-Auth-Verified-By); false: no such headers"`
-	NodeName        string        `envconfig:"NODE_NAME" desc:"the node this pod runs on, for X-Served-By (deploy/k8s sets it from spec.nodeName)"`
-	LabControls     bool          `envconfig:"LAB_CONTROLS" default:"false" desc:"true: POST /lab on the metrics port makes this process slow, failing or unready, for teaching (the lessons and compose set it; never in production)"`
+	LogLevel                slog.Level    `envconfig:"LOG_LEVEL" default:"info" desc:"log level: debug, info, warn or error"`
+	MetricsPort             int           `envconfig:"METRICS_PORT" default:"9090" desc:"port of GET /metrics (Prometheus), apart from the public port"`
+	MaxConnections          int           `envconfig:"MAX_CONNECTIONS" default:"256" desc:"connections held open at once; past it the longest-idle is closed, or a new one gets 503"`
+	MaxConnectionsPerClient int           `envconfig:"MAX_CONNECTIONS_PER_CLIENT" default:"0" desc:"connections held open at once from one client address (past it its own longest-idle is closed, or the new one gets 503); 0: no cap of its own (behind a proxy every client is one address)"`
+	ShutdownDelay           time.Duration `envconfig:"SHUTDOWN_DELAY" default:"5s" desc:"after SIGTERM, how long to go on serving with /readyz at 503 before draining"`
+	ShutdownTimeout         time.Duration `envconfig:"SHUTDOWN_TIMEOUT" default:"10s" desc:"how long in-flight requests may take to finish after SIGTERM"`
+	ServedBy                bool          `envconfig:"SERVED_BY" default:"true" desc:"name the pod that served each answer (X-Served-By: service, pod, IP, node, version) and, in tasks, the auth pod that verified the token (X-Auth-Verified-By); false: no such headers"`
+	NodeName                string        `envconfig:"NODE_NAME" desc:"the node this pod runs on, for X-Served-By (deploy/k8s sets it from spec.nodeName)"`
+	LabControls             bool          `envconfig:"LAB_CONTROLS" default:"false" desc:"true: POST /lab on the metrics port makes this process slow, failing or unready, for teaching (the lessons and compose set it; never in production)"`
 
 	name     string   // the service's, as Setup was given it
 	settings []string // the variables it reads
@@ -46,6 +47,8 @@ func (c Common) validate() error {
 	switch {
 	case c.MetricsPort < 0 || c.MetricsPort > 65535:
 		return fmt.Errorf("METRICS_PORT=%d is not a port", c.MetricsPort)
+	case c.MaxConnectionsPerClient < 0:
+		return fmt.Errorf("MAX_CONNECTIONS_PER_CLIENT=%d must not be negative", c.MaxConnectionsPerClient)
 	case c.MaxConnections < 1:
 		return fmt.Errorf("MAX_CONNECTIONS=%d must be at least 1", c.MaxConnections)
 	case c.ShutdownDelay < 0:
@@ -79,15 +82,16 @@ func (c Common) Serve(ctx context.Context, log *slog.Logger, port int, handler h
 		}
 	}()
 	return httpserver.Run(ctx, log, httpserver.Options{
-		Port:            port,
-		Handler:         handler,
-		MetricsPort:     c.MetricsPort,
-		Metrics:         m.Handler(),
-		Admin:           admin,
-		Probes:          probes,
-		MaxConnections:  c.MaxConnections,
-		ShutdownDelay:   c.ShutdownDelay,
-		ShutdownTimeout: c.ShutdownTimeout,
+		Port:                    port,
+		Handler:                 handler,
+		MetricsPort:             c.MetricsPort,
+		Metrics:                 m.Handler(),
+		Admin:                   admin,
+		Probes:                  probes,
+		MaxConnections:          c.MaxConnections,
+		MaxConnectionsPerClient: c.MaxConnectionsPerClient,
+		ShutdownDelay:           c.ShutdownDelay,
+		ShutdownTimeout:         c.ShutdownTimeout,
 	})
 }
 

@@ -6,8 +6,10 @@ import (
 	"net/http"
 	"runtime/debug"
 	"slices"
+	"strings"
 	"time"
 
+	"github.com/go-chi/chi/v5"
 	"github.com/go-chi/chi/v5/middleware"
 )
 
@@ -44,7 +46,7 @@ func AccessLog(log *slog.Logger, quiet ...string) func(http.Handler) http.Handle
 			record := slog.NewRecord(now, level, AccessMessage, 0)
 			record.AddAttrs(
 				slog.String("method", clip(r.Method, maxLoggedMethod)),
-				slog.String("path", clip(r.URL.Path, maxLoggedPath)),
+				slog.String("path", loggedPath(r)),
 				slog.Int("status", ww.Status()),
 				slog.Int("bytes", ww.BytesWritten()),
 				slog.Float64("ms", float64(now.Sub(start).Microseconds())/1000))
@@ -58,7 +60,23 @@ func AccessLog(log *slog.Logger, quiet ...string) func(http.Handler) http.Handle
 const (
 	maxLoggedMethod = 16
 	maxLoggedPath   = 256
+	// An unknown path's first segment: enough to see a typo.
+	maxUnmatchedPath = 32
 )
+
+// loggedPath is r's path as the access line shows it: clipped, and only its first segment
+// when it matched no route (a client of the original's API may send a password or a token
+// in a path: /token/<hash>/<password>).
+func loggedPath(r *http.Request) string {
+	path := r.URL.Path
+	if rctx := chi.RouteContext(r.Context()); rctx != nil && rctx.RoutePattern() == "" {
+		if i := strings.IndexByte(path[min(1, len(path)):], '/'); i >= 0 {
+			path = path[:i+1] + "/…"
+		}
+		return clip(path, maxUnmatchedPath)
+	}
+	return clip(path, maxLoggedPath)
+}
 
 // clip returns s cut to at most n bytes, marked with "…" when it was cut.
 func clip(s string, n int) string {

@@ -5,6 +5,8 @@ package main
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"io"
 	"time"
 
@@ -12,6 +14,7 @@ import (
 	"github.com/kub-demo/kub-demo/platform/discovery"
 	"github.com/kub-demo/kub-demo/platform/httpserver"
 	"github.com/kub-demo/kub-demo/platform/metrics"
+	"github.com/kub-demo/kub-demo/platform/recordlog"
 	"github.com/kub-demo/kub-demo/platform/service"
 	"github.com/kub-demo/kub-demo/services/tasks/internal/server"
 )
@@ -40,6 +43,9 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 
 	m := metrics.New()
 	tasks, err := openStore(ctx, &cfg, maxBytes, log, m)
+	if errors.Is(err, recordlog.ErrOverLimit) {
+		return fmt.Errorf("%w; the limit is %s: raise it, and the memory limit with it, or move the tasks to PostgreSQL (DATABASE_URL, then tasks -import)", err, maxBytesSource)
+	}
 	if err != nil {
 		return err
 	}

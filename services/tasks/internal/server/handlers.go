@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"time"
 	"unicode/utf8"
 
 	"github.com/kub-demo/kub-demo/platform/authapi"
@@ -110,7 +111,9 @@ func authenticate(r *http.Request, auth Verifier, missing error) (string, error)
 	case errors.Is(err, authapi.ErrKeyRefused):
 		return "", web.Unavailable(keyRefusedMessage, err)
 	case errors.Is(err, authapi.ErrUnavailable):
-		return "", web.Unavailable("The auth service is unavailable, so the token could not be checked. Try again in a moment.", err)
+		// Quiet: the outage is logged when it begins and ends (watchedVerifier), not per request.
+		return "", &web.Error{Status: http.StatusServiceUnavailable, Message: "The auth service is unavailable, so the token could not be checked. Try again in a moment.",
+			Err: err, RetryAfter: time.Second, Quiet: true}
 	case err != nil:
 		return "", err
 	}

@@ -2,9 +2,12 @@
 package server
 
 import (
+	"context"
+	"errors"
 	"log/slog"
 	"net/http"
 
+	"github.com/kub-demo/kub-demo/platform/authapi"
 	"github.com/kub-demo/kub-demo/platform/httpserver"
 	"github.com/kub-demo/kub-demo/platform/metrics"
 	"github.com/kub-demo/kub-demo/platform/web"
@@ -14,9 +17,29 @@ import (
 // answer carries the CORS headers of the original, and any OPTIONS preflight is answered.
 func Routes(log *slog.Logger, probes *httpserver.Probes, m *metrics.Registry, tasks Tasks, auth Verifier) http.Handler {
 	r := httpserver.Router(log, probes, m, cors)
+	auth = watchedVerifier{auth, web.NewOutage(log, "auth")}
 	r.Get("/tasks", web.Handle(log, handleTaskList(tasks, auth)))
 	r.Post("/tasks", web.Handle(log, handleTaskCreate(tasks, auth)))
 	return r
+}
+
+// watchedVerifier logs an auth outage once it begins, while it lasts and when it ends
+// (web.Outage): authenticate answers each request it fails without logging it.
+type watchedVerifier struct {
+	Verifier
+	outage *web.Outage
+}
+
+func (v watchedVerifier) VerifyToken(ctx context.Context, token string) (string, error) {
+	uid, err := v.Verifier.VerifyToken(ctx, token)
+	switch {
+	case errors.Is(err, authapi.ErrBusy): // load being shed, not an outage
+	case errors.Is(err, authapi.ErrUnavailable):
+		v.outage.Failed(err)
+	case err == nil, errors.Is(err, authapi.ErrRejected):
+		v.outage.Succeeded()
+	}
+	return uid, err
 }
 
 // The CORS headers' values, shared by every answer (net/http never changes a header value in

@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 )
 
@@ -156,6 +157,63 @@ func TestPagesOfMergedListsAreTheMergeInStoredOrder(t *testing.T) {
 		end := min(p.offset+p.limit, len(want))
 		if fmt.Sprint(got) != fmt.Sprint(want[min(p.offset, end):end]) {
 			t.Fatalf("Page(%d, %d): %d tasks, not the %d expected in order", p.offset, p.limit, len(got), end-p.offset)
+		}
+	}
+}
+
+// TestQuotaIsExactUnderConcurrentAppends: 64 appends of one user at once, into one store and
+// into two stores on one folder (two replicas), store exactly the quota.
+func TestQuotaIsExactUnderConcurrentAppends(t *testing.T) {
+	for _, replicas := range []int{1, 2} {
+		folder := t.TempDir()
+		var stores []*Store
+		for range replicas {
+			stores = append(stores, openWith(t, folder, Options{MaxTasksPerUser: 20}))
+		}
+		var wg sync.WaitGroup
+		var mu sync.Mutex
+		outcomes := map[string]int{}
+		for i := range 64 {
+			wg.Go(func() {
+				err := stores[i%replicas].Append(ctx, "alice", Task{Title: fmt.Sprint(i)})
+				mu.Lock()
+				defer mu.Unlock()
+				switch {
+				case err == nil:
+					outcomes["stored"]++
+				case errors.Is(err, ErrQuota):
+					outcomes["quota"]++
+				default:
+					outcomes[err.Error()]++
+				}
+			})
+		}
+		wg.Wait()
+		if outcomes["stored"] != 20 || outcomes["quota"] != 44 {
+			t.Errorf("%d replicas, 64 appends at once with a quota of 20: %v, want 20 stored and 44 refused", replicas, outcomes)
+		}
+	}
+}
+
+// TestSmallUsersRoom: users who fill the store stop short of its last eighth, which stays
+// for users with little stored.
+func TestSmallUsersRoom(t *testing.T) {
+	const limit = 200 << 10
+	s := openWith(t, t.TempDir(), Options{MaxBytes: limit})
+	big := Task{Title: "big", Text: strings.Repeat("x", 15<<10)}
+	var err error
+	for i := 0; err == nil; i++ {
+		err = s.Append(ctx, fmt.Sprintf("filler-%d", i%3), big)
+	}
+	if !errors.Is(err, ErrFull) {
+		t.Fatalf("filling: %v, want ErrFull", err)
+	}
+	if s.total > limit-limit/smallUsersRoom {
+		t.Fatalf("the fillers took %d bytes, past %d", s.total, limit-limit/smallUsersRoom)
+	}
+	for i := range 10 {
+		if err := s.Append(ctx, fmt.Sprintf("newcomer-%d", i), Task{Title: "a 1 KB task", Text: strings.Repeat("y", 1<<10)}); err != nil {
+			t.Fatalf("newcomer %d with the fillers stopped: %v", i, err)
 		}
 	}
 }

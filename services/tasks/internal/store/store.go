@@ -100,6 +100,11 @@ type Store struct {
 	unowned *list            // tasks with no owner, when not Shared
 	owners  map[string]*list // each owner's tasks, when not Shared
 	usage   map[string]usage // each owner's tasks and bytes, for the quota
+	// reserved are the appends that passed the quota and are not written yet, by owner and in
+	// all: the quota and the small users' room count them (see Append).
+	reserved      map[string]usage
+	reservedBytes int64
+	total         int64 // bytes of the records read, delimiters included
 }
 
 type usage struct {
@@ -141,6 +146,10 @@ func (s *Store) reset() {
 	s.all, s.unowned = &list{}, &list{}
 	s.owners = make(map[string]*list)
 	s.usage = make(map[string]usage)
+	s.total = 0
+	if s.reserved == nil { // appends in flight keep their reservations across a reload
+		s.reserved = make(map[string]usage)
+	}
 }
 
 // apply reads one record of the file.
@@ -168,6 +177,7 @@ func (s *Store) add(owner string, answer []byte, recordBytes int) error {
 	s.seq++
 	u := s.usage[owner]
 	s.usage[owner] = usage{tasks: u.tasks + 1, bytes: u.bytes + int64(recordBytes)}
+	s.total += int64(recordBytes + len(Delimiter))
 	switch {
 	case s.opts.Shared:
 		s.all.add(seq, answer)
@@ -187,9 +197,13 @@ func (s *Store) add(owner string, answer []byte, recordBytes int) error {
 // Append stores t as owner's and returns once it is on disk. Concurrent appends share one
 // fsync. Errors: ErrTooLarge, ErrQuota, ErrFull, ErrUnavailable, or the disk's.
 //
-// The quota is checked against what this process has read, before the write: concurrent
-// appends of one user (or a replica's) may take it over by as many as are in flight. The
-// store's size limit is exact.
+// The quota is exact, for concurrent appends and for replicas sharing the file: it is checked
+// under the file's lock, once the other processes' records are read, against what is stored
+// and what the appends of this process that passed it before reserved.
+//
+// The last smallUsersRoom of the store's size limit is kept for users whose tasks take less
+// than smallUser bytes: when many users fill the store as fast as they can, the others can
+// still store what the course's flow stores.
 func (s *Store) Append(_ context.Context, owner string, t Task) error {
 	encoded, answer, err := Encode(t, owner)
 	if err != nil {
@@ -198,14 +212,67 @@ func (s *Store) Append(_ context.Context, owner string, t Task) error {
 	if err := s.file.Refresh(); err != nil {
 		return err
 	}
-	s.mu.RLock()
-	u := s.usage[owner]
-	s.mu.RUnlock()
-	if err := s.opts.CheckQuota(int64(u.tasks), u.bytes, int64(len(encoded))); err != nil {
+	size := int64(len(encoded))
+	if err := s.admit(owner, size, false); err != nil { // at once, without the file's lock
 		return err
 	}
+	reserved := false
+	check := func() error {
+		if err := s.admit(owner, size, true); err != nil {
+			return err
+		}
+		reserved = true
+		return nil
+	}
 	// Once written, the task is kept as it is already encoded, not read back from the record.
-	return s.file.AppendApplied(encoded, nil, func() { s.add(owner, answer, len(encoded)) })
+	err = s.file.AppendApplied(encoded, check, func() {
+		s.release(owner, size)
+		reserved = false
+		s.add(owner, answer, len(encoded))
+	})
+	if reserved {
+		s.release(owner, size)
+	}
+	return err
+}
+
+// smallUser and smallUsersRoom: see Append.
+const (
+	smallUser      = MaxRecordBytes
+	smallUsersRoom = 8 // the last 1/8 of MaxBytes
+)
+
+// admit says whether owner may store a record of size more, counting what is stored and
+// reserved, and reserves it when reserve is set.
+func (s *Store) admit(owner string, size int64, reserve bool) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	u, r := s.usage[owner], s.reserved[owner]
+	if err := s.opts.CheckQuota(int64(u.tasks+r.tasks), u.bytes+r.bytes, size); err != nil {
+		return err
+	}
+	if limit := s.opts.MaxBytes; limit > 0 && u.bytes+r.bytes+size > smallUser &&
+		s.total+s.reservedBytes+size+int64(len(Delimiter)) > limit-limit/smallUsersRoom {
+		return fmt.Errorf("%w (%d bytes; the last %d are kept for users with under %d bytes of tasks)",
+			ErrFull, limit, limit/smallUsersRoom, smallUser)
+	}
+	if reserve {
+		s.reserved[owner] = usage{tasks: r.tasks + 1, bytes: r.bytes + size}
+		s.reservedBytes += size + int64(len(Delimiter))
+	}
+	return nil
+}
+
+// release gives back a reservation of admit.
+func (s *Store) release(owner string, size int64) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if r := s.reserved[owner]; r.tasks <= 1 {
+		delete(s.reserved, owner)
+	} else {
+		s.reserved[owner] = usage{tasks: r.tasks - 1, bytes: r.bytes - size}
+	}
+	s.reservedBytes -= size + int64(len(Delimiter))
 }
 
 // Page returns the tasks viewer may see, offset to offset+limit (fewer at the end), as slices

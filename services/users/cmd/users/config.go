@@ -10,6 +10,7 @@ import (
 	"github.com/kub-demo/kub-demo/platform/pgdb"
 	"github.com/kub-demo/kub-demo/platform/service"
 	"github.com/kub-demo/kub-demo/services/users/internal/accounts"
+	"github.com/kub-demo/kub-demo/services/users/internal/throttle"
 )
 
 type config struct {
@@ -23,6 +24,8 @@ type config struct {
 	SignupsPerClient        int           `envconfig:"SIGNUPS_PER_CLIENT" default:"20" desc:"signups a client address may make per THROTTLE_WINDOW before 429; 0 switches it off"`
 	ThrottleWindow          time.Duration `envconfig:"THROTTLE_WINDOW" default:"1m" desc:"the window of the three limits above (each refills evenly over it)"`
 	InFlightPerClient       int           `envconfig:"LOGINS_IN_FLIGHT_PER_CLIENT" default:"4" desc:"logins and signups of one client address at auth at once (more wait, up to AUTH_TIMEOUT, then 429); 0 switches it off"`
+	InFlight                int           `envconfig:"LOGINS_IN_FLIGHT" default:"4" desc:"logins and signups at auth at once from this process, from every client (4 times more wait in a line where the addresses with the fewest turns of late go first, up to AUTH_TIMEOUT; past either, 503); at most auth's bcrypt places; 0 switches it off"`
+	TrustedProxies          string        `envconfig:"TRUSTED_PROXIES" desc:"comma-separated CIDRs or addresses of proxies (an ingress, the frontend) whose X-Forwarded-For names the client for the limits per address; empty: the TCP peer is the client"`
 	UsersMaxBytes           int64         `envconfig:"USERS_MAX_BYTES" desc:"size limit of users.jsonl; default: derived from the memory limit (GOMEMLIMIT)"`
 	discovery.AuthEnv
 	pgdb.Env
@@ -32,6 +35,17 @@ type config struct {
 }
 
 func (c *config) ListenPort() int { return c.Port }
+
+const (
+	// knownLoginsFor is how long an address that logged in to an account stays known to it:
+	// past the failure limits, an address logs in only where it is known.
+	knownLoginsFor = 7 * 24 * time.Hour
+	// fairHalfLife is how fast an address's turns at auth are forgotten in the line for it,
+	// and fairLine how many wait in it per place (LOGINS_IN_FLIGHT): past that, the one
+	// that has had most turns of late is answered 503 at once.
+	fairHalfLife = 10 * time.Second
+	fairLine     = 4
+)
 
 func (c *config) Validate() error {
 	if _, err := accounts.ParseDemoUser(c.DemoUser); err != nil {
@@ -45,6 +59,9 @@ func (c *config) Validate() error {
 	}
 	if c.ThrottleWindow <= 0 {
 		return fmt.Errorf("THROTTLE_WINDOW=%s must be positive", c.ThrottleWindow)
+	}
+	if _, err := throttle.ParseProxies(c.TrustedProxies); err != nil {
+		return fmt.Errorf("TRUSTED_PROXIES: %w", err)
 	}
 	if c.UsersMaxBytes < 0 {
 		return fmt.Errorf("USERS_MAX_BYTES=%d must not be negative", c.UsersMaxBytes)

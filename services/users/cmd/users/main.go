@@ -5,6 +5,8 @@ package main
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"io"
 	"time"
 
@@ -12,6 +14,7 @@ import (
 	"github.com/kub-demo/kub-demo/platform/discovery"
 	"github.com/kub-demo/kub-demo/platform/httpserver"
 	"github.com/kub-demo/kub-demo/platform/metrics"
+	"github.com/kub-demo/kub-demo/platform/recordlog"
 	"github.com/kub-demo/kub-demo/platform/service"
 	"github.com/kub-demo/kub-demo/services/users/internal/accounts"
 	"github.com/kub-demo/kub-demo/services/users/internal/server"
@@ -41,6 +44,9 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 
 	m := metrics.New()
 	store, err := openStore(ctx, &cfg, maxBytes, log, m)
+	if errors.Is(err, recordlog.ErrOverLimit) {
+		return fmt.Errorf("%w; the limit is %s: raise it, and the memory limit with it, or move the users to PostgreSQL (DATABASE_URL, then users -import)", err, maxBytesSource)
+	}
 	if err != nil {
 		return err
 	}
@@ -56,12 +62,15 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	probes.AddCheck("auth does not answer, or refuses AUTH_API_KEY", authClient.Ready)
 	probes.AddCheck("the demo user is not created yet", httpserver.ReadyWhen(accts.DemoReady))
 	probes.AddCheck(store.checkName, store.check)
+	proxies, _ := throttle.ParseProxies(cfg.TrustedProxies) // validated with the config
 	limits := server.Throttles{
+		Proxies:                 proxies,
 		LoginFailuresPerClient:  throttle.New(cfg.LoginFailuresPerClient, cfg.ThrottleWindow, throttle.DefaultMaxKeys),
 		LoginFailuresPerAccount: throttle.New(cfg.LoginFailuresPerAccount, cfg.ThrottleWindow, throttle.DefaultMaxKeys),
-		FailedOnAccount:         throttle.New(1, cfg.ThrottleWindow, throttle.DefaultMaxKeys),
+		KnownLogins:             throttle.NewSeen(knownLoginsFor, throttle.DefaultMaxKeys),
 		SignupsPerClient:        throttle.New(cfg.SignupsPerClient, cfg.ThrottleWindow, throttle.DefaultMaxKeys),
 		InFlightPerClient:       throttle.NewGate(cfg.InFlightPerClient),
+		AtAuth:                  throttle.NewFair(cfg.InFlight, fairLine*cfg.InFlight, fairHalfLife, throttle.DefaultMaxKeys),
 		WaitForPlace:            cfg.AuthTimeout,
 	}
 	return cfg.Serve(ctx, log, cfg.Port, server.Routes(log, probes, m, accts, limits), m, probes,

@@ -12,7 +12,6 @@ import (
 	"github.com/kub-demo/kub-demo/platform/authapi"
 	"github.com/kub-demo/kub-demo/platform/web"
 	"github.com/kub-demo/kub-demo/services/users/internal/accounts"
-	"github.com/kub-demo/kub-demo/services/users/internal/throttle"
 )
 
 // Messages that clients of the original service match on: keep them as they are.
@@ -65,35 +64,37 @@ const keyRefusedMessage = "The users service is misconfigured: the auth service 
 	"which must be the same in auth, users and tasks. Retrying will not help; an operator must fix the setting."
 
 // unavailable maps an auth outage, or a user store that cannot be used now (its file, or its
-// database), to 503; anything else is returned as it is. A busy auth (shedding load) and an
-// unusable store (which logged why, once) are not logged again per request: under a flood
-// that would be a flood of error lines.
-func unavailable(err error) error {
+// database), to 503; anything else is returned as it is. None is logged per request: a busy
+// auth (shedding load) is the load itself, an outage of auth is logged when it begins, while
+// it lasts and when it ends (outage), and an unusable store logged why, once. Under a flood
+// a line per request would be a flood of error lines.
+func unavailable(err error, outage *web.Outage) error {
 	switch {
 	case errors.Is(err, authapi.ErrBusy):
 		return web.Busy("The auth service is busy. Try again in a moment.", err)
 	case errors.Is(err, authapi.ErrKeyRefused):
 		return web.Unavailable(keyRefusedMessage, err)
 	case errors.Is(err, authapi.ErrUnavailable):
-		return web.Unavailable("The auth service is unavailable. Try again in a moment.", err)
+		outage.Failed(err)
+		return web.Busy("The auth service is unavailable. Try again in a moment.", err)
 	case errors.Is(err, accounts.ErrUnavailable):
 		return web.Busy("The user store is unavailable. Try again in a moment.", err)
 	}
 	return err
 }
 
-func handleSignup(accts *accounts.Accounts, limits Throttles) web.HandlerFunc {
+func handleSignup(accts *accounts.Accounts, limits Throttles, outage *web.Outage) web.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) error {
 		creds, err := decodeCredentials(w, r)
 		if err != nil {
 			return err
 		}
-		now, client := time.Now(), throttle.ClientKey(r.RemoteAddr)
+		now, client := time.Now(), limits.Proxies.ClientKey(r)
 		if wait := limits.SignupsPerClient.Wait(client, now); wait > 0 {
 			return tooMany("signups from this address", wait)
 		}
 		limits.SignupsPerClient.Spend(client, now)
-		leave, err := limits.enter(r, client)
+		leave, err := limits.enter(r, client, client)
 		if err != nil {
 			return err
 		}
@@ -104,60 +105,72 @@ func handleSignup(accts *accounts.Accounts, limits Throttles) web.HandlerFunc {
 		case errors.Is(err, accounts.ErrFull):
 			return errStoreFull
 		case err != nil:
-			return unavailable(err)
+			return unavailable(err, outage)
 		}
+		outage.Succeeded()
 		web.Respond(w, http.StatusCreated, web.MessageBody{Message: "User created!"})
 		return nil
 	}
 }
 
-// loginWait is how long client must wait before trying to log in to account: its own
-// failures count, and the account's, if the account has had too many and this address
-// failed on it (an account under attack is closed only to the addresses that failed on it:
-// its owner, elsewhere, still logs in).
-func (t Throttles) loginWait(client, account string, now time.Time) time.Duration {
-	wait := t.LoginFailuresPerClient.Wait(client, now)
-	if accountWait := t.LoginFailuresPerAccount.Wait(account, now); accountWait > 0 &&
-		(t.FailedOnAccount == nil || t.FailedOnAccount.Wait(client+" "+account, now) > 0) {
-		wait = max(wait, accountWait)
-	}
-	return wait
-}
+// What a login costs its key in the line for auth, once auth has answered, over the turn
+// it took: a failed one more (failures are what a guesser's turns are, so that even one that
+// moves to a new address every few tries soon goes behind the others), a successful one
+// less (someone who logs in often is not pushed behind those who fail).
+const (
+	failedLoginTurns = 4
+	goodLoginTurns   = -0.75
+)
 
 type tokenResponse struct {
 	Token string `json:"token"`
 }
 
-func handleLogin(accts *accounts.Accounts, limits Throttles) web.HandlerFunc {
+func handleLogin(accts *accounts.Accounts, limits Throttles, outage *web.Outage) web.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) error {
 		creds, err := decodeCredentials(w, r)
 		if err != nil {
 			return err
 		}
-		client, account := throttle.ClientKey(r.RemoteAddr), accounts.NormalizeEmail(creds.Email)
-		if wait := limits.loginWait(client, account, time.Now()); wait > 0 {
+		client, account := limits.Proxies.ClientKey(r), accounts.NormalizeEmail(creds.Email)
+		pair := client + " " + account
+		known := limits.KnownLogins.Has(pair, time.Now())
+		// An address past its failures may still log in where it has before; an account past
+		// its failures, only from there.
+		if wait := limits.LoginFailuresPerClient.Wait(client, time.Now()); wait > 0 && !known {
 			return tooMany("failed logins", wait)
 		}
-		leave, err := limits.enter(r, client)
+		accountTry := func(failed bool) {}
+		if !known {
+			var wait time.Duration
+			if accountTry, wait = limits.LoginFailuresPerAccount.Take(account, time.Now()); wait > 0 {
+				return tooMany("failed logins", wait)
+			}
+		}
+		line := client
+		if known {
+			line = pair
+		}
+		leave, err := limits.enter(r, client, line)
 		if err != nil {
+			accountTry(false)
 			return err
 		}
 		defer leave()
-		// Again: failures of this address may have been counted while it waited its turn.
-		now := time.Now()
-		if wait := limits.loginWait(client, account, now); wait > 0 {
-			return tooMany("failed logins", wait)
-		}
 		token, err := accts.LogIn(r.Context(), creds)
+		accountTry(errors.Is(err, accounts.ErrBadCredentials))
 		switch {
 		case errors.Is(err, accounts.ErrBadCredentials):
-			limits.LoginFailuresPerClient.Spend(client, now)
-			limits.LoginFailuresPerAccount.Spend(account, now)
-			limits.FailedOnAccount.Spend(client+" "+account, now)
+			outage.Succeeded()
+			limits.LoginFailuresPerClient.Spend(client, time.Now())
+			limits.AtAuth.Charge(line, failedLoginTurns)
 			return errBadCredentials
 		case err != nil:
-			return unavailable(err)
+			return unavailable(err, outage)
 		}
+		outage.Succeeded()
+		limits.AtAuth.Charge(line, goodLoginTurns)
+		limits.KnownLogins.Mark(pair, time.Now())
 		web.Respond(w, http.StatusOK, tokenResponse{Token: token})
 		return nil
 	}

@@ -17,38 +17,58 @@ import (
 // Throttles bound what one client may try, counted before anything reaches auth. A nil
 // Limiter allows everything.
 type Throttles struct {
-	// LoginFailuresPerClient and LoginFailuresPerAccount count failed logins (wrong password,
-	// unknown email) by client address and by account: a successful login costs nothing, so
-	// the course's flow never meets them, and a password guesser soon gets 429.
-	LoginFailuresPerClient  *throttle.Limiter
+	// Proxies are those whose X-Forwarded-For names the client (TRUSTED_PROXIES); nil: the
+	// client is the TCP peer.
+	Proxies *throttle.Proxies
+	// LoginFailuresPerClient counts failed logins (wrong password, unknown email) by client
+	// address: past it, the address's logins get 429, except to accounts it has logged in to
+	// before (KnownLogins), so that a guesser behind the same address (a NAT, a proxy) does not
+	// lock out the others who log in there. A successful login costs nothing, so the course's
+	// flow never meets it.
+	LoginFailuresPerClient *throttle.Limiter
+	// LoginFailuresPerAccount counts failed logins at one account, from every address: each
+	// login takes a try before it reaches auth and a successful one gives it back, so that
+	// guesses from many addresses at once get exactly this many. Past it, the account is closed
+	// to every address but those that have logged in to it before (KnownLogins): its owner
+	// still logs in.
 	LoginFailuresPerAccount *throttle.Limiter
-	// FailedOnAccount remembers which addresses failed on which account (one failure per
-	// window): an account past its limit is closed only to those, so that nobody can lock an
-	// account's owner out by failing on purpose. Nil closes it to every address.
-	FailedOnAccount *throttle.Limiter
+	// KnownLogins are the address and account pairs that logged in successfully of late.
+	KnownLogins *throttle.Seen
 	// SignupsPerClient counts signups by client address: each costs a bcrypt hash in auth.
 	SignupsPerClient *throttle.Limiter
-	// InFlightPerClient bounds the logins and signups of one client address inside at once
-	// (each is a bcrypt run in auth): more wait their turn here, for at most WaitForPlace.
+	// InFlightPerClient bounds the logins and signups of one client address inside at once;
+	// AtAuth bounds them from every client at once, in a line where the address that has gone
+	// through least of late goes first (throttle.Fair), a login where its address logged in
+	// before counted apart from the address's others (an attacker behind the same address does
+	// not push it back). Each waits at most WaitForPlace.
 	InFlightPerClient *throttle.Gate
+	AtAuth            *throttle.Fair
 	WaitForPlace      time.Duration
 }
 
-// enter takes one of the client's places for a bcrypt-costing request, or answers 429.
-func (t Throttles) enter(r *http.Request, client string) (leave func(), err error) {
+// enter takes one of the client's places for a bcrypt-costing request and then one of
+// auth's in turn for line (the client, or a known login's own key), or answers 429 (the
+// client has too many inside) or 503 (auth has no room for it in time).
+func (t Throttles) enter(r *http.Request, client, line string) (leave func(), err error) {
 	ctx, cancel := context.WithTimeout(r.Context(), t.WaitForPlace)
 	defer cancel()
-	leave, err = t.InFlightPerClient.Enter(ctx, client)
+	leaveClient, err := t.InFlightPerClient.Enter(ctx, client)
 	if err != nil {
 		return nil, tooMany("logins and signups at once from this address", time.Second)
 	}
-	return leave, nil
+	leaveAuth, err := t.AtAuth.Enter(ctx, line)
+	if err != nil {
+		leaveClient()
+		return nil, web.Busy("The auth service is busy. Try again in a moment.", err)
+	}
+	return func() { leaveAuth(); leaveClient() }, nil
 }
 
 // Routes lists every route users serves, besides GET /healthz and /readyz.
 func Routes(log *slog.Logger, probes *httpserver.Probes, m *metrics.Registry, accts *accounts.Accounts, limits Throttles) http.Handler {
 	r := httpserver.Router(log, probes, m)
-	r.Post("/signup", web.Handle(log, handleSignup(accts, limits)))
-	r.Post("/login", web.Handle(log, handleLogin(accts, limits)))
+	outage := web.NewOutage(log, "auth")
+	r.Post("/signup", web.Handle(log, handleSignup(accts, limits, outage)))
+	r.Post("/login", web.Handle(log, handleLogin(accts, limits, outage)))
 	return r
 }

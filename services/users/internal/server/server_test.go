@@ -190,9 +190,10 @@ func from(handler http.Handler, addr, path, body string) *httptest.ResponseRecor
 }
 
 // TestFailedLoginsAreThrottled: a guesser gets 429 with Retry-After once its address, or the
-// account it guesses at, has used up its failures, before anything reaches auth; the
-// account's owner, elsewhere, still logs in while only the address is limited; successful
-// logins cost nothing.
+// account it guesses at, has used up its failures, before anything reaches auth; successful
+// logins cost nothing; an address or account past its limit stays open where a login
+// succeeded before (the account's owner, someone else behind the guesser's address); and
+// guesses at one account from many addresses get exactly the account's limit.
 func TestFailedLoginsAreThrottled(t *testing.T) {
 	calls := 0
 	auth := workingAuth()
@@ -201,13 +202,19 @@ func TestFailedLoginsAreThrottled(t *testing.T) {
 	handler := newHandler(t, t.TempDir(), auth, demo, Throttles{
 		LoginFailuresPerClient:  throttle.New(3, time.Minute, 100),
 		LoginFailuresPerAccount: throttle.New(5, time.Minute, 100),
-		FailedOnAccount:         throttle.New(1, time.Minute, 100),
+		KnownLogins:             throttle.NewSeen(time.Hour, 100),
 	})
-	const attacker, owner, other = "198.51.100.7:4000", "203.0.113.9:5000", "192.0.2.44:6000"
+	if rec := from(handler, "192.0.2.200:1", "/signup", `{"email":"neighbour@example.com","password":"pw"}`); rec.Code != 201 {
+		t.Fatalf("signup: %d", rec.Code)
+	}
+	const attacker, neighbour, owner, other = "198.51.100.7:4000", "198.51.100.7:4001", "203.0.113.9:5000", "192.0.2.44:6000"
 	for range 10 { // the course's login, many times: never limited
 		if rec := from(handler, owner, "/login", `{"email":"test@gmail.com","password":"testers"}`); rec.Code != 200 {
 			t.Fatalf("a successful login: %d", rec.Code)
 		}
+	}
+	if rec := from(handler, neighbour, "/login", `{"email":"neighbour@example.com","password":"pw"}`); rec.Code != 200 {
+		t.Fatalf("a login behind the attacker's address, before the attack: %d", rec.Code)
 	}
 	for i := range 3 {
 		if rec := from(handler, attacker, "/login", `{"email":"test@gmail.com","password":"guess`+fmt.Sprint(i)+`"}`); rec.Code != 401 {
@@ -222,19 +229,25 @@ func TestFailedLoginsAreThrottled(t *testing.T) {
 	if calls != before {
 		t.Fatal("a throttled login reached auth")
 	}
+	if rec := from(handler, neighbour, "/login", `{"email":"neighbour@example.com","password":"pw"}`); rec.Code != 200 {
+		t.Fatalf("someone behind the attacker's address who logged in before: %d, want 200", rec.Code)
+	}
 	if rec := from(handler, owner, "/login", `{"email":"test@gmail.com","password":"testers"}`); rec.Code != 200 {
 		t.Fatalf("the owner from another address while the attacker is limited: %d", rec.Code)
 	}
-	// Guesses at one account from many addresses: past the account's own limit, the account
-	// is closed to the addresses that failed on it, and still open to its owner elsewhere.
+	// Guesses at one account from many addresses: the account had 2 failures left.
+	var codes []int
 	for i := range 5 {
-		from(handler, fmt.Sprintf("192.0.2.%d:1", i+1), "/login", `{"email":"test@gmail.com","password":"wrong"}`)
+		codes = append(codes, from(handler, fmt.Sprintf("192.0.2.%d:1", i+1), "/login", `{"email":"test@gmail.com","password":"wrong"}`).Code)
 	}
-	if rec := from(handler, "192.0.2.1:2", "/login", `{"email":"test@gmail.com","password":"testers"}`); rec.Code != 429 {
-		t.Fatalf("an address that failed on the account, after 5 failures on it: %d, want 429", rec.Code)
+	if fmt.Sprint(codes) != "[401 401 429 429 429]" {
+		t.Fatalf("5 guesses from 5 addresses with 2 failures left on the account: %v, want [401 401 429 429 429]", codes)
 	}
-	if rec := from(handler, other, "/login", `{"email":"test@gmail.com","password":"testers"}`); rec.Code != 200 {
-		t.Fatalf("the owner from an address that never failed, the account under attack: %d, want 200", rec.Code)
+	if rec := from(handler, other, "/login", `{"email":"test@gmail.com","password":"testers"}`); rec.Code != 429 {
+		t.Fatalf("an address never seen, the account past its limit: %d, want 429", rec.Code)
+	}
+	if rec := from(handler, owner, "/login", `{"email":"test@gmail.com","password":"testers"}`); rec.Code != 200 {
+		t.Fatalf("the owner, where it logged in before, the account under attack: %d, want 200", rec.Code)
 	}
 }
 

@@ -6,12 +6,12 @@ package throttle
 
 import (
 	"math"
-	"net"
-	"net/netip"
 	"sync"
 	"time"
 
 	"golang.org/x/time/rate"
+
+	"github.com/kub-demo/kub-demo/platform/httpserver"
 )
 
 // Limiter is the buckets of one kind of try. The zero of *Limiter (nil) allows everything.
@@ -20,8 +20,9 @@ type Limiter struct {
 	burst   int
 	maxKeys int
 
-	mu   sync.Mutex
-	keys map[string]*rate.Limiter
+	mu      sync.Mutex
+	keys    map[string]*rate.Limiter
+	pending map[string]int // tries let in by Take and not yet done
 }
 
 // DefaultMaxKeys bounds the keys a Limiter remembers (about 150 bytes each).
@@ -36,7 +37,7 @@ func New(burst int, window time.Duration, maxKeys int) *Limiter {
 		return nil
 	}
 	return &Limiter{every: rate.Limit(float64(burst) / window.Seconds()), burst: burst, maxKeys: maxKeys,
-		keys: make(map[string]*rate.Limiter)}
+		keys: make(map[string]*rate.Limiter), pending: make(map[string]int)}
 }
 
 // Wait is how long key must wait before its next try: 0 when it may try now.
@@ -75,6 +76,37 @@ func (l *Limiter) Spend(key string, now time.Time) {
 	lim.ReserveN(now, 1) // into debt if need be: each try waits its turn
 }
 
+// Take lets key try now if it has a try left with those already in flight counted
+// (pending), and returns done, which counts the try when it failed, or else gives it back
+// (a successful login, say). Otherwise it returns how long key must wait. Unlike Wait then
+// Spend, tries that come at once never take key past its allowance: exactly burst go
+// through, however many come together.
+func (l *Limiter) Take(key string, now time.Time) (done func(failed bool), wait time.Duration) {
+	if l == nil {
+		return func(bool) {}, 0
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	tokens := float64(l.burst)
+	if lim, ok := l.keys[key]; ok {
+		tokens = lim.TokensAt(now)
+	}
+	if left := tokens - float64(l.pending[key]); left < 1 {
+		return nil, time.Duration(math.Ceil((1 - left) / float64(l.every) * float64(time.Second)))
+	}
+	l.pending[key]++
+	return func(failed bool) {
+		l.mu.Lock()
+		if l.pending[key]--; l.pending[key] <= 0 {
+			delete(l.pending, key)
+		}
+		l.mu.Unlock()
+		if failed {
+			l.Spend(key, time.Now())
+		}
+	}, 0
+}
+
 // sweep forgets the keys whose bucket has filled up again (they are as good as new), and
 // reports whether that made room. Callers hold l.mu.
 func (l *Limiter) sweep(now time.Time) bool {
@@ -87,22 +119,6 @@ func (l *Limiter) sweep(now time.Time) bool {
 }
 
 // ClientKey is the key of the client that sent a request from remoteAddr (an http.Request's
-// RemoteAddr): its IPv4 address, or the /64 network of its IPv6 address (one machine often
-// has a whole /64 to pick addresses from). The address is the TCP peer's, never a header a
-// client could write.
-func ClientKey(remoteAddr string) string {
-	host, _, err := net.SplitHostPort(remoteAddr)
-	if err != nil {
-		host = remoteAddr
-	}
-	addr, err := netip.ParseAddr(host)
-	if err != nil {
-		return host
-	}
-	addr = addr.Unmap()
-	if addr.Is6() {
-		prefix, _ := addr.Prefix(64)
-		return prefix.String()
-	}
-	return addr.String()
-}
+// RemoteAddr): the one the connection limit counts by (httpserver.ClientKey). The address is
+// the TCP peer's, never a header a client could write.
+func ClientKey(remoteAddr string) string { return httpserver.ClientKey(remoteAddr) }
