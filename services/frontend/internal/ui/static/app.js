@@ -193,7 +193,7 @@
       $("title").value = "";
       $("text").value = "";
       await loadTasks();
-      say("Task stored: " + task.title);
+      say("Task stored: " + (task.title.length > 80 ? task.title.slice(0, 80) + "…" : task.title));
       $("title").focus();
     });
   });
