@@ -24,6 +24,7 @@ set -euo pipefail
 
 log() { printf 'nginx-image: %s\n' "$*" >&2; }
 die() { log "error: $*"; exit 1; }
+. "$(dirname "$0")/local-image.sh"
 
 command -v docker >/dev/null || die "docker not found"
 nginx=/usr/sbin/nginx
@@ -34,18 +35,9 @@ tag="${NGINX_IMAGE:-local/nginx:$(cut -d. -f1,2 <<<"$version")}"
 
 recipe=1
 stamp="$version/$(uname -m)/r$recipe"
-if [ "${FORCE:-0}" != 1 ] &&
-	have="$(docker image inspect -f '{{index .Config.Labels "org.kub-demo.nginx"}}' "$tag" 2>/dev/null)" &&
-	[ "$have" = "$stamp" ]; then
-	log "$tag is up to date ($stamp)"
-	echo "$tag"
-	exit 0
-fi
+image_current org.kub-demo.nginx "$tag" "$stamp" && exit 0
 
-busybox=""
-for b in /bin/busybox /usr/bin/busybox; do
-	if [ -x "$b" ] && ! LC_ALL=C ldd "$b" >/dev/null 2>&1; then busybox="$b"; break; fi
-done
+busybox="$(static_busybox)"
 [ -n "$busybox" ] || die "a static busybox is needed: apt-get install busybox-static (Debian/Ubuntu)"
 
 root="$(mktemp -d "${TMPDIR:-/tmp}/nginx-image.XXXXXX")"
@@ -55,16 +47,8 @@ log "staging nginx $version in $root"
 mkdir -p "$root/usr/sbin" "$root/etc/nginx/conf.d" "$root/usr/share/nginx/html" "$root/bin" "$root/usr/local/bin"
 cp "$nginx" "$root/usr/sbin/"
 cp /etc/nginx/mime.types "$root/etc/nginx/"
-libs="$(ldd "$nginx" | awk '/=> not found/ {print "MISSING " $1} /=> \// {print $3} /^\t\/lib/ {print $1}' | sort -u)"
-if grep -q '^MISSING' <<<"$libs"; then die "libraries not found: $(grep '^MISSING' <<<"$libs" | tr '\n' ' ')"; fi
-for l in $libs; do
-	mkdir -p "$root$(dirname "$l")"
-	cp -L "$l" "$root$l"
-done
-cp "$busybox" "$root/bin/busybox"
-for applet in $("$busybox" --list); do
-	[ -e "$root/bin/$applet" ] || ln -s busybox "$root/bin/$applet"
-done
+stage_libs "$root" "$nginx"
+stage_busybox "$root" "$busybox"
 printf 'root:x:0:0:root:/root:/bin/sh\nnginx:x:65532:65532:nginx:/nonexistent:/bin/false\n' >"$root/etc/passwd"
 printf 'root:x:0:\nnginx:x:65532:\n' >"$root/etc/group"
 printf 'passwd: files\ngroup: files\nhosts: files dns\n' >"$root/etc/nsswitch.conf"
