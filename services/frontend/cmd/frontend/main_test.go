@@ -136,11 +136,11 @@ func TestDirectModeHandsThePageThePublicURLs(t *testing.T) {
 		"USERS_ADDRESS": "users", "TASKS_ADDRESS": "tasks", "FRONTEND_API_MODE": "direct",
 		"USERS_PUBLIC_URL": "http://localhost:8080/", "TASKS_PUBLIC_URL": "http://localhost:8000",
 	})
-	resp, body := get(t, svc.URL+"/config.js")
+	_, body := get(t, svc.URL+"/config.js")
 	if body != `window.kubDemoConfig = {"mode":"direct","usersURL":"http://localhost:8080","tasksURL":"http://localhost:8000"};`+"\n" {
 		t.Errorf("GET /config.js: %q", body)
 	}
-	resp, _ = get(t, svc.URL+"/")
+	resp, _ := get(t, svc.URL+"/")
 	if csp := resp.Header.Get("Content-Security-Policy"); !strings.Contains(csp, "connect-src 'self' http://localhost:8080 http://localhost:8000;") {
 		t.Errorf("the page may not call the public URLs: %s", csp)
 	}

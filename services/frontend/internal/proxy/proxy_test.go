@@ -87,13 +87,19 @@ func TestPrefixIsRemovedAndTheRestPassed(t *testing.T) {
 	}
 }
 
-func TestUnreachableUpstreamIs502NamingTheHop(t *testing.T) {
+// freeAddr is a loopback address nothing listens on now.
+func freeAddr(t *testing.T) string {
+	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	addr := l.Addr().String()
-	l.Close()
+	defer l.Close()
+	return l.Addr().String()
+}
+
+func TestUnreachableUpstreamIs502NamingTheHop(t *testing.T) {
+	addr := freeAddr(t)
 	status, got, _ := call(t, newProxy(t, "http://"+addr, proxy.Options{}), "GET", "http://frontend/api/tasks", "")
 	want := "The frontend could not reach tasks (" + addr + "): connection refused"
 	if status != http.StatusBadGateway || !strings.HasPrefix(got["message"], want) {
@@ -125,17 +131,12 @@ func TestSlowUpstreamIs504(t *testing.T) {
 // The course's trap: nginx resolves tasks-service once, at start. Here the frontend may start
 // first, and tasks later at the name it was given.
 func TestUpstreamStartedAfterTheFrontend(t *testing.T) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := l.Addr().String()
-	l.Close()
+	addr := freeAddr(t)
 	h := newProxy(t, "http://"+addr, proxy.Options{})
 	if status, _, _ := call(t, h, "GET", "http://frontend/api/tasks", ""); status != http.StatusBadGateway {
 		t.Fatalf("before tasks started: %d, want 502", status)
 	}
-	l, err = net.Listen("tcp", addr)
+	l, err := net.Listen("tcp", addr)
 	if err != nil {
 		t.Skipf("the port was taken meanwhile: %v", err)
 	}
