@@ -22,7 +22,7 @@
   }
 
   function where(hop) {
-    return base[hop] === "/api" ? "the frontend's " + "/api (forwarded to " + hop + ")" : hop + " at " + base[hop];
+    return base[hop] === "/api" ? hop + " through the frontend's /api" : hop + " at " + base[hop];
   }
 
   // call sends one request to hop (users or tasks) and returns its JSON body, or throws a
