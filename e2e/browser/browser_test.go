@@ -51,7 +51,9 @@ func startStack(t *testing.T, frontendEnv func(tasksPort int) []string) stack {
 		env = append(env, frontendEnv(tasksPort)...)
 	}
 	s.frontend = harness.Start(t, frontend, env)
-	s.tasks = harness.Start(t, bin.Tasks, []string{authAt, "TASKS_FOLDER=" + data + "/tasks", "AUTH_TIMEOUT=1s", "PORT=" + strconv.Itoa(tasksPort)})
+	// AUTH_VERIFY_CACHE=0: tasks asks auth on every request, so that stopping auth shows at once.
+	s.tasks = harness.Start(t, bin.Tasks, []string{authAt, "TASKS_FOLDER=" + data + "/tasks", "AUTH_TIMEOUT=1s",
+		"AUTH_VERIFY_CACHE=0", "PORT=" + strconv.Itoa(tasksPort)})
 	return s
 }
 
