@@ -1,10 +1,10 @@
 # kub-demo: the course's three services in Go. `make help` lists the targets.
 SHELL := /bin/bash
-SERVICES := auth users tasks
+SERVICES := auth users tasks frontend
 VERSION ?= 0.1.0
 GO ?= go
 
-MODULES := platform harness services/auth services/users services/tasks e2e bench cmd/smoke
+MODULES := platform harness services/auth services/users services/tasks services/frontend e2e bench cmd/smoke
 TOOLS := $(CURDIR)/bin/tools
 STATICCHECK_VERSION ?= v0.8.2
 STATICCHECK := $(TOOLS)/staticcheck-$(STATICCHECK_VERSION)/staticcheck
@@ -31,12 +31,12 @@ help: ## list the targets
 BIN ?= bin
 BUILDFLAGS ?=
 
-build: ## static binaries in bin/: bin/auth, bin/users, bin/tasks
+build: ## static binaries in bin/: bin/auth, bin/users, bin/tasks, bin/frontend
 	@mkdir -p $(BIN)
 	CGO_ENABLED=0 $(GO) build $(BUILDFLAGS) -trimpath -ldflags="-s -w" -o $(BIN)/ $(foreach svc,$(SERVICES),./services/$(svc)/cmd/$(svc))
 
 # Not "run: build": run-local.sh checks its ports before a first build that takes minutes.
-run: ## build, then run all three locally without Docker (Ctrl-C stops them)
+run: ## build, then run all four locally without Docker, the web UI on :3000 (Ctrl-C stops them)
 	@scripts/run-local.sh
 
 vet: ## go vet every module
@@ -55,7 +55,7 @@ fuzz: ## run each fuzz target for FUZZTIME (10000 inputs); seed corpora are in t
 	done
 
 # Modules whose tests are unit tests (no binaries built, no containers): make check runs them.
-UNIT_MODULES := platform services/auth services/users services/tasks
+UNIT_MODULES := platform services/auth services/users services/tasks services/frontend
 
 check: lint ## the fast loop: vet, staticcheck and the unit tests (-short), under a minute warm
 	$(GO) test -short -count=1 $(addprefix ./,$(addsuffix /...,$(UNIT_MODULES)))

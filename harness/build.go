@@ -87,6 +87,30 @@ func Build(t testing.TB) Binaries {
 	return built
 }
 
+// Frontend is the package of the web UI, which Build leaves out (few tests need it).
+const Frontend = "./services/frontend/cmd/frontend"
+
+var (
+	frontendOnce sync.Once
+	frontendBin  string
+	frontendErr  error
+)
+
+// BuildFrontend compiles the frontend once per test process, next to Build's three.
+func BuildFrontend(t testing.TB) string {
+	t.Helper()
+	Build(t)
+	frontendOnce.Do(func() {
+		var bins map[string]string
+		bins, frontendErr = BuildPackages(buildDir, BuildOptions{}, Frontend)
+		frontendBin = bins["frontend"]
+	})
+	if frontendErr != nil {
+		t.Fatal(frontendErr)
+	}
+	return frontendBin
+}
+
 // RunTests runs the package's tests and removes what Build made: a package that uses Build
 // ends its TestMain with os.Exit(harness.RunTests(m)).
 func RunTests(m *testing.M) int {

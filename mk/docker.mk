@@ -1,6 +1,6 @@
 # Containers and docker compose (issue 3). Included by the root Makefile (include mk/*.mk).
 #
-#   make images          kub-demo-{auth,users,tasks}:$(VERSION), built FROM $(GO_IMAGE)
+#   make images          kub-demo-{auth,users,tasks,frontend}:$(VERSION), built FROM $(GO_IMAGE)
 #   make up              compose up -d, returns once all three are healthy; make down, make logs
 #   make builder-image   local/go-builder:1.26 from this machine's Go (no registry needed)
 #
@@ -8,7 +8,7 @@
 # that is not here and the local builder image is, the local builder image (nothing to pull).
 
 VERSION          ?= 0.1.0
-SERVICES         ?= auth users tasks
+SERVICES         ?= auth users tasks frontend
 COMPOSE_YAML     := deploy/compose/docker-compose.yaml
 GO_BUILDER_IMAGE ?= local/go-builder:1.26
 GO_PUBLIC_IMAGE  := golang:1.26-alpine
@@ -31,7 +31,7 @@ UP_TIMEOUT ?= 180
 builder-image: ## local/go-builder:1.26 from this machine's Go, for builds with no registry
 	GO_BUILDER_IMAGE=$(GO_BUILDER_IMAGE) scripts/go-builder-image.sh
 
-images: ## build kub-demo-{auth,users,tasks}:VERSION (0.1.0); GO_IMAGE=... picks the build image
+images: ## build kub-demo-{auth,users,tasks,frontend}:VERSION (0.1.0); GO_IMAGE=... picks the build image
 	@echo "building with GO_IMAGE=$(GO_IMAGE)"
 	@for svc in $(SERVICES); do \
 		echo "--- kub-demo-$$svc:$(VERSION)"; \
@@ -41,15 +41,16 @@ images: ## build kub-demo-{auth,users,tasks}:VERSION (0.1.0); GO_IMAGE=... picks
 	done
 	@docker image ls --format '{{.Repository}}:{{.Tag}}  {{.Size}}' | grep '^kub-demo-.*:$(VERSION) '
 
-up: images ## docker compose up -d with the images above; returns once all three are healthy
+up: images ## docker compose up -d with the images above; returns once all four are healthy
 	$(COMPOSE_RUN) up -d --no-build
 	@scripts/wait-healthy.sh -t $(UP_TIMEOUT) $$($(COMPOSE_RUN) ps -q)
 	@echo "users: http://localhost:$${USERS_HOST_PORT:-8080}  tasks: http://localhost:$${TASKS_HOST_PORT:-8000}  (auth: internal only)"
+	@echo "web UI (frontend): http://localhost:$${FRONTEND_HOST_PORT:-3000}"
 
 down: ## stop and remove the containers; the users and tasks volumes are kept
 	$(COMPOSE_RUN) down
 
-logs: ## follow the logs of all three
+logs: ## follow the logs of all four
 	$(COMPOSE_RUN) logs -f --tail=100
 
 compose-test: ## only the compose end-to-end test (builds, runs and removes its own stack)

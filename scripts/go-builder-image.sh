@@ -20,6 +20,7 @@ set -euo pipefail
 
 log() { printf 'go-builder-image: %s\n' "$*" >&2; }
 die() { log "error: $*"; exit 1; }
+. "$(dirname "$0")/local-image.sh"
 
 command -v docker >/dev/null || die "docker not found"
 command -v go >/dev/null || [ -n "${GOROOT:-}" ] || die "go not found (set GOROOT to a Go tree)"
@@ -36,19 +37,10 @@ tag="${GO_BUILDER_IMAGE:-local/go-builder:$short}"
 # Idempotent: the image records the exact Go version and the recipe's revision.
 recipe=3
 stamp="$goversion/$goarch/r$recipe"
-if [ "${FORCE:-0}" != 1 ] &&
-	have="$(docker image inspect -f '{{index .Config.Labels "org.kub-demo.go-builder"}}' "$tag" 2>/dev/null)" &&
-	[ "$have" = "$stamp" ]; then
-	log "$tag is up to date ($stamp)"
-	echo "$tag"
-	exit 0
-fi
+image_current org.kub-demo.go-builder "$tag" "$stamp" && exit 0
 
 # busybox must be static: the image has no libc.
-busybox=""
-for b in /bin/busybox /usr/bin/busybox; do
-	if [ -x "$b" ] && ! LC_ALL=C ldd "$b" >/dev/null 2>&1; then busybox="$b"; break; fi
-done
+busybox="$(static_busybox)"
 if [ -z "$busybox" ]; then
 	if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
 		log "installing Debian's busybox-static"
@@ -74,10 +66,7 @@ mkdir -p "$root"/{bin,etc/ssl/certs,usr/local,root,src}
 install -d -m 1777 "$root/tmp" "$root/home/nonroot" "$root/go" "$root/go/bin" "$root/go/cache" "$root/go/pkg"
 # The Go tree without its own test suite (not needed to build, ~20 MB).
 tar -C "$goroot" --exclude=./test -cf - . | (mkdir -p "$root/usr/local/go" && tar -C "$root/usr/local/go" -xf -)
-cp "$busybox" "$root/bin/busybox"
-for applet in $("$busybox" --list); do
-	[ -e "$root/bin/$applet" ] || ln -s busybox "$root/bin/$applet"
-done
+stage_busybox "$root" "$busybox"
 cp "$cacerts" "$root/etc/ssl/certs/ca-certificates.crt"
 cat >"$root/etc/passwd" <<'EOF'
 root:x:0:0:root:/root:/bin/sh

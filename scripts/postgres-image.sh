@@ -27,6 +27,7 @@ set -euo pipefail
 
 log() { printf 'postgres-image: %s\n' "$*" >&2; }
 die() { log "error: $*"; exit 1; }
+. "$(dirname "$0")/local-image.sh"
 
 command -v docker >/dev/null || die "docker not found"
 bin="${PG_BIN:-$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1)}"
@@ -42,19 +43,9 @@ tag="${POSTGRES_IMAGE:-local/postgres:$major}"
 # Idempotent: the image records the exact server version and the recipe's revision.
 recipe=1
 stamp="$version/$(uname -m)/r$recipe"
-if [ "${FORCE:-0}" != 1 ] &&
-	have="$(docker image inspect -f '{{index .Config.Labels "org.kub-demo.postgres"}}' "$tag" 2>/dev/null)" &&
-	[ "$have" = "$stamp" ]; then
-	log "$tag is up to date ($stamp)"
-	echo "$tag"
-	exit 0
-fi
+image_current org.kub-demo.postgres "$tag" "$stamp" && exit 0
 
-# busybox must be static: it is the shell, before any library is found.
-busybox=""
-for b in /bin/busybox /usr/bin/busybox; do
-	if [ -x "$b" ] && ! LC_ALL=C ldd "$b" >/dev/null 2>&1; then busybox="$b"; break; fi
-done
+busybox="$(static_busybox)"
 [ -n "$busybox" ] || die "a static busybox is needed: apt-get install busybox-static (Debian/Ubuntu)"
 
 root="$(mktemp -d "${TMPDIR:-/tmp}/postgres-image.XXXXXX")"
@@ -73,18 +64,9 @@ tar -C "$share" --exclude=./man -cf - . | tar -C "$root$share" -xf -
 tar -C /usr/share --exclude=zoneinfo/right --exclude=zoneinfo/posix -cf - zoneinfo | tar -C "$root/usr/share" -xf -
 
 # Every shared library those load, and the dynamic loader, at their own paths.
-elves=("$root$bin"/* "$root$lib"/*.so)
-libs="$(for f in "${elves[@]}"; do ldd "$f"; done | awk '/=> not found/ {print "MISSING " $1} /=> \// {print $3} /^\t\/lib/ {print $1}' | sort -u)"
-if grep -q '^MISSING' <<<"$libs"; then die "libraries not found: $(grep '^MISSING' <<<"$libs" | tr '\n' ' ')"; fi
-for l in $libs; do
-	mkdir -p "$root$(dirname "$l")"
-	cp -L "$l" "$root$l"
-done
+stage_libs "$root" "$root$bin"/* "$root$lib"/*.so
 
-cp "$busybox" "$root/bin/busybox"
-for applet in $("$busybox" --list); do
-	[ -e "$root/bin/$applet" ] || ln -s busybox "$root/bin/$applet"
-done
+stage_busybox "$root" "$busybox"
 cat >"$root/etc/passwd" <<'EOF'
 root:x:0:0:root:/root:/bin/sh
 postgres:x:999:999:PostgreSQL:/var/lib/postgresql:/bin/sh

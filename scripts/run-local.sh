@@ -25,6 +25,12 @@ export SHUTDOWN_DELAY=${SHUTDOWN_DELAY:-0s}
 
 PORT_VARS=(USERS_PORT TASKS_PORT AUTH_PORT USERS_METRICS_PORT TASKS_METRICS_PORT AUTH_METRICS_PORT)
 
+# --- frontend (issue 24): the web UI, its /api/ forwarded to users and tasks.
+FRONTEND_PORT=${FRONTEND_PORT:-3000}
+FRONTEND_METRICS_PORT=${FRONTEND_METRICS_PORT:-9093}
+PORT_VARS+=(FRONTEND_PORT FRONTEND_METRICS_PORT)
+# ---
+
 in_use() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 
 # check_ports: every port this run will listen on, before a build that can take minutes.
@@ -168,6 +174,11 @@ else
 	wait_ready users "$USERS_PORT" "auth answered: ready"
 fi
 wait_ready tasks "$TASKS_PORT" "auth answered: ready"
+# --- frontend (issue 24)
+start frontend PORT="$FRONTEND_PORT" METRICS_PORT="$FRONTEND_METRICS_PORT" USERS_ADDRESS="127.0.0.1:$USERS_PORT" TASKS_ADDRESS="127.0.0.1:$TASKS_PORT"
+wait_ready frontend "$FRONTEND_PORT"
+echo "  web UI: http://localhost:$FRONTEND_PORT  (frontend: the page, /api/ forwarded to users and tasks; metrics :$FRONTEND_METRICS_PORT)"
+# ---
 cat <<MSG
 
   kub-demo is running. users: http://localhost:$USERS_PORT  tasks: http://localhost:$TASKS_PORT

@@ -15,6 +15,7 @@ import (
 	"net/http"
 	"os/exec"
 	"regexp"
+	"strings"
 	"testing"
 	"time"
 
@@ -45,7 +46,7 @@ func TestComposeStack(t *testing.T) {
 	start := time.Now()
 	s.Up(ctx, t)
 	t.Logf("project %s built and up, all healthy, in %s (GO_IMAGE=%s)", s.Project, time.Since(start).Round(time.Second), env["GO_IMAGE"])
-	for _, svc := range []string{"auth", "users", "tasks"} {
+	for _, svc := range []string{"auth", "users", "tasks", "frontend"} {
 		if h := health(ctx, t, s, svc); h != "healthy" {
 			t.Fatalf("%s: health %q after up, want healthy", svc, h)
 		}
@@ -53,13 +54,13 @@ func TestComposeStack(t *testing.T) {
 	users, tasks := s.URL(ctx, t, "users", "8080/tcp"), s.URL(ctx, t, "tasks", "8000/tcp")
 
 	t.Run("images", func(t *testing.T) {
-		for svc, port := range map[string]string{"auth": "80/tcp", "users": "8080/tcp", "tasks": "8000/tcp"} {
+		for svc, port := range map[string]string{"auth": "80/tcp", "users": "8080/tcp", "tasks": "8000/tcp", "frontend": "3000/tcp"} {
 			checkImage(ctx, t, s.Container(ctx, t, svc), svc, port)
 		}
 	})
 
 	t.Run("published ports", func(t *testing.T) {
-		for svc, want := range map[string]string{"users": "8080/tcp", "tasks": "8000/tcp", "auth": ""} {
+		for svc, want := range map[string]string{"users": "8080/tcp", "tasks": "8000/tcp", "frontend": "3000/tcp", "auth": ""} {
 			published := publishedPorts(ctx, t, s.Container(ctx, t, svc))
 			if want == "" && len(published) != 0 {
 				t.Errorf("auth publishes %v, want nothing: it must be reachable only inside the project network", published)
@@ -90,6 +91,24 @@ func TestComposeStack(t *testing.T) {
 	if t.Failed() {
 		t.FailNow()
 	}
+
+	// The web UI's server forwards /api/ to users and tasks by their compose names.
+	t.Run("the frontend's page and /api/", func(t *testing.T) {
+		frontend := s.URL(ctx, t, "frontend", "3000/tcp")
+		page, err := http.Get(frontend + "/")
+		if err != nil {
+			t.Fatal(err)
+		}
+		page.Body.Close()
+		if page.StatusCode != http.StatusOK || !strings.HasPrefix(page.Header.Get("Content-Type"), "text/html") {
+			t.Errorf("GET /: %s %s", page.Status, page.Header.Get("Content-Type"))
+		}
+		apiToken := harness.Login(t, frontend+"/api", newUser["email"], newUser["password"])
+		if a := harness.Call(t, http.MethodPost, frontend+"/api/tasks", apiToken, task); a.Status != http.StatusCreated {
+			t.Fatalf("POST /api/tasks through the frontend: %d %s", a.Status, a.Raw)
+		}
+		requireTask(t, frontend+"/api", apiToken, task)
+	})
 
 	// What docs/smoke-and-postman.md tells learners to run against their stack.
 	t.Run("smoke command", func(t *testing.T) {

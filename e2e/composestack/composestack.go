@@ -238,12 +238,13 @@ func Require(t *testing.T) {
 // without touching make images' tags), throwaway secrets, and the builder image.
 func Env(t *testing.T, version string) map[string]string {
 	return map[string]string{
-		"USERS_HOST_PORT": "0",
-		"TASKS_HOST_PORT": "0",
-		"VERSION":         version,
-		"JWT_SECRET":      "e2e-only-signing-key-" + harness.RandomHex(t, 16),
-		"AUTH_API_KEY":    "e2e-only-service-credential-" + harness.RandomHex(t, 16),
-		"GO_IMAGE":        GoImage(),
+		"USERS_HOST_PORT":    "0",
+		"TASKS_HOST_PORT":    "0",
+		"FRONTEND_HOST_PORT": "0",
+		"VERSION":            version,
+		"JWT_SECRET":         "e2e-only-signing-key-" + harness.RandomHex(t, 16),
+		"AUTH_API_KEY":       "e2e-only-service-credential-" + harness.RandomHex(t, 16),
+		"GO_IMAGE":           GoImage(),
 	}
 }
 

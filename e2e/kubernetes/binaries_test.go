@@ -23,12 +23,15 @@ var repoRoot = func() string {
 }()
 
 // services maps each image to the binary built from the same main package.
-var services = []string{"auth", "users", "tasks"}
+var services = []string{"auth", "users", "tasks", "frontend"}
 
 // binary returns the path of a service binary, built once per test run from the
 // working tree by harness.Build (the same main packages the images build).
 func binary(t *testing.T, svc string) string {
 	t.Helper()
+	if svc == "frontend" {
+		return harness.BuildFrontend(t)
+	}
 	b := harness.Build(t)
 	return map[string]string{"auth": b.Auth, "users": b.Users, "tasks": b.Tasks}[svc]
 }

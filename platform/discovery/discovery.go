@@ -1,6 +1,7 @@
-// Package discovery finds the auth service the ways the course teaches: a host named in
+// Package discovery finds a service the ways the course teaches for auth: a host named in
 // AUTH_ADDRESS (a compose service name, localhost in one pod, a ClusterIP, a DNS name), or
 // the AUTH_SERVICE_SERVICE_HOST/PORT pair that kubelet injects for a Service named auth-service.
+// The frontend finds users and tasks the same ways (Env, with USERS_ and TASKS_).
 package discovery
 
 import (
@@ -29,41 +30,65 @@ type Found struct {
 var ErrNotConfigured = errors.New("auth service address not configured: set AUTH_ADDRESS (host or host:port), " +
 	"or AUTH_SERVICE_SERVICE_HOST and AUTH_SERVICE_SERVICE_PORT (which Kubernetes injects for a Service named auth-service)")
 
-const defaultPort = "80"
+const authPort = "80"
 
 // AuthURL resolves the auth base URL from env.
 func (env AuthEnv) AuthURL() (Found, error) {
+	found, err := Env{Prefix: "AUTH", Address: env.Address, ServiceHost: env.ServiceHost, ServicePort: env.ServicePort}.Find(authPort)
+	if errors.Is(err, errNotConfigured) {
+		return Found{}, ErrNotConfigured
+	}
+	return found, err
+}
+
+// Env is one service's discovery variables, read by the caller: <Prefix>_ADDRESS, and the
+// <Prefix>_SERVICE_SERVICE_HOST/PORT pair that kubelet injects for a Service named
+// <prefix>-service.
+type Env struct {
+	Prefix                            string // AUTH, USERS, TASKS
+	Address, ServiceHost, ServicePort string
+}
+
+// errNotConfigured is what Find wraps when neither way is set.
+var errNotConfigured = errors.New("address not configured")
+
+// Find resolves the service's base URL from env, with port when none is given.
+func (env Env) Find(port string) (Found, error) {
+	name := strings.ToLower(env.Prefix)
 	if address := strings.TrimSpace(env.Address); address != "" {
-		hostPort, err := parseAddress(address)
+		hostPort, err := parseAddress(address, port, name)
 		if err != nil {
-			return Found{}, fmt.Errorf("AUTH_ADDRESS=%q: %w", env.Address, err)
+			return Found{}, fmt.Errorf("%s_ADDRESS=%q: %w", env.Prefix, env.Address, err)
 		}
-		return Found{URL: "http://" + hostPort, Source: "AUTH_ADDRESS"}, nil
+		return Found{URL: "http://" + hostPort, Source: env.Prefix + "_ADDRESS"}, nil
 	}
 	host := strings.TrimSpace(env.ServiceHost)
 	if host == "" {
-		return Found{}, ErrNotConfigured
+		return Found{}, fmt.Errorf("%s service %w: set %s_ADDRESS (host or host:port), or %s_SERVICE_SERVICE_HOST and "+
+			"%s_SERVICE_SERVICE_PORT (which Kubernetes injects for a Service named %s-service)",
+			name, errNotConfigured, env.Prefix, env.Prefix, env.Prefix, name)
 	}
-	port := strings.TrimSpace(env.ServicePort)
-	if port == "" {
-		port = defaultPort
+	if p := strings.TrimSpace(env.ServicePort); p != "" {
+		port = p
 	}
 	if err := checkPort(port); err != nil {
-		return Found{}, fmt.Errorf("AUTH_SERVICE_SERVICE_PORT=%q: %w", env.ServicePort, err)
+		return Found{}, fmt.Errorf("%s_SERVICE_SERVICE_PORT=%q: %w", env.Prefix, env.ServicePort, err)
 	}
 	return Found{
 		URL:    "http://" + net.JoinHostPort(host, port),
-		Source: "AUTH_SERVICE_SERVICE_HOST and AUTH_SERVICE_SERVICE_PORT",
+		Source: env.Prefix + "_SERVICE_SERVICE_HOST and " + env.Prefix + "_SERVICE_SERVICE_PORT",
 	}, nil
 }
 
 // parseAddress accepts host, host:port, [ipv6]:port, a bare IPv6 address, and forgives an
-// http:// prefix that people copy from a browser; it returns host:port.
-func parseAddress(address string) (string, error) {
+// http:// prefix that people copy from a browser; it returns host:port, with defaultPort when
+// address has none. name is the service's, for the examples in the error.
+func parseAddress(address, defaultPort, name string) (string, error) {
+	wanted := fmt.Sprintf("want a host or host:port, like %s, localhost:8081 or %s-service.default", name, name)
 	if strings.Contains(address, "://") {
 		u, err := url.Parse(address)
 		if err != nil || u.Scheme != "http" || (u.Path != "" && u.Path != "/") || u.RawQuery != "" || u.User != nil {
-			return "", errors.New("want a host or host:port, like auth, localhost:8081 or auth-service.default")
+			return "", errors.New(wanted)
 		}
 		address = u.Host
 	}
@@ -73,7 +98,7 @@ func parseAddress(address string) (string, error) {
 		host, port = strings.Trim(address, "[]"), defaultPort
 	}
 	if host == "" || strings.ContainsAny(host, "/?#@ ") {
-		return "", errors.New("want a host or host:port, like auth, localhost:8081 or auth-service.default")
+		return "", errors.New(wanted)
 	}
 	if err := checkPort(port); err != nil {
 		return "", err

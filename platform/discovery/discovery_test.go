@@ -69,3 +69,32 @@ func TestAuthURLRejectsNonsense(t *testing.T) {
 		}
 	}
 }
+
+// The frontend finds users and tasks the same ways, with their own variables and ports.
+func TestFindOtherServices(t *testing.T) {
+	for _, c := range []struct {
+		env        Env
+		port       string
+		wantURL    string
+		wantSource string
+	}{
+		{Env{Prefix: "TASKS", Address: "tasks-service.default"}, "8000", "http://tasks-service.default:8000", "TASKS_ADDRESS"},
+		{Env{Prefix: "USERS", Address: "users:9080"}, "8080", "http://users:9080", "USERS_ADDRESS"},
+		{Env{Prefix: "USERS", ServiceHost: "10.0.0.7"}, "8080", "http://10.0.0.7:8080", "USERS_SERVICE_SERVICE_HOST and USERS_SERVICE_SERVICE_PORT"},
+		{Env{Prefix: "TASKS", ServiceHost: "10.0.0.8", ServicePort: "8001"}, "8000", "http://10.0.0.8:8001", "TASKS_SERVICE_SERVICE_HOST and TASKS_SERVICE_SERVICE_PORT"},
+	} {
+		got, err := c.env.Find(c.port)
+		if err != nil || got.URL != c.wantURL || got.Source != c.wantSource {
+			t.Errorf("%+v.Find(%s) = %+v, %v; want %s from %s", c.env, c.port, got, err, c.wantURL, c.wantSource)
+		}
+	}
+	_, err := Env{Prefix: "TASKS"}.Find("8000")
+	for _, want := range []string{"tasks service address not configured", "TASKS_ADDRESS", "TASKS_SERVICE_SERVICE_HOST", "Service named tasks-service"} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("error %v does not say %q", err, want)
+		}
+	}
+	if _, err := (Env{Prefix: "USERS", Address: "users/x"}).Find("8080"); err == nil || !strings.Contains(err.Error(), "USERS_ADDRESS") || !strings.Contains(err.Error(), "users-service.default") {
+		t.Errorf("a bad USERS_ADDRESS: %v", err)
+	}
+}

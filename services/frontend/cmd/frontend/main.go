@@ -1,0 +1,52 @@
+// Command frontend is kub-demo's web UI: it serves the tasks page and forwards the page's
+// /api/ calls to users and tasks with the prefix removed, as the course's nginx does.
+package main
+
+import (
+	"context"
+	"io"
+
+	"github.com/kub-demo/kub-demo/platform/httpserver"
+	"github.com/kub-demo/kub-demo/platform/metrics"
+	"github.com/kub-demo/kub-demo/platform/service"
+	"github.com/kub-demo/kub-demo/services/frontend/internal/proxy"
+	"github.com/kub-demo/kub-demo/services/frontend/internal/server"
+	"github.com/kub-demo/kub-demo/services/frontend/internal/ui"
+)
+
+func main() { service.Main(run) }
+
+func run(ctx context.Context, args []string, stdout io.Writer) error {
+	var cfg config
+	if done, err := service.Setup("frontend", args, stdout, &cfg); done {
+		return err
+	}
+	log := cfg.Logger(stdout, "frontend")
+	// Validated by Setup.
+	usersAt, _ := cfg.users()
+	tasksAt, _ := cfg.tasks()
+	pageCfg, _ := cfg.page()
+	log.Info("starting", "port", cfg.Port, "apiMode", pageCfg.Mode, "pageUsersURL", pageCfg.UsersURL,
+		"pageTasksURL", pageCfg.TasksURL, "upstreamTimeout", cfg.Timeout.String(), "upstreamIdleTimeout", cfg.IdleTimeout.String())
+	log.Info("users service found", "url", usersAt.URL, "source", usersAt.Source)
+	log.Info("tasks service found", "url", tasksAt.URL, "source", tasksAt.Source)
+
+	page, err := ui.NewPage(pageCfg)
+	if err != nil {
+		return err
+	}
+	transport := proxy.NewTransport(proxy.Options{Timeout: cfg.Timeout, IdleTimeout: cfg.IdleTimeout})
+	defer transport.CloseIdleConnections()
+	users, err := proxy.New(log, proxy.Upstream{Name: "users", URL: usersAt.URL}, transport)
+	if err != nil {
+		return err
+	}
+	tasks, err := proxy.New(log, proxy.Upstream{Name: "tasks", URL: tasksAt.URL}, transport)
+	if err != nil {
+		return err
+	}
+	// Ready without users or tasks: the page loads, and says which of them cannot be reached.
+	probes := httpserver.NewProbes(log)
+	m := metrics.New()
+	return cfg.Serve(ctx, log, cfg.Port, server.Routes(log, probes, m, page, users, tasks), m, probes)
+}

@@ -1,0 +1,147 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+
+	"github.com/kub-demo/kub-demo/platform/servicetest"
+)
+
+func get(t *testing.T, url string) (*http.Response, string) {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	return resp, string(body)
+}
+
+func TestRunServesThePageAndForwardsTheAPI(t *testing.T) {
+	users := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		json.NewEncoder(w).Encode(map[string]string{"message": "users " + r.Method + " " + r.URL.Path})
+	}))
+	defer users.Close()
+	tasks := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		json.NewEncoder(w).Encode(map[string]string{"message": "tasks " + r.Method + " " + r.URL.Path})
+	}))
+	defer tasks.Close()
+	// users by its address, tasks by the pair kubelet injects for a Service named tasks-service.
+	host, port, _ := strings.Cut(strings.TrimPrefix(tasks.URL, "http://"), ":")
+	svc := servicetest.Start(t, "frontend", run, map[string]string{
+		"USERS_ADDRESS":              users.URL,
+		"TASKS_SERVICE_SERVICE_HOST": host,
+		"TASKS_SERVICE_SERVICE_PORT": port,
+	})
+
+	resp, body := get(t, svc.URL+"/")
+	if resp.StatusCode != http.StatusOK || !strings.Contains(body, "<title>kub-demo tasks</title>") ||
+		!strings.Contains(resp.Header.Get("Content-Security-Policy"), "script-src 'self'") {
+		t.Fatalf("GET /: %s %s\n%s", resp.Status, resp.Header, body)
+	}
+	for _, file := range []string{"/app.js", "/app.css"} {
+		if resp, _ := get(t, svc.URL+file); resp.StatusCode != http.StatusOK {
+			t.Errorf("GET %s: %s", file, resp.Status)
+		}
+	}
+	if resp, body := get(t, svc.URL+"/config.js"); resp.StatusCode != http.StatusOK ||
+		body != `window.kubDemoConfig = {"mode":"proxy","usersURL":"/api","tasksURL":"/api"};`+"\n" {
+		t.Errorf("GET /config.js: %s %q", resp.Status, body)
+	}
+	for path, want := range map[string]string{
+		"/api/signup": "users POST /signup",
+		"/api/login":  "users POST /login",
+		"/api/tasks":  "tasks POST /tasks",
+	} {
+		resp, err := http.Post(svc.URL+path, "application/json", strings.NewReader(`{}`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got struct{ Message string }
+		json.NewDecoder(resp.Body).Decode(&got)
+		resp.Body.Close()
+		if got.Message != want {
+			t.Errorf("POST %s reached %q, want %q", path, got.Message, want)
+		}
+	}
+	if resp, body := get(t, svc.URL+"/api/other"); resp.StatusCode != http.StatusNotFound || !strings.Contains(body, `"message"`) {
+		t.Errorf("GET /api/other: %s %s", resp.Status, body)
+	}
+	logs := svc.Logs()
+	for _, want := range []string{`"source":"USERS_ADDRESS"`, `"source":"TASKS_SERVICE_SERVICE_HOST and TASKS_SERVICE_SERVICE_PORT"`} {
+		if !strings.Contains(logs, want) {
+			t.Errorf("no log line says %s:\n%s", want, logs)
+		}
+	}
+}
+
+func TestRunRefusesSettingsItCannotUse(t *testing.T) {
+	for name, c := range map[string]struct {
+		env  map[string]string
+		want []string
+	}{
+		"no way to find users": {
+			env:  map[string]string{"TASKS_ADDRESS": "tasks"},
+			want: []string{"USERS_ADDRESS", "USERS_SERVICE_SERVICE_HOST", "USERS_SERVICE_SERVICE_PORT"},
+		},
+		"no way to find tasks": {
+			env:  map[string]string{"USERS_ADDRESS": "users"},
+			want: []string{"TASKS_ADDRESS", "TASKS_SERVICE_SERVICE_HOST", "TASKS_SERVICE_SERVICE_PORT"},
+		},
+		"direct mode without tasks' public URL": {
+			env:  map[string]string{"USERS_ADDRESS": "users", "TASKS_ADDRESS": "tasks", "FRONTEND_API_MODE": "direct"},
+			want: []string{"TASKS_PUBLIC_URL"},
+		},
+		"a public URL that is not one": {
+			env:  map[string]string{"USERS_ADDRESS": "users", "TASKS_ADDRESS": "tasks", "FRONTEND_API_MODE": "direct", "TASKS_PUBLIC_URL": "localhost:8000"},
+			want: []string{"TASKS_PUBLIC_URL", "http://localhost:8000"},
+		},
+		"an unknown mode": {
+			env:  map[string]string{"USERS_ADDRESS": "users", "TASKS_ADDRESS": "tasks", "FRONTEND_API_MODE": "nginx"},
+			want: []string{"FRONTEND_API_MODE", "proxy or direct"},
+		},
+	} {
+		t.Run(name, func(t *testing.T) {
+			for _, v := range []string{"USERS_ADDRESS", "TASKS_ADDRESS", "USERS_SERVICE_SERVICE_HOST", "TASKS_SERVICE_SERVICE_HOST"} {
+				t.Setenv(v, "")
+			}
+			for k, v := range c.env {
+				t.Setenv(k, v)
+			}
+			var out bytes.Buffer
+			err := run(context.Background(), []string{"frontend"}, &out)
+			if err == nil {
+				t.Fatal("run started")
+			}
+			for _, want := range c.want {
+				if !strings.Contains(err.Error(), want) {
+					t.Errorf("the error does not say %q: %v", want, err)
+				}
+			}
+		})
+	}
+}
+
+func TestDirectModeHandsThePageThePublicURLs(t *testing.T) {
+	svc := servicetest.Start(t, "frontend", run, map[string]string{
+		"USERS_ADDRESS": "users", "TASKS_ADDRESS": "tasks", "FRONTEND_API_MODE": "direct",
+		"USERS_PUBLIC_URL": "http://localhost:8080/", "TASKS_PUBLIC_URL": "http://localhost:8000",
+	})
+	_, body := get(t, svc.URL+"/config.js")
+	if body != `window.kubDemoConfig = {"mode":"direct","usersURL":"http://localhost:8080","tasksURL":"http://localhost:8000"};`+"\n" {
+		t.Errorf("GET /config.js: %q", body)
+	}
+	resp, _ := get(t, svc.URL+"/")
+	if csp := resp.Header.Get("Content-Security-Policy"); !strings.Contains(csp, "connect-src 'self' http://localhost:8080 http://localhost:8000;") {
+		t.Errorf("the page may not call the public URLs: %s", csp)
+	}
+}
