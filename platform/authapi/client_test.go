@@ -22,10 +22,11 @@ type fakeAuth struct {
 	calls atomic.Int64
 }
 
-func newFakeAuth(t *testing.T, answer func(token string) (status int, body string)) *fakeAuth {
+// before, if given, sees the server before it starts (to set a ConnState hook).
+func newFakeAuth(t *testing.T, answer func(token string) (status int, body string), before ...func(*http.Server)) *fakeAuth {
 	t.Helper()
 	f := &fakeAuth{}
-	f.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	f.Server = httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		f.calls.Add(1)
 		var req VerifyRequest
 		if err := json.NewDecoder(r.Body).Decode(&req); err != nil {
@@ -37,6 +38,10 @@ func newFakeAuth(t *testing.T, answer func(token string) (status int, body strin
 		w.WriteHeader(status)
 		fmt.Fprint(w, body)
 	}))
+	for _, b := range before {
+		b(f.Config)
+	}
+	f.Start()
 	t.Cleanup(f.Close)
 	return f
 }
@@ -225,12 +230,13 @@ func serveRaw(t *testing.T, serve func(net.Conn), use func(url string)) {
 // it opened first, so a new auth replica gets its share.
 func TestConnectionsAreRenewed(t *testing.T) {
 	var opened atomic.Int64
-	auth := newFakeAuth(t, validFor("u"))
-	auth.Config.ConnState = func(c net.Conn, state http.ConnState) {
-		if state == http.StateNew {
-			opened.Add(1)
+	auth := newFakeAuth(t, validFor("u"), func(s *http.Server) {
+		s.ConnState = func(c net.Conn, state http.ConnState) {
+			if state == http.StateNew {
+				opened.Add(1)
+			}
 		}
-	}
+	})
 	client := NewClient(Config{URL: auth.URL, Timeout: 2 * time.Second})
 	client.lastRenew.Store(time.Now().Add(-renewEvery).UnixNano()) // due now
 	for range 3 {

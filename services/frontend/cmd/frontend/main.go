@@ -6,6 +6,7 @@ import (
 	"context"
 	"io"
 
+	"github.com/kub-demo/kub-demo/platform/discovery"
 	"github.com/kub-demo/kub-demo/platform/httpserver"
 	"github.com/kub-demo/kub-demo/platform/metrics"
 	"github.com/kub-demo/kub-demo/platform/service"
@@ -48,5 +49,7 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	// Ready without users or tasks: the page loads, and says which of them cannot be reached.
 	probes := httpserver.NewProbes(log)
 	m := metrics.New()
-	return cfg.Serve(ctx, log, cfg.Port, server.Routes(log, probes, m, page, users, tasks), m, probes)
+	return cfg.Serve(ctx, log, cfg.Port, server.Routes(log, probes, m, page, users, tasks), m, probes,
+		discovery.Peer{Name: "users", Service: "users-service", Found: usersAt},
+		discovery.Peer{Name: "tasks", Service: "tasks-service", Found: tasksAt})
 }
