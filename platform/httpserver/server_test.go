@@ -396,8 +396,8 @@ func TestLateBodiesMakeRoom(t *testing.T) {
 	})
 	r := serve(t, echo, Options{MaxConnections: 3})
 	var late []net.Conn
-	for range 3 {
-		late = append(late, slowBody(t, "127.0.0.1", r.public))
+	for range 3 { // from an address of their own: the new clients below come from 127.0.0.1
+		late = append(late, slowBody(t, "127.0.0.2", r.public))
 	}
 	time.Sleep(100 * time.Millisecond) // each read its headers and waits for its body
 	if status, _ := rawRequest(t, r.public, "GET /x HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"); !strings.HasPrefix(status, "503") {
