@@ -171,6 +171,9 @@ func TestReplacedUpstreamIsFoundAgainByName(t *testing.T) {
 	// The old Service goes away (its connections with it), a new one takes the name.
 	first.CloseClientConnections()
 	first.Close()
+	// Let the Transport's reader see the close, as it does between two clicks of a learner:
+	// a request sent in the same instant may meet the reset (and get a 502 that says so).
+	time.Sleep(100 * time.Millisecond)
 	mu.Lock()
 	behind = second.Listener.Addr().String()
 	mu.Unlock()
