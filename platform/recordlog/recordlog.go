@@ -114,6 +114,7 @@ type Log struct {
 type appendRequest struct {
 	record  []byte
 	check   func() error
+	alone   bool   // check must see every record before it applied: commit on its own
 	applied func() // instead of Apply, once written
 	result  chan error
 }
@@ -378,13 +379,25 @@ func (l *Log) Append(record []byte, check func() error) error {
 // once it is written, applied is called (in file order, under the lock) instead of Apply,
 // so that nothing is decoded again.
 func (l *Log) AppendApplied(record []byte, check func() error, applied func()) error {
+	return l.append(&appendRequest{record: record, check: check, alone: check != nil, applied: applied})
+}
+
+// AppendReserved is AppendApplied with a reserve instead of a check: it runs at the same
+// point, but may share a commit (and an fsync) with other appends, so it must count itself
+// what the appends before it in the batch took, as a reservation does (tasks' quota).
+func (l *Log) AppendReserved(record []byte, reserve func() error, applied func()) error {
+	return l.append(&appendRequest{record: record, check: reserve, applied: applied})
+}
+
+func (l *Log) append(req *appendRequest) error {
+	record := req.record
 	if bytes.Contains(record, l.opts.Delimiter) {
 		return fmt.Errorf("recordlog: record contains the delimiter %q", l.opts.Delimiter)
 	}
 	if len(record) > l.opts.MaxRecordBytes {
 		return fmt.Errorf("%w: %d bytes, the limit is %d", ErrTooLarge, len(record), l.opts.MaxRecordBytes)
 	}
-	req := &appendRequest{record: record, check: check, applied: applied, result: make(chan error, 1)}
+	req.result = make(chan error, 1)
 	select {
 	case l.queue <- req:
 	case <-l.closing:
@@ -418,8 +431,8 @@ func (l *Log) Close() error {
 }
 
 // commitLoop is the single writer: it takes every append waiting, writes them at once, and
-// fsyncs once. An append with a check is committed on its own, so its check sees every
-// record before it.
+// fsyncs once. An append with a check (not a reserve) is committed on its own, so its check
+// sees every record before it.
 func (l *Log) commitLoop() {
 	defer close(l.stopped)
 	for {
@@ -430,12 +443,12 @@ func (l *Log) commitLoop() {
 			return
 		}
 		batch := []*appendRequest{first}
-		if first.check == nil {
+		if !first.alone {
 		gather:
 			for len(batch) < maxBatchRecords {
 				select {
 				case req := <-l.queue:
-					if req.check != nil {
+					if req.alone {
 						l.commit(batch)
 						batch = []*appendRequest{req}
 						break gather

@@ -225,7 +225,7 @@ func (s *Store) Append(_ context.Context, owner string, t Task) error {
 		return nil
 	}
 	// Once written, the task is kept as it is already encoded, not read back from the record.
-	err = s.file.AppendApplied(encoded, check, func() {
+	err = s.file.AppendReserved(encoded, check, func() {
 		s.release(owner, size)
 		reserved = false
 		s.add(owner, answer, len(encoded))
