@@ -122,6 +122,18 @@ func (c *verifiedCache) len() int {
 	return len(c.entries)
 }
 
+// tokenUID reads the uid claim of a token, unverified: the user auth's answer must name.
+func tokenUID(token string) (string, bool) {
+	claims := struct {
+		UID string `json:"uid"`
+		jwt.RegisteredClaims
+	}{}
+	if _, _, err := jwt.NewParser().ParseUnverified(token, &claims); err != nil || claims.UID == "" {
+		return "", false
+	}
+	return claims.UID, true
+}
+
 // expiry reads the exp claim of a token auth has just verified. Its signature is not checked
 // again here: auth did that for this exact token, and the cache is keyed by all of it.
 func expiry(token string) (time.Time, bool) {

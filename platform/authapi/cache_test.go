@@ -110,20 +110,22 @@ func TestATokenWithoutExpiryIsNotCached(t *testing.T) {
 // TestTheCacheStaysWithinItsBound: a flood of distinct valid tokens never holds more than
 // VerifyCacheEntries, and the cache goes on serving what it holds.
 func TestTheCacheStaysWithinItsBound(t *testing.T) {
-	auth := newFakeAuth(t, validFor("u1"))
+	auth := newFakeAuth(t, func(token string) (int, string) {
+		return http.StatusOK, `{"message":"Valid token.","uid":"` + jwtSubject(token) + `"}`
+	})
 	const bound = 50
 	client, clock := cachedClient(t, auth, time.Minute, bound)
 	exp := clock.now().Add(time.Hour)
 	for i := range 500 {
-		verify(t, client, tokenExpiring(t, exp, fmt.Sprint(i)), "u1")
+		verify(t, client, tokenExpiring(t, exp, fmt.Sprint(i)), fmt.Sprint(i))
 		if n := client.cache.len(); n > bound {
 			t.Fatalf("after %d tokens the cache holds %d entries; bound %d", i+1, n, bound)
 		}
 	}
 	last := tokenExpiring(t, exp, "last")
-	verify(t, client, last, "u1")
+	verify(t, client, last, "last")
 	before := auth.calls.Load()
-	verify(t, client, last, "u1")
+	verify(t, client, last, "last")
 	if auth.calls.Load() != before {
 		t.Fatal("the token just verified was not served from a full cache")
 	}

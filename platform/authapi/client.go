@@ -195,6 +195,11 @@ func (c *Client) VerifyToken(ctx context.Context, token string) (string, error) 
 		// An answer that names nobody: storing a task under no owner would show it to all.
 		return "", fmt.Errorf("%w: %s answered 200 without a uid", ErrUnavailable, PathVerifyToken)
 	}
+	if claimed, ok := tokenUID(token); ok && claimed != resp.UID {
+		// An answer meant for another call (HTTP/1.1 cannot always tell an unasked answer on
+		// a kept-alive connection from the next one): never take it as this token's user.
+		return "", fmt.Errorf("%w: %s answered uid %q for a token issued to another", ErrUnavailable, PathVerifyToken, resp.UID)
+	}
 	c.cache.put(token, resp.UID, by)
 	trail.Verified(ctx, trail.Verification{By: by, At: time.Now()})
 	return resp.UID, nil

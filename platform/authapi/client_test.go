@@ -59,8 +59,8 @@ func validFor(uid string) func(string) (int, string) {
 // tokenExpiring is a JWT that expires at exp (signed with a key the fake auth never checks).
 func tokenExpiring(t *testing.T, exp time.Time, subject string) string {
 	t.Helper()
-	signed, err := jwt.NewWithClaims(jwt.SigningMethodHS256, jwt.RegisteredClaims{
-		Subject: subject, ExpiresAt: jwt.NewNumericDate(exp),
+	signed, err := jwt.NewWithClaims(jwt.SigningMethodHS256, jwt.MapClaims{
+		"sub": subject, "uid": subject, "exp": exp.Unix(),
 	}).SignedString([]byte("a test key, never a real one, 32+ bytes"))
 	if err != nil {
 		t.Fatal(err)
