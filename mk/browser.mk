@@ -1,4 +1,4 @@
-# The web UI in a real browser (issue 24). Included by the root Makefile (include mk/*.mk).
+# The web UI in a real browser. Included by the root Makefile (include mk/*.mk).
 #
 #   make browser-test    builds auth, users, tasks and frontend, runs them on loopback and
 #                        drives the page in headless Chromium (e2e/browser): signup, login,

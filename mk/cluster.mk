@@ -1,4 +1,4 @@
-# The end-to-end test on a real Kubernetes cluster (issue 12). Included by the root Makefile.
+# The end-to-end test on a real Kubernetes cluster. Included by the root Makefile.
 #
 #   make cluster-test KUBECONFIG=/tmp/k8s/kubeconfig IMAGE_LOAD=/tmp/k8s/import-images.sh
 #   make cluster-test KUBECONFIG=$HOME/.kube/config IMAGE_LOAD="minikube image load"
@@ -30,18 +30,12 @@ CLUSTER_POSTGRES_IMAGE ?= local/postgres:15
 NETPOL_EXPECT ?=
 NETPOL_PROBE_IMAGE := kub-demo-netprobe:$(VERSION)
 
-.PHONY: cluster-test cluster-lint netpol-image netpol-test
+.PHONY: cluster-test netpol-image netpol-test
 
 cluster-test: ## the end-to-end test on the cluster KUBECONFIG names; IMAGE_LOAD loads the images
 	cd e2e && KUBECONFIG="$(KUBECONFIG)" IMAGE_LOAD="$(IMAGE_LOAD)" CLUSTER_POSTGRES_IMAGE="$(CLUSTER_POSTGRES_IMAGE)" \
 		NETPOL_EXPECT="$(NETPOL_EXPECT)" NETPOL_OFF="$(NETPOL_OFF)" NETPOL_ON="$(NETPOL_ON)" \
 		$(GO) test -tags cluster -count=1 -v -timeout $(CLUSTER_TEST_TIMEOUT) ./cluster/
-
-# make lint (and so make test) vets the cluster test too, though it does not run it.
-cluster-lint: $(STATICCHECK)
-	cd e2e && $(GO) vet -tags cluster ./cluster/ && $(STATICCHECK) -tags cluster ./cluster/
-
-lint: cluster-lint
 
 netpol-image: ## the NetworkPolicy probe (e2e/netpol/probe) as an image FROM scratch
 	@dir=$$(mktemp -d) && trap 'rm -rf "$$dir"' EXIT && \

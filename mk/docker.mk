@@ -1,4 +1,4 @@
-# Containers and docker compose (issue 3). Included by the root Makefile (include mk/*.mk).
+# Containers and docker compose. Included by the root Makefile (include mk/*.mk).
 #
 #   make images          kub-demo-{auth,users,tasks,frontend}:$(VERSION), built FROM $(GO_IMAGE)
 #   make up              compose up -d, returns once all three are healthy; make down, make logs
@@ -7,8 +7,6 @@
 # GO_IMAGE is the build stage's image: golang:1.26-alpine from Docker Hub, or, when
 # that is not here and the local builder image is, the local builder image (nothing to pull).
 
-VERSION          ?= 0.1.0
-SERVICES         ?= auth users tasks frontend
 COMPOSE_YAML     := deploy/compose/docker-compose.yaml
 GO_BUILDER_IMAGE ?= local/go-builder:1.26
 GO_PUBLIC_IMAGE  := golang:1.26-alpine

@@ -1,4 +1,4 @@
-# Kubernetes checks (issue 4). Included by the root Makefile (include mk/*.mk).
+# Kubernetes checks. Included by the root Makefile (include mk/*.mk).
 #
 # kube-score is installed with "go install" at a pinned version into bin/tools, so
 # CI needs only the Go module proxy. The Go tests in e2e/kubernetes find it through
@@ -20,6 +20,3 @@ k8s-lint: $(KUBE_SCORE) ## kube-score on deploy/k8s; fails on any CRITICAL or WA
 
 k8s-test: $(KUBE_SCORE) ## only the Kubernetes checks (manifests, kube-score, flows on loopback)
 	cd e2e && go test -count=1 ./kubernetes/...
-
-# make test runs the Go tests of every module, e2e/kubernetes included: it needs kube-score.
-test: k8s-tools

@@ -1,4 +1,4 @@
-# PostgreSQL (issue 13). Included by the root Makefile (include mk/*.mk).
+# PostgreSQL. Included by the root Makefile (include mk/*.mk).
 #
 #   make postgres-image      local/postgres:15 from this machine's PostgreSQL (no registry needed)
 #   make up-postgres         compose with docker-compose.postgres.yaml; make down-postgres
@@ -31,9 +31,7 @@ down-postgres: ## stop the PostgreSQL stack; the volumes (the database's too) ar
 	$(COMPOSE_POSTGRES) down
 
 postgres-test: ## the contract suites on both stores, the PostgreSQL stores and e2e/postgres
-	cd services/tasks && $(GO) test -count=1 ./internal/contract/ ./internal/pgstore/ ./cmd/...
-	cd services/users && $(GO) test -count=1 ./internal/contract/ ./internal/pgusers/ ./cmd/...
-	cd platform && $(GO) test -count=1 ./pgtest/ ./pgdb/
+	$(GO) test -count=1 ./services/tasks/... ./services/users/... ./storage/pgdb/ ./harness/pgtest/
 	cd e2e && GO_IMAGE=$(GO_IMAGE) $(GO) test -count=1 -v ./postgres/
 	cd e2e && $(GO) test -count=1 -run Overlay ./kubernetes/
 

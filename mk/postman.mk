@@ -1,4 +1,4 @@
-# The Postman collection, run by newman (issue 6). Included by the root Makefile.
+# The Postman collection, run by newman. Included by the root Makefile.
 #
 #   make postman-test    builds the binaries, installs newman, starts auth, users and tasks on
 #                        free loopback ports with a throwaway data folder, runs
@@ -27,6 +27,3 @@ postman-tools: $(NEWMAN) ## install newman (pinned by postman/package-lock.json)
 postman-test: build $(NEWMAN) ## run the Postman collection with newman against all three on free ports (private lists, then TASKS_SHARED=true)
 	NEWMAN=$(NEWMAN) scripts/postman-test.sh
 	NEWMAN=$(NEWMAN) TASKS_SHARED=true scripts/postman-test.sh
-
-# make test runs the collection too.
-test: postman-test

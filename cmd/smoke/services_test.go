@@ -16,6 +16,7 @@ import (
 // services on loopback as make run wires them, and runs the built command against them:
 // once with everything up, once with auth stopped.
 func TestAgainstTheRealServices(t *testing.T) {
+	harness.SkipShort(t, "builds the services and runs them")
 	bins, err := harness.BuildPackages(t.TempDir(), harness.BuildOptions{}, append(harness.Services, "./cmd/smoke")...)
 	if err != nil {
 		t.Fatal(err)

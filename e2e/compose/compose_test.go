@@ -14,6 +14,7 @@ import (
 	"io"
 	"net/http"
 	"os/exec"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
@@ -56,6 +57,26 @@ func TestComposeStack(t *testing.T) {
 	t.Run("images", func(t *testing.T) {
 		for svc, port := range map[string]string{"auth": "80/tcp", "users": "8080/tcp", "tasks": "8000/tcp", "frontend": "3000/tcp"} {
 			checkImage(ctx, t, s.Container(ctx, t, svc), svc, port)
+		}
+	})
+
+	t.Run("images hold the modules the tests ran", func(t *testing.T) {
+		built := t.TempDir()
+		if out, err := exec.CommandContext(ctx, "make", "-C", "../..", "build", "BIN="+built).CombinedOutput(); err != nil {
+			t.Fatalf("make build: %v\n%s", err, out)
+		}
+		for _, svc := range []string{"auth", "users", "tasks", "frontend"} {
+			fromImage := filepath.Join(t.TempDir(), svc)
+			id := s.Container(ctx, t, svc).GetContainerID()
+			if out, err := exec.CommandContext(ctx, "docker", "cp", id+":/"+svc, fromImage).CombinedOutput(); err != nil {
+				t.Fatalf("docker cp %s: %v\n%s", svc, err, out)
+			}
+			want, got := modules(t, filepath.Join(built, svc)), modules(t, fromImage)
+			if strings.Join(got, "\n") != strings.Join(want, "\n") {
+				t.Errorf("%s: the image's binary was built from other modules than make build's (go version -m):\nimage:\n%s\nmake build:\n%s",
+					svc, strings.Join(got, "\n"), strings.Join(want, "\n"))
+			}
+			t.Logf("%s: the image and make build agree on %d module lines", svc, len(got))
 		}
 	})
 
@@ -281,4 +302,27 @@ func checkImage(ctx context.Context, t *testing.T, c *testcontainers.DockerConta
 	if _, ok := cfg.ExposedPorts[port]; !ok {
 		t.Errorf("%s: exposes %v, want %s", svc, cfg.ExposedPorts, port)
 	}
+}
+
+// modules is what go version -m says binary was built from: its Go version, then its main
+// module and each dependency with version and checksum (build settings such as vcs.revision
+// are left out: an image is built without .git).
+func modules(t *testing.T, binary string) []string {
+	t.Helper()
+	out, err := exec.Command("go", "version", "-m", binary).CombinedOutput()
+	if err != nil {
+		t.Fatalf("go version -m %s: %v\n%s", binary, err, out)
+	}
+	lines := strings.Split(strings.TrimSpace(string(out)), "\n")
+	_, goVersion, _ := strings.Cut(lines[0], ": ")
+	kept := []string{goVersion}
+	for _, line := range lines[1:] {
+		if f := strings.Fields(line); len(f) > 0 && (f[0] == "mod" || f[0] == "dep" || f[0] == "=>") {
+			kept = append(kept, strings.Join(f, " "))
+		}
+	}
+	if len(kept) < 2 {
+		t.Fatalf("go version -m %s names no modules:\n%s", binary, out)
+	}
+	return kept
 }

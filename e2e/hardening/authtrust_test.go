@@ -11,8 +11,8 @@ import (
 
 	"github.com/golang-jwt/jwt/v5"
 
-	"github.com/kub-demo/kub-demo/e2e/scrape"
 	"github.com/kub-demo/kub-demo/harness"
+	"github.com/kub-demo/kub-demo/harness/scrape"
 )
 
 // madeUpBcryptHash is a well-formed bcrypt hash at cost: random salt and digest. It is what a

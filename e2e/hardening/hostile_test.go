@@ -15,8 +15,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/kub-demo/kub-demo/e2e/scrape"
 	"github.com/kub-demo/kub-demo/harness"
+	"github.com/kub-demo/kub-demo/harness/scrape"
 )
 
 // memoryTarget bounds a service's resident memory under any of these floods (an idle service

@@ -106,9 +106,7 @@ func TestMakeRunNamesEveryTakenPort(t *testing.T) {
 // refused token or warning on the way (the readiness pings and probes), and ends on Ctrl-C
 // with a line that says it stopped and exit 0.
 func TestMakeRunStartsQuietlyAndStopsOnCtrlC(t *testing.T) {
-	if testing.Short() {
-		t.Skip("builds the services as make run does")
-	}
+	harness.SkipShort(t, "builds the services as make run does")
 	ports := freePorts(t)
 	cmd := makeRun(t, ports)
 	// A file, so that the test can read what make run printed while it runs.
@@ -164,9 +162,7 @@ func TestMakeRunStartsQuietlyAndStopsOnCtrlC(t *testing.T) {
 // TestMakeRunEndsAtOnceWithTheCause: a service that stops at start ends make run at once,
 // with that service's reason as the last thing on the screen.
 func TestMakeRunEndsAtOnceWithTheCause(t *testing.T) {
-	if testing.Short() {
-		t.Skip("builds the services as make run does")
-	}
+	harness.SkipShort(t, "builds the services as make run does")
 	start := time.Now()
 	out, err := makeRun(t, freePorts(t), "JWT_SECRET=too-short").CombinedOutput()
 	if exit, ok := err.(*exec.ExitError); !ok || exit.ExitCode() != 1 {

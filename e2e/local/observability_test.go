@@ -7,8 +7,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/kub-demo/kub-demo/e2e/scrape"
 	"github.com/kub-demo/kub-demo/harness"
+	"github.com/kub-demo/kub-demo/harness/scrape"
 )
 
 // logLines returns the JSON log lines of p that carry requestId id.

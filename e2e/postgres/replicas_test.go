@@ -17,7 +17,7 @@ import (
 	"time"
 
 	"github.com/kub-demo/kub-demo/harness"
-	"github.com/kub-demo/kub-demo/platform/pgtest"
+	"github.com/kub-demo/kub-demo/harness/pgtest"
 )
 
 func TestMain(m *testing.M) {

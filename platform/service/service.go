@@ -18,7 +18,7 @@ import (
 
 	"github.com/kelseyhightower/envconfig"
 
-	"github.com/kub-demo/kub-demo/platform/discovery"
+	"github.com/kub-demo/kub-demo/discovery"
 	"github.com/kub-demo/kub-demo/platform/httpserver"
 	"github.com/kub-demo/kub-demo/platform/lab"
 	"github.com/kub-demo/kub-demo/platform/metrics"

@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/kub-demo/kub-demo/platform/authapi"
+	"github.com/kub-demo/kub-demo/authapi"
 	"github.com/kub-demo/kub-demo/platform/trail"
 )
 

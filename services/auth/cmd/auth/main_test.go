@@ -9,8 +9,8 @@ import (
 
 	"golang.org/x/crypto/bcrypt"
 
-	"github.com/kub-demo/kub-demo/platform/authapi"
-	"github.com/kub-demo/kub-demo/platform/servicetest"
+	"github.com/kub-demo/kub-demo/authapi"
+	"github.com/kub-demo/kub-demo/harness/servicetest"
 )
 
 func TestRunServesUntilCancelled(t *testing.T) {

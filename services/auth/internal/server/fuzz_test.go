@@ -6,7 +6,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/kub-demo/kub-demo/platform/authapi"
+	"github.com/kub-demo/kub-demo/authapi"
 )
 
 // FuzzAuthRequests: any body sent to any of auth's routes is answered with JSON and a status

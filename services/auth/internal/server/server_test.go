@@ -12,7 +12,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/kub-demo/kub-demo/platform/authapi"
+	"github.com/kub-demo/kub-demo/authapi"
 	"github.com/kub-demo/kub-demo/platform/httpserver"
 	"github.com/kub-demo/kub-demo/platform/metrics"
 	"github.com/kub-demo/kub-demo/services/auth/internal/password"

@@ -6,14 +6,14 @@ import (
 	"strings"
 	"time"
 
-	"github.com/kub-demo/kub-demo/platform/discovery"
+	"github.com/kub-demo/kub-demo/discovery"
 	"github.com/kub-demo/kub-demo/platform/service"
 	"github.com/kub-demo/kub-demo/services/frontend/internal/ui"
 )
 
 type config struct {
 	Port int `envconfig:"PORT" default:"3000" desc:"port to listen on"`
-	// users and tasks are found the ways auth is (platform/discovery).
+	// users and tasks are found the ways auth is (package discovery).
 	UsersAddress     string `envconfig:"USERS_ADDRESS" desc:"users' host or host:port (port 8080 when absent); wins over the injected pair"`
 	UsersServiceHost string `envconfig:"USERS_SERVICE_SERVICE_HOST" desc:"injected by Kubernetes for a Service named users-service; used when USERS_ADDRESS is unset"`
 	UsersServicePort string `envconfig:"USERS_SERVICE_SERVICE_PORT" desc:"injected by Kubernetes with USERS_SERVICE_SERVICE_HOST (8080 when absent)"`

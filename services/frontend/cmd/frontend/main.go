@@ -6,7 +6,7 @@ import (
 	"context"
 	"io"
 
-	"github.com/kub-demo/kub-demo/platform/discovery"
+	"github.com/kub-demo/kub-demo/discovery"
 	"github.com/kub-demo/kub-demo/platform/httpserver"
 	"github.com/kub-demo/kub-demo/platform/metrics"
 	"github.com/kub-demo/kub-demo/platform/service"

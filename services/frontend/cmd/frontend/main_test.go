@@ -10,7 +10,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/kub-demo/kub-demo/platform/servicetest"
+	"github.com/kub-demo/kub-demo/harness/servicetest"
 )
 
 func get(t *testing.T, url string) (*http.Response, string) {

@@ -3,6 +3,7 @@ package proxy_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
@@ -13,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/kub-demo/kub-demo/harness"
 	"github.com/kub-demo/kub-demo/platform/requestid"
 	"github.com/kub-demo/kub-demo/services/frontend/internal/proxy"
 )
@@ -138,7 +140,7 @@ func TestUpstreamStartedAfterTheFrontend(t *testing.T) {
 	}
 	l, err := net.Listen("tcp", addr)
 	if err != nil {
-		t.Skipf("the port was taken meanwhile: %v", err)
+		harness.Skip(t, fmt.Sprintf("the port was taken meanwhile: %v", err))
 	}
 	upstream := httptest.NewUnstartedServer(echo("late"))
 	upstream.Listener = l

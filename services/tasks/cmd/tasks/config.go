@@ -6,9 +6,9 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/kub-demo/kub-demo/platform/discovery"
-	"github.com/kub-demo/kub-demo/platform/pgdb"
+	"github.com/kub-demo/kub-demo/discovery"
 	"github.com/kub-demo/kub-demo/platform/service"
+	"github.com/kub-demo/kub-demo/storage/pgdb"
 )
 
 type config struct {

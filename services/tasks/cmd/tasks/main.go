@@ -10,13 +10,13 @@ import (
 	"io"
 	"time"
 
-	"github.com/kub-demo/kub-demo/platform/authapi"
-	"github.com/kub-demo/kub-demo/platform/discovery"
+	"github.com/kub-demo/kub-demo/authapi"
+	"github.com/kub-demo/kub-demo/discovery"
 	"github.com/kub-demo/kub-demo/platform/httpserver"
 	"github.com/kub-demo/kub-demo/platform/metrics"
-	"github.com/kub-demo/kub-demo/platform/recordlog"
 	"github.com/kub-demo/kub-demo/platform/service"
 	"github.com/kub-demo/kub-demo/services/tasks/internal/server"
+	"github.com/kub-demo/kub-demo/storage/recordlog"
 )
 
 func main() { service.Main(run) }

@@ -10,9 +10,9 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/kub-demo/kub-demo/platform/authapi"
-	"github.com/kub-demo/kub-demo/platform/pgtest"
-	"github.com/kub-demo/kub-demo/platform/servicetest"
+	"github.com/kub-demo/kub-demo/authapi"
+	"github.com/kub-demo/kub-demo/harness/pgtest"
+	"github.com/kub-demo/kub-demo/harness/servicetest"
 )
 
 func TestMain(m *testing.M) { os.Exit(pgtest.RunTests(m)) }

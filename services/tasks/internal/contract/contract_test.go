@@ -17,15 +17,15 @@ import (
 	"testing"
 	"time"
 
-	"github.com/kub-demo/kub-demo/platform/authapi"
+	"github.com/kub-demo/kub-demo/authapi"
+	"github.com/kub-demo/kub-demo/harness/pgtest"
 	"github.com/kub-demo/kub-demo/platform/httpserver"
 	"github.com/kub-demo/kub-demo/platform/metrics"
-	"github.com/kub-demo/kub-demo/platform/pgdb"
-	"github.com/kub-demo/kub-demo/platform/pgtest"
 	"github.com/kub-demo/kub-demo/platform/web"
 	"github.com/kub-demo/kub-demo/services/tasks/internal/pgstore"
 	"github.com/kub-demo/kub-demo/services/tasks/internal/server"
 	"github.com/kub-demo/kub-demo/services/tasks/internal/store"
+	"github.com/kub-demo/kub-demo/storage/pgdb"
 )
 
 func TestMain(m *testing.M) { os.Exit(pgtest.RunTests(m)) }

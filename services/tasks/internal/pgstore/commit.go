@@ -4,7 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/kub-demo/kub-demo/platform/pgdb"
+	"github.com/kub-demo/kub-demo/storage/pgdb"
 	"slices"
 	"time"
 

@@ -5,15 +5,15 @@ import (
 	"crypto/sha256"
 	"errors"
 	"fmt"
-	"github.com/kub-demo/kub-demo/platform/pgdb"
+	"github.com/kub-demo/kub-demo/storage/pgdb"
 	"maps"
 	"slices"
 	"strings"
 
 	"github.com/jackc/pgx/v5"
 
-	"github.com/kub-demo/kub-demo/platform/recordlog"
 	"github.com/kub-demo/kub-demo/services/tasks/internal/store"
+	"github.com/kub-demo/kub-demo/storage/recordlog"
 )
 
 // Imported is what Import did.

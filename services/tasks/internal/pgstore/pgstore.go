@@ -18,8 +18,8 @@ import (
 	"log/slog"
 	"sync"
 
-	"github.com/kub-demo/kub-demo/platform/pgdb"
 	"github.com/kub-demo/kub-demo/services/tasks/internal/store"
+	"github.com/kub-demo/kub-demo/storage/pgdb"
 )
 
 // Store is the tasks table of one database: its pool, schema and readiness (pgdb.DB), and

@@ -17,9 +17,9 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
-	"github.com/kub-demo/kub-demo/platform/pgdb"
-	"github.com/kub-demo/kub-demo/platform/pgtest"
+	"github.com/kub-demo/kub-demo/harness/pgtest"
 	"github.com/kub-demo/kub-demo/services/tasks/internal/store"
+	"github.com/kub-demo/kub-demo/storage/pgdb"
 )
 
 // The contract both task stores keep is tested in package contract; here is what only the

@@ -11,7 +11,7 @@ import (
 	"time"
 	"unicode/utf8"
 
-	"github.com/kub-demo/kub-demo/platform/authapi"
+	"github.com/kub-demo/kub-demo/authapi"
 	"github.com/kub-demo/kub-demo/platform/web"
 	"github.com/kub-demo/kub-demo/services/tasks/internal/store"
 )

@@ -16,8 +16,8 @@ import (
 	"sync"
 	"time"
 
-	"github.com/kub-demo/kub-demo/platform/recordlog"
 	"github.com/kub-demo/kub-demo/platform/web"
+	"github.com/kub-demo/kub-demo/storage/recordlog"
 )
 
 // FileName is the tasks file inside TASKS_FOLDER.

@@ -6,11 +6,11 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/kub-demo/kub-demo/platform/discovery"
-	"github.com/kub-demo/kub-demo/platform/pgdb"
+	"github.com/kub-demo/kub-demo/discovery"
 	"github.com/kub-demo/kub-demo/platform/service"
 	"github.com/kub-demo/kub-demo/services/users/internal/accounts"
 	"github.com/kub-demo/kub-demo/services/users/internal/throttle"
+	"github.com/kub-demo/kub-demo/storage/pgdb"
 )
 
 type config struct {

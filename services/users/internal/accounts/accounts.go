@@ -13,9 +13,9 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/kub-demo/kub-demo/platform/authapi"
-	"github.com/kub-demo/kub-demo/platform/recordlog"
+	"github.com/kub-demo/kub-demo/authapi"
 	"github.com/kub-demo/kub-demo/platform/retry"
+	"github.com/kub-demo/kub-demo/storage/recordlog"
 )
 
 var (

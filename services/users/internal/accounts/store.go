@@ -10,7 +10,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/kub-demo/kub-demo/platform/recordlog"
+	"github.com/kub-demo/kub-demo/storage/recordlog"
 )
 
 // FileName is the users file inside USERS_FOLDER: one JSON object per line.

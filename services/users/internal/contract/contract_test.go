@@ -15,14 +15,14 @@ import (
 	"testing"
 	"time"
 
-	"github.com/kub-demo/kub-demo/platform/authapi"
+	"github.com/kub-demo/kub-demo/authapi"
+	"github.com/kub-demo/kub-demo/harness/pgtest"
 	"github.com/kub-demo/kub-demo/platform/httpserver"
 	"github.com/kub-demo/kub-demo/platform/metrics"
-	"github.com/kub-demo/kub-demo/platform/pgdb"
-	"github.com/kub-demo/kub-demo/platform/pgtest"
 	"github.com/kub-demo/kub-demo/services/users/internal/accounts"
 	"github.com/kub-demo/kub-demo/services/users/internal/pgusers"
 	"github.com/kub-demo/kub-demo/services/users/internal/server"
+	"github.com/kub-demo/kub-demo/storage/pgdb"
 )
 
 func TestMain(m *testing.M) { os.Exit(pgtest.RunTests(m)) }

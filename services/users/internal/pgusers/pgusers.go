@@ -15,8 +15,8 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
-	"github.com/kub-demo/kub-demo/platform/pgdb"
 	"github.com/kub-demo/kub-demo/services/users/internal/accounts"
+	"github.com/kub-demo/kub-demo/storage/pgdb"
 )
 
 //go:embed migrations/*.sql

@@ -12,12 +12,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/kub-demo/kub-demo/harness/pgtest"
 	"github.com/kub-demo/kub-demo/platform/httpserver"
 	"github.com/kub-demo/kub-demo/platform/metrics"
-	"github.com/kub-demo/kub-demo/platform/pgdb"
-	"github.com/kub-demo/kub-demo/platform/pgtest"
 	"github.com/kub-demo/kub-demo/services/users/internal/accounts"
 	"github.com/kub-demo/kub-demo/services/users/internal/server"
+	"github.com/kub-demo/kub-demo/storage/pgdb"
 )
 
 // The contract both user stores keep is tested in package contract; here is what only the

@@ -9,7 +9,7 @@ import (
 	"time"
 	"unicode"
 
-	"github.com/kub-demo/kub-demo/platform/authapi"
+	"github.com/kub-demo/kub-demo/authapi"
 	"github.com/kub-demo/kub-demo/platform/web"
 	"github.com/kub-demo/kub-demo/services/users/internal/accounts"
 )

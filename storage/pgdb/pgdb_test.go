@@ -11,8 +11,8 @@ import (
 	"testing/fstest"
 	"time"
 
-	"github.com/kub-demo/kub-demo/platform/pgtest"
-	"github.com/kub-demo/kub-demo/platform/recordlog"
+	"github.com/kub-demo/kub-demo/harness/pgtest"
+	"github.com/kub-demo/kub-demo/storage/recordlog"
 )
 
 func TestMain(m *testing.M) { os.Exit(pgtest.RunTests(m)) }

@@ -24,7 +24,7 @@ import (
 	vegeta "github.com/tsenart/vegeta/v12/lib"
 
 	"github.com/kub-demo/kub-demo/harness"
-	"github.com/kub-demo/kub-demo/platform/pgtest"
+	"github.com/kub-demo/kub-demo/harness/pgtest"
 	"github.com/kub-demo/kub-demo/platform/web"
 )
 

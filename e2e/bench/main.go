@@ -28,7 +28,7 @@ import (
 	"golang.org/x/crypto/bcrypt"
 
 	"github.com/kub-demo/kub-demo/harness"
-	"github.com/kub-demo/kub-demo/platform/pgtest"
+	"github.com/kub-demo/kub-demo/harness/pgtest"
 )
 
 type settings struct {

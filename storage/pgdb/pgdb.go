@@ -22,8 +22,8 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/kub-demo/kub-demo/platform/metrics"
-	"github.com/kub-demo/kub-demo/platform/recordlog"
 	"github.com/kub-demo/kub-demo/platform/retry"
+	"github.com/kub-demo/kub-demo/storage/recordlog"
 )
 
 // Config is how to reach the database.

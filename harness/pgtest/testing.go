@@ -7,6 +7,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+
+	"github.com/kub-demo/kub-demo/harness"
 )
 
 // The test binary's server, started by the first NewDatabase.
@@ -19,7 +21,8 @@ var shared struct {
 
 // NewDatabase returns the URL of a new, empty database of its own for t, on the test
 // binary's server, which it starts at first use. When no server can start (no binaries, or
-// root with no "postgres" user) the test fails with the reason: it never skips.
+// root with no "postgres" user) the test is skipped with the reason (harness.Skip: it fails
+// under CI).
 func NewDatabase(t testing.TB) string {
 	t.Helper()
 	s := Shared(t)
@@ -36,7 +39,7 @@ func Shared(t testing.TB) *Server {
 	t.Helper()
 	shared.once.Do(func() { shared.server, shared.err = Start(Options{}) })
 	if shared.err != nil {
-		t.Fatalf("pgtest: no PostgreSQL server for this test: %v", shared.err)
+		harness.Skip(t, fmt.Sprintf("pgtest: no PostgreSQL server for this test: %v", shared.err))
 	}
 	return shared.server
 }

@@ -1,3 +1,0 @@
-module github.com/kub-demo/kub-demo/harness
-
-go 1.26.0
