@@ -139,11 +139,13 @@ func (c *connLimiter) admit(conn net.Conn) *limitedConn {
 
 // victimLocked returns the connection to close to make room, of addr only unless addr is "",
 // or nil when there is none: one whose body is late, then one silent past the grace, then the
-// longest idle. Callers hold c.mu.
+// longest idle. A late or silent one whose client's bytes wait unread (hasUnread) is not
+// chosen: the server was slow to read them, not the client to send them, and closing it
+// would penalize a client that did nothing wrong. Callers hold c.mu.
 func (c *connLimiter) victimLocked(now time.Time, addr string) *limitedConn {
 	mine := func(lc *limitedConn) bool { return addr == "" || lc.addr == addr }
 	for e := c.bodies.Front(); e != nil; e = e.Next() {
-		if lc := e.Value.(*limitedConn); mine(lc) && lc.bodyLate(now) {
+		if lc := e.Value.(*limitedConn); mine(lc) && lc.bodyLate(now) && !hasUnread(lc.Conn) {
 			return lc
 		}
 	}
@@ -152,7 +154,7 @@ func (c *connLimiter) victimLocked(now time.Time, addr string) *limitedConn {
 		if now.Sub(lc.accepted) <= silentGrace {
 			break // the list is in order of arrival: the rest are newer still
 		}
-		if mine(lc) {
+		if mine(lc) && !hasUnread(lc.Conn) {
 			return lc
 		}
 	}
@@ -292,7 +294,7 @@ func (c *connLimiter) closeLate(now time.Time) {
 	c.mu.Lock()
 	var late []*limitedConn
 	for e := c.bodies.Front(); e != nil; e = e.Next() {
-		if lc := e.Value.(*limitedConn); lc.bodyLate(now) {
+		if lc := e.Value.(*limitedConn); lc.bodyLate(now) && !hasUnread(lc.Conn) {
 			late = append(late, lc)
 		}
 	}

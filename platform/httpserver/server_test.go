@@ -469,3 +469,47 @@ func TestStalledUploadDoesNotHoldTheDrain(t *testing.T) {
 		t.Fatal("Run did not return")
 	}
 }
+
+// TestARequestTheServerHasNotReadIsNotSilence: on a busy machine the server may not read a
+// request for longer than the grace, though the client sent it at once. That connection is
+// not closed as silent to make room, and its address is not held back (penaltyFor): the
+// newcomer is refused instead, as when every connection is busy.
+func TestARequestTheServerHasNotReadIsNotSilence(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	limiter := newConnLimiter(l, 1, 0)
+	defer limiter.Close()
+	client, err := net.Dial("tcp", l.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer client.Close()
+	io.WriteString(client, "GET /x HTTP/1.1\r\nHost: x\r\n\r\n")
+	first, err := limiter.Accept() // admitted, and then not read: the server is slow
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer first.Close()
+	time.Sleep(silentGrace + 100*time.Millisecond)
+
+	go limiter.Accept() // refuses (or admits) the newcomer below; returns when l closes
+	newcomer, err := net.Dial("tcp", l.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer newcomer.Close()
+	io.WriteString(newcomer, "GET /x HTTP/1.1\r\nHost: x\r\n\r\n")
+	newcomer.SetReadDeadline(time.Now().Add(5 * time.Second))
+	answer, _ := io.ReadAll(newcomer)
+	if !strings.HasPrefix(string(answer), "HTTP/1.1 503") {
+		t.Fatalf("the newcomer got %q, want the 503 refusal: the waiting request's place is not free", answer)
+	}
+	limiter.mu.Lock()
+	gone, penalized := first.(*limitedConn).gone, limiter.penalizedLocked(time.Now(), "127.0.0.1")
+	limiter.mu.Unlock()
+	if gone || penalized {
+		t.Fatalf("the connection whose request waited unread: closed %v, its address held back %v; want neither", gone, penalized)
+	}
+}
