@@ -5,13 +5,15 @@
 #   make cluster-test KUBECONFIG=$HOME/.kube/config IMAGE_LOAD="kind load docker-image"
 #
 # It builds the images (make images), loads them with IMAGE_LOAD (which gets the image names
-# as arguments), applies deploy/k8s and runs the course's flow and cmd/smoke through kubectl
-# port-forward on 127.0.0.1, replaces the tasks pod, rolls auth under load, measures the
-# users and tasks Recreate gap, runs each lesson of deploy/k8s/examples, then the PostgreSQL
-# overlay deploy/k8s/postgres: the flow, and users and tasks rolled and a pod of each deleted
-# under the load of a client pod, with 0 failed requests. It deletes what it applied. Without
-# KUBECONFIG, IMAGE_LOAD or a cluster that answers it fails; it never skips. The test is built
-# only with -tags cluster, so make test leaves it out (e2e/cluster).
+# as arguments), applies deploy/k8s (kubectl apply -f) and runs the course's flow and
+# cmd/smoke through kubectl port-forward on 127.0.0.1, replaces the tasks pod, rolls auth under
+# load, measures the users and tasks Recreate gap, runs each lesson of deploy/lessons (kubectl
+# apply -k: kustomize overlays on deploy/k8s; frontend-nginx, whose nginx image needs
+# scripts/nginx-image.sh, is left out), then the PostgreSQL overlay deploy/overlays/postgres
+# (kubectl apply -k): the flow, and users and tasks rolled and a pod of each deleted under the
+# load of a client pod, with 0 failed requests. It deletes what it applied (kubectl delete -f
+# or -k). Without KUBECONFIG, IMAGE_LOAD or a cluster that answers it fails; it never skips.
+# The test is built only with -tags cluster, so make test leaves it out (e2e/cluster).
 #
 # CLUSTER_POSTGRES_IMAGE is the overlay's database image: local/postgres:15 by default, built
 # by make postgres-image from this machine's PostgreSQL (apt-get install postgresql) and

@@ -15,8 +15,10 @@ $(KUBE_SCORE):
 
 k8s-tools: $(KUBE_SCORE) ## install kube-score (pinned) into bin/tools
 
-k8s-lint: $(KUBE_SCORE) ## kube-score on deploy/k8s; fails on any CRITICAL or WARNING
-	$(KUBE_SCORE) score --kubernetes-version v1.32 --exit-one-on-warning --color never deploy/k8s/*.yaml
+# kube-score reads what kustomize renders (krusty, in the test): deploy/k8s, every lesson of
+# deploy/lessons and every overlay of deploy/overlays, as kubectl apply -k would create them.
+k8s-lint: $(KUBE_SCORE) ## kube-score on deploy/k8s, each lesson and each overlay; fails on any CRITICAL or WARNING
+	cd e2e && go test -count=1 -v -run 'TestKubeScore' ./kubernetes/
 
 k8s-test: $(KUBE_SCORE) ## only the Kubernetes checks (manifests, kube-score, flows on loopback)
 	cd e2e && go test -count=1 ./kubernetes/...

@@ -3,7 +3,6 @@
 #   make postgres-image      local/postgres:15 from this machine's PostgreSQL (no registry needed)
 #   make up-postgres         compose with docker-compose.postgres.yaml; make down-postgres
 #   make postgres-test       the PostgreSQL tests only (make test runs them all)
-#   make k8s-postgres-base   copy deploy/k8s/*.yaml into the overlay's base after changing them
 #
 # POSTGRES_IMAGE is the database's image: postgres:15 from Docker Hub, or, when that is not
 # here and the local one is, local/postgres:15 (nothing to pull).
@@ -16,7 +15,7 @@ POSTGRES_IMAGE ?= $(eval POSTGRES_IMAGE := $(shell \
 	then echo $(POSTGRES_LOCAL_IMAGE); else echo $(POSTGRES_PUBLIC_IMAGE); fi))$(POSTGRES_IMAGE)
 COMPOSE_POSTGRES = POSTGRES_IMAGE=$(POSTGRES_IMAGE) $(COMPOSE_RUN) -f deploy/compose/docker-compose.postgres.yaml
 
-.PHONY: postgres-image up-postgres down-postgres postgres-test k8s-postgres-base
+.PHONY: postgres-image up-postgres down-postgres postgres-test
 
 postgres-image: ## local/postgres:15 from this machine's PostgreSQL, for compose with no registry
 	POSTGRES_IMAGE=$(POSTGRES_LOCAL_IMAGE) scripts/postgres-image.sh
@@ -34,6 +33,3 @@ postgres-test: ## the contract suites on both stores, the PostgreSQL stores and 
 	$(GO) test -count=1 ./services/tasks/... ./services/users/... ./storage/pgdb/ ./harness/pgtest/
 	cd e2e && GO_IMAGE=$(GO_IMAGE) $(GO) test -count=1 -v ./postgres/
 	cd e2e && $(GO) test -count=1 -run Overlay ./kubernetes/
-
-k8s-postgres-base: ## copy deploy/k8s/*.yaml into deploy/k8s/postgres/base (the overlay's base)
-	scripts/k8s-postgres-base.sh

@@ -3,7 +3,7 @@
 # local/postgres:15: `docker import` of a small root file system holding this machine's nginx
 # (Debian's nginx-light or nginx package), the shared libraries it loads, a static busybox for
 # /bin/sh, and an entrypoint for Kubernetes. For the course's lesson "Using a Reverse Proxy
-# for the Frontend" (deploy/k8s/examples/frontend-nginx), where the official nginx image
+# for the Frontend" (deploy/lessons/frontend-nginx), where the official nginx image
 # would be pulled.
 #
 #   apt-get install nginx-light busybox-static    # once (Debian/Ubuntu)

@@ -36,22 +36,22 @@ const (
 	deleteTimeout = 3 * time.Minute
 )
 
-// The lessons, each applied on its own, with how users and tasks must have found auth:
-// the start of the "source" and the "url" of their "auth service found" log line.
-// "{auth-service}" stands for the Service's ClusterIP.
+// The lessons, kustomize overlays on deploy/k8s, each applied on its own (kubectl apply -k),
+// with how users and tasks must have found auth: the start of the "source" and the "url" of
+// their "auth service found" log line. "{auth-service}" stands for the Service's ClusterIP.
 var lessons = []struct {
 	dir       string
 	discovery map[string][2]string // deployment -> {source, url}
 }{
-	{"deploy/k8s/examples/pod-internal", map[string][2]string{
+	{"deploy/lessons/pod-internal", map[string][2]string{
 		"users-deployment": {"AUTH_ADDRESS", "http://localhost:80"},
 		"tasks-deployment": {"AUTH_ADDRESS", "http://localhost:80"},
 	}},
-	{"deploy/k8s/examples/service-env", map[string][2]string{
+	{"deploy/lessons/service-env", map[string][2]string{
 		"users-deployment": {"AUTH_SERVICE_SERVICE_HOST", "http://{auth-service}:80"},
 		"tasks-deployment": {"AUTH_SERVICE_SERVICE_HOST", "http://{auth-service}:80"},
 	}},
-	{"deploy/k8s/examples/cluster-dns", map[string][2]string{
+	{"deploy/lessons/cluster-dns", map[string][2]string{
 		"users-deployment": {"AUTH_ADDRESS", "http://auth-service.default:80"},
 		"tasks-deployment": {"AUTH_ADDRESS", "http://auth-service.default.svc.cluster.local:80"},
 	}},
@@ -72,18 +72,18 @@ func TestCluster(t *testing.T) {
 		t.Logf("figures (make cluster-test, %s in all):\n  %s", since(began), strings.Join(figures, "\n  "))
 	})
 
-	dirs := []string{deployDir}
+	sets := []manifests{{"-f", deployDir}}
 	for _, l := range lessons {
-		dirs = append(dirs, l.dir)
+		sets = append(sets, manifests{"-k", l.dir})
 	}
 	overlay := overlayKustomization(t, postgresImage())
-	requireFreeNamespace(t, dirs, overlayObjects(t, overlay))
-	buildAndLoadImages(t, imageLoad, dirs)
+	requireFreeNamespace(t, sets, overlayObjects(t, overlay))
+	buildAndLoadImages(t, imageLoad, sets)
 	smoke := buildSmoke(t)
 
 	t.Run("deploy-k8s", func(t *testing.T) {
 		start := time.Now()
-		apply(t, deployDir)
+		apply(t, manifests{"-f", deployDir})
 		figure("deploy/k8s: applied and Available in %s", since(start))
 		users, tasks := portForward(t, "users-service", 8080), portForward(t, "tasks-service", 8000)
 
@@ -133,7 +133,7 @@ func TestCluster(t *testing.T) {
 	for _, lesson := range lessons {
 		t.Run(filepath.Base(lesson.dir), func(t *testing.T) {
 			start := time.Now()
-			apply(t, lesson.dir)
+			apply(t, manifests{"-k", lesson.dir})
 			figure("%s: applied and Available in %s", lesson.dir, since(start))
 			users, tasks := portForward(t, "users-service", 8080), portForward(t, "tasks-service", 8000)
 			harness.Flow(t, users.URL, tasks.URL) // right away, no retry
@@ -177,13 +177,20 @@ func requireCluster(t *testing.T) []string {
 	return imageLoad
 }
 
-// requireFreeNamespace fails if any object the manifests of dirs, or the other objects
+// manifests is what kubectl applies: a folder of manifests (how "-f", deploy/k8s as a
+// learner applies it) or a kustomization (how "-k": a lesson or an overlay), relative to
+// the repository root.
+type manifests struct{ how, dir string }
+
+func (m manifests) path() string { return filepath.Join(repoRoot, m.dir) }
+
+// requireFreeNamespace fails if any object the manifests of sets, or the other objects
 // named, create already exists: the test would change it and then delete it.
-func requireFreeNamespace(t *testing.T, dirs []string, others []string) {
+func requireFreeNamespace(t *testing.T, sets []manifests, others []string) {
 	t.Helper()
 	var all []string
-	for _, dir := range dirs {
-		others = append(others, names(t, filepath.Join(repoRoot, dir))...)
+	for _, m := range sets {
+		others = append(others, names(t, m.how, m.path())...)
 	}
 	for _, o := range others {
 		if !slices.Contains(all, o) {
@@ -194,17 +201,17 @@ func requireFreeNamespace(t *testing.T, dirs []string, others []string) {
 	if len(existing) > 0 {
 		t.Fatalf("namespace default already holds %v: the test applies the manifests and deletes what it applied, "+
 			"so it starts only when none of their objects exist. Remove them first, e.g. kubectl delete -f deploy/k8s, "+
-			"or kubectl delete -k deploy/k8s/postgres and kubectl delete pvc data-postgres-0", existing)
+			"or kubectl delete -k deploy/overlays/postgres and kubectl delete pvc data-postgres-0", existing)
 	}
 }
 
 // buildAndLoadImages runs make images and the IMAGE_LOAD command with the images the
 // manifests run.
-func buildAndLoadImages(t *testing.T, imageLoad, dirs []string) {
+func buildAndLoadImages(t *testing.T, imageLoad []string, sets []manifests) {
 	t.Helper()
 	var images []string
-	for _, dir := range dirs {
-		out := mustKubectl(t, 30*time.Second, "apply", "--dry-run=client", "-f", filepath.Join(repoRoot, dir), "-o",
+	for _, m := range sets {
+		out := mustKubectl(t, 30*time.Second, "apply", "--dry-run=client", m.how, m.path(), "-o",
 			`jsonpath={range .items[*]}{range .spec.template.spec.containers[*]}{.image}{"\n"}{end}{end}`)
 		for _, image := range strings.Fields(out) {
 			if !slices.Contains(images, image) {
@@ -267,11 +274,11 @@ func runEnv(t *testing.T, timeout time.Duration, env []string, name string, args
 	return string(out)
 }
 
-// apply applies a folder and waits until its Deployments are Available; when the test
-// ends it says what ran, if the test failed, and deletes the folder's objects again.
-func apply(t *testing.T, dir string) {
+// apply applies manifests and waits until their Deployments are Available; when the test
+// ends it says what ran, if the test failed, and deletes their objects again.
+func apply(t *testing.T, m manifests) {
 	t.Helper()
-	applyAndWait(t, "-f", filepath.Join(repoRoot, dir))
+	applyAndWait(t, m.how, m.path())
 }
 
 // applyAndWait applies path (how: -f for a folder, -k for a kustomization) and waits until

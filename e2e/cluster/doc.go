@@ -1,7 +1,7 @@
-// Package cluster runs deploy/k8s, each lesson of deploy/k8s/examples and the PostgreSQL
-// overlay deploy/k8s/postgres on a real Kubernetes cluster, as a learner would, and checks
-// what only a cluster can show: discovery, DNS, kube-proxy, probes, volumes, rollouts and pod
-// replacement. Under the overlay's rollouts and pod deletions the load comes from a pod,
+// Package cluster runs deploy/k8s (kubectl apply -f), each lesson of deploy/lessons and the
+// PostgreSQL overlay deploy/overlays/postgres (kustomize overlays on deploy/k8s, kubectl
+// apply -k) on a real Kubernetes cluster, as a learner would, and checks what only a cluster
+// can show: discovery, DNS, kube-proxy, probes, volumes, rollouts and pod replacement. Under the overlay's rollouts and pod deletions the load comes from a pod,
 // ./loadclient, which reaches users and tasks through their Services as any client inside
 // the cluster would; the test drives it through a port-forward to that pod.
 //

@@ -46,10 +46,11 @@ func waitArg(timeout time.Duration) string {
 	return "--timeout=" + (timeout - 5*time.Second).String()
 }
 
-// names lists the objects "kubectl apply -f dir" creates, as kind/name.
-func names(t testing.TB, dir string) []string {
+// names lists the objects "kubectl apply <how> path" creates (how: -f for a folder of
+// manifests, -k for a kustomization), as kind/name.
+func names(t testing.TB, how, path string) []string {
 	t.Helper()
-	return strings.Fields(mustKubectl(t, 30*time.Second, "apply", "--dry-run=client", "-f", dir, "-o", "name"))
+	return strings.Fields(mustKubectl(t, 30*time.Second, "apply", "--dry-run=client", how, path, "-o", "name"))
 }
 
 // deployments picks the Deployments out of names.

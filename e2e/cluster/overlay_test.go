@@ -17,7 +17,7 @@ import (
 )
 
 const (
-	overlayDir = "deploy/k8s/postgres"
+	overlayDir = "deploy/overlays/postgres"
 	// The database image the overlay names; a cluster that can pull runs it as it is.
 	overlayPostgresImage = "postgres:15"
 	// What make postgres-image builds from this machine's PostgreSQL: nothing to pull.
@@ -37,7 +37,7 @@ func postgresImage() string {
 }
 
 // overlayKustomization writes, in a folder of the test's own, a kustomization whose only
-// resource is deploy/k8s/postgres, with the database's image replaced by image when that is
+// resource is deploy/overlays/postgres, with the database's image replaced by image when that is
 // not the overlay's own (kustomize's images field, as "kustomize edit set image" writes it),
 // and returns the folder, for kubectl -k. Kustomize takes a resource only by a relative path.
 func overlayKustomization(t *testing.T, image string) string {
@@ -99,7 +99,7 @@ func applyOverlay(t *testing.T, kustomization string) {
 	}
 }
 
-// testOverlay is deploy/k8s/postgres on the cluster: applied, the course's flow at once, then
+// testOverlay is deploy/overlays/postgres on the cluster: applied, the course's flow at once, then
 // users and tasks rolled and a pod of each deleted while clients inside the cluster log in,
 // store tasks and list them. Not one request may fail, and every acknowledged task must be
 // listed afterwards.

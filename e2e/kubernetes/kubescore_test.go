@@ -3,6 +3,8 @@ package kubernetes
 import (
 	"bufio"
 	"bytes"
+	"fmt"
+	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -34,12 +36,17 @@ func kubeScore(t *testing.T) string {
 	return p
 }
 
-// kube-score must find nothing CRITICAL and nothing WARNING in deploy/k8s.
+// kube-score must find nothing CRITICAL and nothing WARNING in what each kustomization
+// renders: deploy/k8s, every lesson and every overlay.
 func TestKubeScore(t *testing.T) {
-	files := manifestFiles(t, "deploy/k8s")
-	cmd := exec.Command(kubeScore(t), append([]string{"score", "--kubernetes-version", "v1.32", "--output-format", "ci"}, files...)...)
-	cmd.Dir = repoRoot
-	scoreClean(t, cmd)
+	for _, dir := range renderedSets {
+		t.Run(filepath.Base(dir), func(t *testing.T) {
+			set := loadSet(t, dir)
+			cmd := exec.Command(kubeScore(t), "score", "--kubernetes-version", "v1.32", "--output-format", "ci", "-")
+			cmd.Stdin = bytes.NewReader(set.Stream)
+			scoreClean(t, cmd)
+		})
+	}
 }
 
 // scoreClean runs kube-score's cmd (output format "ci") and fails the test on each CRITICAL
@@ -74,33 +81,85 @@ func scoreClean(t *testing.T, cmd *exec.Cmd) {
 	t.Logf("kube-score: %d OK, %d skipped, %d CRITICAL or WARNING", ok, skipped, bad)
 }
 
-// Every check switched off with a kube-score/ignore annotation must be explained by
-// a comment in the same document that names the check.
+// Every check switched off with a kube-score/ignore annotation must be explained by a
+// comment that names the check, in the document that sets the annotation. The annotations
+// are those each kustomization renders; each is traced to the documents under deploy/ (the
+// manifests, the patches, the kustomizations with their inline patches) that set its value.
 func TestKubeScoreIgnoresAreExplained(t *testing.T) {
-	set := loadSet(t, "deploy/k8s")
+	sources := ignoreSources(t)
 	n := 0
-	for _, o := range set.Objects {
-		meta, ok := o.Obj.(interface{ GetAnnotations() map[string]string })
-		if !ok {
-			continue
-		}
-		ignored := meta.GetAnnotations()["kube-score/ignore"]
-		if ignored == "" {
-			continue
-		}
-		var comments strings.Builder
-		for _, line := range strings.Split(o.Text, "\n") {
-			if i := strings.Index(line, "#"); i >= 0 {
-				comments.WriteString(line[i:] + "\n")
+	for _, dir := range renderedSets {
+		set := loadSet(t, dir)
+		for _, o := range set.Objects {
+			meta, ok := o.Obj.(interface{ GetAnnotations() map[string]string })
+			if !ok {
+				continue
 			}
-		}
-		for _, check := range strings.Split(ignored, ",") {
-			check = strings.TrimSpace(check)
-			n++
-			if !strings.Contains(comments.String(), check) {
-				t.Errorf("%s: ignores kube-score check %q without a comment naming it and saying why", o, check)
+			ignored := meta.GetAnnotations()["kube-score/ignore"]
+			if ignored == "" {
+				continue
+			}
+			docs := sources[ignored]
+			if len(docs) == 0 {
+				t.Errorf("%s: kube-score/ignore %q, set by no document under deploy/", o, ignored)
+			}
+			for _, doc := range docs {
+				for _, check := range strings.Split(ignored, ",") {
+					check = strings.TrimSpace(check)
+					n++
+					if !regexp.MustCompile(`\b` + regexp.QuoteMeta(check) + `\b`).MatchString(doc.comments) {
+						t.Errorf("%s (%s): ignores kube-score check %q without a comment naming it and saying why", o, doc.where, check)
+					}
+				}
 			}
 		}
 	}
 	t.Logf("%d ignored checks", n)
+}
+
+// ignoreSource is a document that sets a kube-score/ignore annotation, and its comments.
+type ignoreSource struct {
+	where    string // file#document
+	comments string
+}
+
+// ignoreSources maps each kube-score/ignore value to the documents of the files under
+// deploy/ (YAML files and kustomizations, inline patches included) that set it.
+func ignoreSources(t *testing.T) map[string][]ignoreSource {
+	t.Helper()
+	annotation := regexp.MustCompile(`(?m)^\s*kube-score/ignore:\s*["']?([^"'\s#]+)`)
+	sources := map[string][]ignoreSource{}
+	err := filepath.WalkDir(filepath.Join(repoRoot, "deploy"), func(path string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		switch filepath.Ext(path) {
+		case ".yaml", ".yml":
+		default:
+			if d.Name() != "Kustomization" {
+				return nil
+			}
+		}
+		data, err := os.ReadFile(path)
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(repoRoot, path)
+		for i, doc := range splitDocuments(data) {
+			var comments strings.Builder
+			for _, line := range strings.Split(doc, "\n") {
+				if i := strings.Index(line, "#"); i >= 0 {
+					comments.WriteString(line[i:] + "\n")
+				}
+			}
+			for _, m := range annotation.FindAllStringSubmatch(doc, -1) {
+				sources[m[1]] = append(sources[m[1]], ignoreSource{fmt.Sprintf("%s#%d", rel, i+1), comments.String()})
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return sources
 }

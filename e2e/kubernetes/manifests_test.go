@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"testing"
@@ -13,38 +14,56 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
 	policyv1 "k8s.io/api/policy/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/serializer/json"
+	"sigs.k8s.io/kustomize/api/krusty"
+	"sigs.k8s.io/kustomize/api/resmap"
+	"sigs.k8s.io/kustomize/kyaml/filesys"
 )
 
-// The manifest sets under test: the default deployment and each lesson. Each one is
-// applied on its own with "kubectl apply -f <dir>", so each is checked on its own.
+// The manifest sets under test: the default deployment and each lesson on it, as
+// "kubectl apply -k <dir>" renders them (deploy/k8s is also applied with -f, which creates
+// the same objects: TestBaseIsItsFiles). Each runs only kub-demo's own images, so each is
+// cross-checked against the service binaries.
 var manifestSets = []string{
 	"deploy/k8s",
-	"deploy/k8s/examples/pod-internal",
-	"deploy/k8s/examples/service-env",
-	"deploy/k8s/examples/cluster-dns",
+	"deploy/lessons/pod-internal",
+	"deploy/lessons/service-env",
+	"deploy/lessons/cluster-dns",
 }
+
+// renderedSets are every kustomization a learner applies: the manifest sets, and those that
+// run other images too (nginx, PostgreSQL), which have tests of their own (TestOverlay).
+// Each decodes strictly and passes kube-score.
+var renderedSets = append(slices.Clip(manifestSets),
+	"deploy/lessons/frontend-nginx",
+	overlay,
+)
 
 // namespace is where every object lands: none of the manifests names one, and the
 // course (and AUTH_ADDRESS=auth-service.default) works in "default".
 const namespace = "default"
 
-// object is one decoded document, in the order kubectl applies it.
+// object is one rendered object, in the order kubectl applies it.
 type object struct {
-	File string // path relative to the repository root
-	Doc  int    // 1-based document number in File
-	Text string // the document's YAML, comments included
-	Obj  runtime.Object
+	Set string // the kustomization it comes from, relative to the repository root
+	Obj runtime.Object
 }
 
 func (o object) String() string {
-	return fmt.Sprintf("%s#%d (%s)", o.File, o.Doc, o.Obj.GetObjectKind().GroupVersionKind().Kind)
+	meta, _ := o.Obj.(interface{ GetName() string })
+	name := ""
+	if meta != nil {
+		name = meta.GetName()
+	}
+	return fmt.Sprintf("%s: %s %s", o.Set, o.Obj.GetObjectKind().GroupVersionKind().Kind, name)
 }
 
-// manifestSet is what "kubectl apply -f <dir>" creates, in creation order.
+// manifestSet is what "kubectl apply -k <dir>" creates, in creation order.
 type manifestSet struct {
 	Dir     string
+	Stream  []byte // the rendered YAML, as kubectl kustomize prints it
 	Objects []object
 
 	Deployments     []*appsv1.Deployment
@@ -130,27 +149,44 @@ func manifestFiles(t *testing.T, dir string) []string {
 	return files
 }
 
-// loadSet decodes every document of a manifest set; any decoding error fails t.
+// render builds a kustomization as "kubectl apply -k dir" does: files only from inside its
+// folder (a base, with a kustomization of its own, from anywhere), and the objects in
+// kustomize's legacy order (Secrets and Services before the Deployments that use them)
+// unless the kustomization says otherwise.
+func render(t *testing.T, dir string) resmap.ResMap {
+	t.Helper()
+	opts := krusty.MakeDefaultOptions()
+	opts.Reorder = krusty.ReorderOptionUnspecified
+	resources, err := krusty.MakeKustomizer(opts).Run(filesys.MakeFsOnDisk(), filepath.Join(repoRoot, dir))
+	if err != nil {
+		t.Fatalf("kustomize build %s: %v", dir, err)
+	}
+	return resources
+}
+
+// loadSet renders a kustomization and decodes every object strictly; any error fails t.
 func loadSet(t *testing.T, dir string) *manifestSet {
 	t.Helper()
-	set := &manifestSet{Dir: dir}
-	files := manifestFiles(t, dir)
-	if len(files) == 0 {
-		t.Fatalf("%s: no manifests", dir)
+	resources := render(t, dir)
+	stream, err := resources.AsYaml()
+	if err != nil {
+		t.Fatal(err)
 	}
-	for _, file := range files {
-		data, err := os.ReadFile(filepath.Join(repoRoot, file))
+	set := &manifestSet{Dir: dir, Stream: stream}
+	for _, r := range resources.Resources() {
+		doc, err := r.AsYAML()
 		if err != nil {
 			t.Fatal(err)
 		}
-		for i, doc := range splitDocuments(data) {
-			obj, err := decodeStrict([]byte(doc))
-			if err != nil {
-				t.Errorf("%s#%d: %v", file, i+1, err)
-				continue
-			}
-			set.add(object{File: file, Doc: i + 1, Text: doc, Obj: obj})
+		obj, err := decodeStrict(doc)
+		if err != nil {
+			t.Errorf("%s: %s %s: %v", dir, r.GetKind(), r.GetName(), err)
+			continue
 		}
+		set.add(object{Set: dir, Obj: obj})
+	}
+	if len(set.Objects) == 0 && !t.Failed() {
+		t.Errorf("%s: renders no objects", dir)
 	}
 	if t.Failed() {
 		t.FailNow()
@@ -195,7 +231,7 @@ func (s *manifestSet) claim(name string) *corev1.PersistentVolumeClaim {
 }
 
 func TestManifestsDecodeStrictly(t *testing.T) {
-	for _, dir := range manifestSets {
+	for _, dir := range renderedSets {
 		t.Run(filepath.Base(dir), func(t *testing.T) {
 			set := loadSet(t, dir)
 			for _, o := range set.Objects {
@@ -211,9 +247,63 @@ func TestManifestsDecodeStrictly(t *testing.T) {
 					t.Errorf("%s: namespace %q; the manifests live in %q", o, ns, namespace)
 				}
 			}
-			t.Logf("%d objects from %d files", len(set.Objects), len(manifestFiles(t, dir)))
+			t.Logf("%d objects", len(set.Objects))
 		})
 	}
+}
+
+// TestBaseIsItsFiles: "kubectl apply -f deploy/k8s" (the .yaml files) and "kubectl apply -k
+// deploy/k8s" (its Kustomization, the base of every lesson and overlay) create the same
+// objects. A manifest added to the folder but not to the Kustomization would be missing
+// from every lesson and overlay.
+func TestBaseIsItsFiles(t *testing.T) {
+	const base = "deploy/k8s"
+	fromFiles := map[string]runtime.Object{}
+	var order []string
+	for _, file := range manifestFiles(t, base) {
+		data, err := os.ReadFile(filepath.Join(repoRoot, file))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i, doc := range splitDocuments(data) {
+			obj, err := decodeStrict([]byte(doc))
+			if err != nil {
+				t.Fatalf("%s#%d: %v", file, i+1, err)
+			}
+			key := objectKey(obj)
+			if _, dup := fromFiles[key]; dup {
+				t.Errorf("%s#%d: %s defined twice", file, i+1, key)
+			}
+			fromFiles[key] = obj
+			order = append(order, key)
+		}
+	}
+	rendered := loadSet(t, base)
+	for _, o := range rendered.Objects {
+		key := objectKey(o.Obj)
+		want, ok := fromFiles[key]
+		if !ok {
+			t.Errorf("kubectl apply -k %s creates %s, which no .yaml file in it holds", base, key)
+			continue
+		}
+		delete(fromFiles, key)
+		if !equality.Semantic.DeepEqual(o.Obj, want) {
+			t.Errorf("%s: kustomize renders it differently from its file", key)
+		}
+	}
+	for key := range fromFiles {
+		t.Errorf("%s is in a .yaml file of %s but not in its Kustomization's resources: every lesson and overlay would lack it", key, base)
+	}
+	t.Logf("%d objects in %d files, the same from -f and -k", len(order), len(manifestFiles(t, base)))
+}
+
+// objectKey names an object as kubectl does: kind/name.
+func objectKey(obj runtime.Object) string {
+	name := ""
+	if meta, ok := obj.(interface{ GetName() string }); ok {
+		name = meta.GetName()
+	}
+	return obj.GetObjectKind().GroupVersionKind().Kind + "/" + name
 }
 
 // The decoder must reject what kube-apiserver's strict field validation rejects:

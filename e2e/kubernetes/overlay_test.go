@@ -1,11 +1,8 @@
 package kubernetes
 
 import (
-	"bytes"
 	"net/url"
-	"os"
 	"os/exec"
-	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
@@ -17,63 +14,10 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
-	"sigs.k8s.io/kustomize/api/krusty"
-	"sigs.k8s.io/kustomize/kyaml/filesys"
 )
 
-// overlay is the PostgreSQL variant of deploy/k8s (kubectl apply -k deploy/k8s/postgres).
-const overlay = "deploy/k8s/postgres"
-
-// TestOverlayBaseIsACopyOfDeployK8s: deploy/k8s/postgres/base holds deploy/k8s/*.yaml as
-// they are (kustomize refuses a parent folder as a base, so the overlay patches a copy).
-func TestOverlayBaseIsACopyOfDeployK8s(t *testing.T) {
-	root := repoRoot
-	originals, _ := filepath.Glob(filepath.Join(root, "deploy/k8s/*.yaml"))
-	copies, _ := filepath.Glob(filepath.Join(root, overlay, "base/*.yaml"))
-	listed, _ := os.ReadFile(filepath.Join(root, overlay, "base/kustomization.yaml"))
-	for _, f := range originals {
-		name := filepath.Base(f)
-		want, _ := os.ReadFile(f)
-		have, err := os.ReadFile(filepath.Join(root, overlay, "base", name))
-		if err != nil || !bytes.Equal(have, want) {
-			t.Errorf("%s/base/%s is not a copy of deploy/k8s/%s: run make k8s-postgres-base", overlay, name, name)
-		}
-		if !strings.Contains(string(listed), "  - "+name+"\n") {
-			t.Errorf("%s/base/kustomization.yaml does not list %s: run make k8s-postgres-base", overlay, name)
-		}
-	}
-	if len(copies) != len(originals)+1 { // the copies and kustomization.yaml
-		t.Errorf("%s/base holds %d files for %d manifests in deploy/k8s: run make k8s-postgres-base", overlay, len(copies), len(originals))
-	}
-}
-
-// render builds the overlay as kubectl apply -k does (files only from inside its folder), and
-// returns the YAML stream and the objects, decoded strictly.
-func render(t *testing.T) ([]byte, []runtime.Object) {
-	t.Helper()
-	k := krusty.MakeKustomizer(krusty.MakeDefaultOptions())
-	resources, err := k.Run(filesys.MakeFsOnDisk(), filepath.Join(repoRoot, overlay))
-	if err != nil {
-		t.Fatalf("kustomize build %s: %v", overlay, err)
-	}
-	stream, err := resources.AsYaml()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var objs []runtime.Object
-	for _, r := range resources.Resources() {
-		doc, err := r.AsYAML()
-		if err != nil {
-			t.Fatal(err)
-		}
-		obj, _, err := strictDecoder.Decode(doc, nil, nil)
-		if err != nil {
-			t.Fatalf("%s %s: %v", r.GetKind(), r.GetName(), err)
-		}
-		objs = append(objs, obj)
-	}
-	return stream, objs
-}
+// overlay is the PostgreSQL variant of deploy/k8s (kubectl apply -k deploy/overlays/postgres).
+const overlay = "deploy/overlays/postgres"
 
 // find returns the object of type T named name.
 func find[T interface {
@@ -91,13 +35,16 @@ func find[T interface {
 	return zero
 }
 
-// TestOverlay checks what deploy/k8s/postgres is for: users and tasks at 3 replicas with
+// TestOverlay checks what deploy/overlays/postgres is for: users and tasks at 3 replicas with
 // rolling updates, a disruption budget, spread over nodes, reading DATABASE_URL from the
 // Secret, with no volume; a PostgreSQL StatefulSet behind the Service the URL names; network
 // policies that let users and tasks, and only them, reach it; and only settings the binaries
 // read.
 func TestOverlay(t *testing.T) {
-	_, objs := render(t)
+	var objs []runtime.Object
+	for _, o := range loadSet(t, overlay).Objects {
+		objs = append(objs, o.Obj)
+	}
 	secret := find[*corev1.Secret](t, objs, "kub-demo-database")
 	dbURL, err := url.Parse(secret.StringData["DATABASE_URL"])
 	if err != nil {
@@ -216,30 +163,4 @@ func policyAllows(objs []runtime.Object, from string, to labels.Set, port int) b
 		}
 	}
 	return egress && ingress
-}
-
-// TestOverlayKubeScore: kube-score finds nothing CRITICAL and nothing WARNING in what the
-// overlay renders, and every check the overlay's files switch off is explained by a comment
-// that names it.
-func TestOverlayKubeScore(t *testing.T) {
-	stream, _ := render(t)
-	cmd := exec.Command(kubeScore(t), "score", "--kubernetes-version", "v1.32", "--output-format", "ci", "-")
-	cmd.Stdin = bytes.NewReader(stream)
-	scoreClean(t, cmd)
-
-	files, _ := filepath.Glob(filepath.Join(repoRoot, overlay, "*.yaml"))
-	for _, f := range files {
-		data, _ := os.ReadFile(f)
-		for _, doc := range strings.Split(string(data), "\n---\n") {
-			m := regexp.MustCompile(`kube-score/ignore:\s*(\S+)`).FindStringSubmatch(doc)
-			if m == nil {
-				continue
-			}
-			for _, check := range strings.Split(m[1], ",") {
-				if !regexp.MustCompile(`(?m)^\s*#.*\b` + regexp.QuoteMeta(check) + `\b`).MatchString(doc) {
-					t.Errorf("%s: kube-score/ignore %s has no comment saying why", filepath.Base(f), check)
-				}
-			}
-		}
-	}
 }
