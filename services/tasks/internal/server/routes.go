@@ -11,15 +11,16 @@ import (
 	"github.com/kub-demo/kub-demo/platform/httpserver"
 	"github.com/kub-demo/kub-demo/platform/metrics"
 	"github.com/kub-demo/kub-demo/platform/web"
+	"github.com/kub-demo/kub-demo/services/tasks/internal/tasks"
 )
 
 // Routes lists every route tasks serves, besides GET /healthz, /readyz and /metrics. Every
 // answer carries the CORS headers of the original, and any OPTIONS preflight is answered.
-func Routes(log *slog.Logger, probes *httpserver.Probes, m *metrics.Registry, tasks Tasks, auth Verifier) http.Handler {
+func Routes(log *slog.Logger, probes *httpserver.Probes, m *metrics.Registry, store tasks.Store, auth Verifier) http.Handler {
 	r := httpserver.Router(log, probes, m, cors)
 	auth = watchedVerifier{auth, web.NewOutage(log, "auth")}
-	r.Get("/tasks", web.Handle(log, handleTaskList(tasks, auth)))
-	r.Post("/tasks", web.Handle(log, handleTaskCreate(tasks, auth)))
+	r.Get("/tasks", web.Handle(log, handleTaskList(store, auth)))
+	r.Post("/tasks", web.Handle(log, handleTaskCreate(store, auth)))
 	return r
 }
 
