@@ -12,6 +12,7 @@ import (
 	"github.com/kub-demo/kub-demo/platform/httpserver"
 	"github.com/kub-demo/kub-demo/platform/metrics"
 	"github.com/kub-demo/kub-demo/services/users/internal/accounts"
+	"github.com/kub-demo/kub-demo/services/users/internal/filestore"
 )
 
 // FuzzCredentials: any signup or login body is answered with JSON and one of the statuses the
@@ -26,7 +27,7 @@ func FuzzCredentials(f *testing.F) {
 	}
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	f.Fuzz(func(t *testing.T, body string) {
-		store, err := accounts.OpenStore(t.TempDir(), log, nil, 0)
+		store, err := filestore.Open(t.TempDir(), log, nil, 0)
 		if err != nil {
 			t.Fatal(err)
 		}
