@@ -64,7 +64,7 @@ func (c Common) validate() error {
 // SERVED_BY, every answer names this pod (package trail).
 func (c Common) Serve(ctx context.Context, log *slog.Logger, port int, handler http.Handler, m *metrics.Registry, probes *httpserver.Probes, peers ...discovery.Peer) error {
 	admin := map[string]http.Handler{"/discovery": discovery.Handler(c.name, peers, func() discovery.Inputs {
-		return discovery.ProcessInputs(c.settings)
+		return discovery.ProcessInputs(os.Environ(), c.settings)
 	})}
 	if c.LabControls {
 		controls := lab.New(c.name, log)
@@ -77,7 +77,7 @@ func (c Common) Serve(ctx context.Context, log *slog.Logger, port int, handler h
 		handler = trail.Middleware(trail.Here(c.name, c.NodeName))(handler)
 	}
 	go func() { // what a learner got wrong in finding the peers, said once at start
-		for _, w := range discovery.Look(ctx, c.name, peers, discovery.ProcessInputs(c.settings)).Warnings {
+		for _, w := range discovery.Look(ctx, c.name, peers, discovery.ProcessInputs(os.Environ(), c.settings)).Warnings {
 			log.Warn("discovery: " + w)
 		}
 	}()
