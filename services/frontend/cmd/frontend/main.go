@@ -15,15 +15,16 @@ import (
 	"github.com/kub-demo/kub-demo/services/frontend/internal/ui"
 )
 
-func main() { service.Main(run) }
+func main() { service.Main("frontend", &config{}, run) }
 
-func run(ctx context.Context, args []string, stdout io.Writer) error {
-	var cfg config
-	if done, err := service.Setup("frontend", args, stdout, &cfg); done {
+// run serves with cfg, which main read from the flags and the environment (environ, which the
+// discovery view shows), until ctx ends.
+func run(ctx context.Context, cfg *config, environ []string, stdout io.Writer) error {
+	if err := service.Prepare("frontend", cfg, environ); err != nil {
 		return err
 	}
 	log := cfg.Logger(stdout, "frontend")
-	// Validated by Setup.
+	// Validated by Prepare.
 	usersAt, _ := cfg.users()
 	tasksAt, _ := cfg.tasks()
 	pageCfg, _ := cfg.page()

@@ -19,18 +19,19 @@ import (
 	"github.com/kub-demo/kub-demo/services/tasks/internal/server"
 )
 
-func main() { service.Main(run) }
+func main() { service.Main("tasks", &config{}, run) }
 
-func run(ctx context.Context, args []string, stdout io.Writer) error {
-	var cfg config
-	if done, err := service.Setup("tasks", args, stdout, &cfg); done {
+// run serves with cfg, which main read from the flags and the environment (environ, which the
+// discovery view shows), until ctx ends.
+func run(ctx context.Context, cfg *config, environ []string, stdout io.Writer) error {
+	if err := service.Prepare("tasks", cfg, environ); err != nil {
 		return err
 	}
 	log := cfg.Logger(stdout, "tasks")
 	if cfg.importFrom != "" {
-		return importTasks(ctx, &cfg, log)
+		return importTasks(ctx, cfg, log)
 	}
-	auth, _ := cfg.AuthURL() // validated by Setup
+	auth, _ := cfg.AuthURL() // validated by Prepare
 	maxBytes, maxBytesSource := cfg.maxBytes()
 	log.Info("starting", "port", cfg.Port, "tasksFolder", cfg.TasksFolder, "tasksShared", cfg.TasksShared,
 		"tasksPerUser", cfg.MaxTasksPerUser, "taskBytesPerUser", cfg.MaxBytesPerUser,
@@ -42,7 +43,7 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	}
 
 	m := metrics.New()
-	tasks, err := openStore(ctx, &cfg, maxBytes, log, m)
+	tasks, err := openStore(ctx, cfg, maxBytes, log, m)
 	if errors.Is(err, recordlog.ErrOverLimit) {
 		return fmt.Errorf("%w; the limit is %s: raise it, and the memory limit with it, or move the tasks to PostgreSQL (DATABASE_URL, then tasks -import)", err, maxBytesSource)
 	}
