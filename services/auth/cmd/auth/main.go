@@ -49,6 +49,6 @@ func run(ctx context.Context, cfg *config, environ []string, stdout io.Writer) e
 
 	m := metrics.New()
 	probes := httpserver.NewProbes(log)
-	handler := server.Routes(log, probes, m, server.Deps{Hasher: hasher, Issuer: issuer, APIKey: cfg.APIKey})
+	handler := server.Routes(server.Deps{Log: log, Probes: probes, Metrics: m, Hasher: hasher, Issuer: issuer, APIKey: cfg.APIKey})
 	return cfg.Serve(ctx, log, cfg.Port, handler, m, probes)
 }

@@ -58,6 +58,7 @@ func run(ctx context.Context, cfg *config, environ []string, stdout io.Writer) e
 	probes := httpserver.NewProbes(log)
 	probes.AddCheck("auth does not answer, or refuses AUTH_API_KEY", authClient.Ready)
 	probes.AddCheck(tasks.checkName, tasks.check)
-	return cfg.Serve(ctx, log, cfg.Port, server.Routes(log, probes, m, tasks, authClient), m, probes,
+	handler := server.Routes(server.Deps{Log: log, Probes: probes, Metrics: m, Tasks: tasks, Auth: authClient})
+	return cfg.Serve(ctx, log, cfg.Port, handler, m, probes,
 		discovery.Peer{Name: "auth", Service: "auth-service", Found: auth})
 }

@@ -94,7 +94,7 @@ var _ server.Verifier = (*fakeVerifier)(nil)
 
 // serve answers the public API over tasks; it returns the base URL.
 func serve(t *testing.T, store tasks.Store) string {
-	srv := httptest.NewServer(server.Routes(quiet, &httpserver.Probes{}, metrics.New(), store, tokens))
+	srv := httptest.NewServer(server.Routes(server.Deps{Log: quiet, Probes: &httpserver.Probes{}, Metrics: metrics.New(), Tasks: store, Auth: tokens}))
 	t.Cleanup(srv.Close)
 	return srv.URL
 }

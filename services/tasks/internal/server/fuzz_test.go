@@ -31,7 +31,7 @@ func FuzzTaskCreate(f *testing.F) {
 			t.Fatal(err)
 		}
 		defer store.Close()
-		handler := Routes(log, &httpserver.Probes{}, metrics.New(), store, acceptsGood)
+		handler := Routes(Deps{Log: log, Probes: &httpserver.Probes{}, Metrics: metrics.New(), Tasks: store, Auth: acceptsGood})
 		req := httptest.NewRequest("POST", "/tasks", strings.NewReader(body))
 		req.Header.Set("Authorization", "Bearer good")
 		rec := httptest.NewRecorder()

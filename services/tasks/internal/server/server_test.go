@@ -50,7 +50,7 @@ func newTasks(t *testing.T, folder string, auth Verifier) *httptest.Server {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := httptest.NewServer(Routes(log, &httpserver.Probes{}, metrics.New(), store, auth))
+	srv := httptest.NewServer(Routes(Deps{Log: log, Probes: &httpserver.Probes{}, Metrics: metrics.New(), Tasks: store, Auth: auth}))
 	t.Cleanup(func() { srv.Close(); store.Close() })
 	return srv
 }

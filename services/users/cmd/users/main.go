@@ -74,6 +74,7 @@ func run(ctx context.Context, cfg *config, environ []string, stdout io.Writer) e
 		AtAuth:                  throttle.NewFair(cfg.InFlight, fairLine*cfg.InFlight, fairHalfLife, throttle.DefaultMaxKeys),
 		WaitForPlace:            cfg.AuthTimeout,
 	}
-	return cfg.Serve(ctx, log, cfg.Port, server.Routes(log, probes, m, accts, limits), m, probes,
+	handler := server.Routes(server.Deps{Log: log, Probes: probes, Metrics: m, Accounts: accts, Throttles: limits})
+	return cfg.Serve(ctx, log, cfg.Port, handler, m, probes,
 		discovery.Peer{Name: "auth", Service: "auth-service", Found: auth})
 }

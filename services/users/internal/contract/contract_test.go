@@ -91,7 +91,7 @@ var demo = &accounts.Credentials{Email: "test@gmail.com", Password: "testers"}
 
 // serve answers the public API over users; it returns the base URL.
 func serve(t *testing.T, users accounts.Store) string {
-	srv := httptest.NewServer(server.Routes(quiet, &httpserver.Probes{}, metrics.New(), accounts.New(users, fakeAuth{}, demo, quiet), server.Throttles{}))
+	srv := httptest.NewServer(server.Routes(server.Deps{Log: quiet, Probes: &httpserver.Probes{}, Metrics: metrics.New(), Accounts: accounts.New(users, fakeAuth{}, demo, quiet)}))
 	t.Cleanup(srv.Close)
 	return srv.URL
 }

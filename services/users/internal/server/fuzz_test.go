@@ -32,7 +32,7 @@ func FuzzCredentials(f *testing.F) {
 			t.Fatal(err)
 		}
 		defer store.Close()
-		handler := Routes(log, &httpserver.Probes{}, metrics.New(), accounts.New(store, workingAuth(), demo, log), Throttles{})
+		handler := Routes(Deps{Log: log, Probes: &httpserver.Probes{}, Metrics: metrics.New(), Accounts: accounts.New(store, workingAuth(), demo, log)})
 		send := func(path string) int {
 			rec := httptest.NewRecorder()
 			handler.ServeHTTP(rec, httptest.NewRequest("POST", path, strings.NewReader(body)))

@@ -73,7 +73,7 @@ func newHandler(t *testing.T, folder string, auth accounts.Auth, demo *accounts.
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { store.Close() })
-	return Routes(log, &httpserver.Probes{}, metrics.New(), accounts.New(store, auth, demo, log), limits)
+	return Routes(Deps{Log: log, Probes: &httpserver.Probes{}, Metrics: metrics.New(), Accounts: accounts.New(store, auth, demo, log), Throttles: limits})
 }
 
 type answer struct {
