@@ -18,8 +18,8 @@ FUZZ_TARGETS := \
 	services/auth/internal/server:FuzzAuthRequests \
 	services/users/internal/server:FuzzCredentials \
 	services/tasks/internal/server:FuzzTaskCreate \
-	services/tasks/internal/store:FuzzRecordRoundTrip \
-	services/tasks/internal/store:FuzzOpenAnyFile
+	services/tasks/internal/tasks:FuzzRecordRoundTrip \
+	services/tasks/internal/filestore:FuzzOpenAnyFile
 
 .PHONY: help build run check test vet lint fuzz clean
 

@@ -58,10 +58,11 @@ type Inputs struct {
 	Lookup     func(ctx context.Context, host string) ([]string, error)
 }
 
-// ProcessInputs are this process's environment, resolver and DNS.
-func ProcessInputs(settings []string) Inputs {
+// ProcessInputs are environ (the process's environment, as os.Environ gives it, read once by
+// its main and passed down) with this process's resolver and DNS.
+func ProcessInputs(environ, settings []string) Inputs {
 	conf, _ := os.ReadFile("/etc/resolv.conf")
-	return Inputs{Environ: os.Environ(), ResolvConf: string(conf), Settings: settings, Lookup: net.DefaultResolver.LookupHost}
+	return Inputs{Environ: environ, ResolvConf: string(conf), Settings: settings, Lookup: net.DefaultResolver.LookupHost}
 }
 
 // injected matches a variable the kubelet injects for a Service, and its name.

@@ -5,13 +5,22 @@ package servicetest
 import (
 	"bufio"
 	"context"
+	"encoding/gob"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"reflect"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/kelseyhightower/envconfig"
 
 	"github.com/kub-demo/kub-demo/platform/service"
 )
@@ -26,27 +35,19 @@ type Service struct {
 	logs   strings.Builder
 }
 
-// Start sets env (with t.Setenv, so tests using it cannot run in parallel), runs run with
-// PORT=0 and METRICS_PORT=0 (unless env sets them), reads the bound address from its "listening" log line, and waits for /healthz.
-// The service is stopped at the end of the test.
-func Start(t *testing.T, name string, run service.RunFunc, env map[string]string) *Service {
+// Start runs run with cfg, as main does with the config it read, and no environment for the
+// discovery view; it reads the bound address from the "listening" log line, and waits for
+// /healthz. cfg sets the ports: 0 for any free one. The service is stopped at the end of the
+// test. Nothing is read from or set in the process environment: tests may run in parallel.
+func Start[C service.Config](t *testing.T, name string, run service.RunFunc[C], cfg C) *Service {
 	t.Helper()
-	for k, v := range env {
-		t.Setenv(k, v)
-	}
-	// Any free ports, and no delay at stop, unless the test says otherwise.
-	for k, v := range map[string]string{"PORT": "0", "METRICS_PORT": "0", "SHUTDOWN_DELAY": "0s"} {
-		if _, ok := env[k]; !ok {
-			t.Setenv(k, v)
-		}
-	}
 	ctx, cancel := context.WithCancel(context.Background())
 	s := &Service{cancel: cancel, done: make(chan error, 1)}
 	reader, writer := io.Pipe()
 	addr := make(chan string, 1)
 	go s.readLogs(reader, addr)
 	go func() {
-		err := run(ctx, []string{name}, writer)
+		err := run(ctx, cfg, nil, writer)
 		writer.Close()
 		s.done <- err
 	}()
@@ -125,3 +126,63 @@ func (s *Service) Stop() error {
 		return context.DeadlineExceeded
 	}
 }
+
+// Defaults returns what envconfig reads into a C from an environment that sets nothing: the
+// settings a service runs with unless told otherwise, for tests to start from. The process
+// environment is not a test's to clear (tests run in parallel, and a developer's shell may set
+// PORT), so the test binary is run again, with an empty environment, to read them: the
+// running test again, which calls Defaults too and, in that process, writes what it read to
+// a file and exits. So a test calls Defaults before anything else (t.Parallel aside): the
+// child runs it up to there. The answer is kept for the other tests of the binary.
+func Defaults[C any](t testing.TB) C {
+	t.Helper()
+	var cfg C
+	if out := os.Getenv(defaultsFileEnv); out != "" { // the child
+		if err := envconfig.Process("", &cfg); err != nil {
+			fmt.Fprintln(os.Stderr, "servicetest.Defaults:", err)
+			os.Exit(2)
+		}
+		f, err := os.Create(out)
+		if err == nil {
+			err = gob.NewEncoder(f).Encode(&cfg)
+			f.Close()
+		}
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "servicetest.Defaults:", err)
+			os.Exit(2)
+		}
+		os.Exit(0)
+	}
+	typ := reflect.TypeFor[C]()
+	if raw, ok := defaults.Load(typ); ok {
+		if err := gob.NewDecoder(strings.NewReader(raw.(string))).Decode(&cfg); err != nil {
+			t.Fatal(err)
+		}
+		return cfg
+	}
+	out := filepath.Join(t.TempDir(), "defaults.gob")
+	var run []string
+	for _, name := range strings.Split(t.Name(), "/") {
+		run = append(run, "^"+regexp.QuoteMeta(name)+"$")
+	}
+	cmd := exec.Command(os.Args[0], "-test.run="+strings.Join(run, "/"), "-test.count=1")
+	cmd.Env = []string{defaultsFileEnv + "=" + out}
+	if output, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("reading the defaults in %s with no environment: %v\n%s", os.Args[0], err, output)
+	}
+	raw, err := os.ReadFile(out)
+	if err != nil {
+		t.Fatalf("the defaults were not written: %v", err)
+	}
+	if err := gob.NewDecoder(strings.NewReader(string(raw))).Decode(&cfg); err != nil {
+		t.Fatal(err)
+	}
+	defaults.Store(typ, string(raw))
+	return cfg
+}
+
+// defaultsFileEnv tells the child of Defaults where to write what it read.
+const defaultsFileEnv = "SERVICETEST_DEFAULTS_FILE"
+
+// defaults are what Defaults read, as gob, by type.
+var defaults sync.Map

@@ -1,5 +1,8 @@
 // Package service is what every kub-demo main does before it wires itself: read the
 // environment into its config, answer the -env and -healthcheck flags, and build the logger.
+// Main reads the process (Setup: the flags and the environment into the config; os.Environ
+// for the discovery view) once, and hands what it read to the service's run, which tests call
+// with their own.
 package service
 
 import (
@@ -38,8 +41,9 @@ type Common struct {
 	NodeName                string        `envconfig:"NODE_NAME" desc:"the node this pod runs on, for X-Served-By (deploy/k8s sets it from spec.nodeName)"`
 	LabControls             bool          `envconfig:"LAB_CONTROLS" default:"false" desc:"true: POST /lab on the metrics port makes this process slow, failing or unready, for teaching (the lessons and compose set it; never in production)"`
 
-	name     string   // the service's, as Setup was given it
+	name     string   // the service's, as Prepare was given it
 	settings []string // the variables it reads
+	environ  []string // the process's environment, for the discovery view
 }
 
 // validate checks the common settings.
@@ -64,7 +68,7 @@ func (c Common) validate() error {
 // SERVED_BY, every answer names this pod (package trail).
 func (c Common) Serve(ctx context.Context, log *slog.Logger, port int, handler http.Handler, m *metrics.Registry, probes *httpserver.Probes, peers ...discovery.Peer) error {
 	admin := map[string]http.Handler{"/discovery": discovery.Handler(c.name, peers, func() discovery.Inputs {
-		return discovery.ProcessInputs(c.settings)
+		return discovery.ProcessInputs(c.environ, c.settings)
 	})}
 	if c.LabControls {
 		controls := lab.New(c.name, log)
@@ -77,7 +81,7 @@ func (c Common) Serve(ctx context.Context, log *slog.Logger, port int, handler h
 		handler = trail.Middleware(trail.Here(c.name, c.NodeName))(handler)
 	}
 	go func() { // what a learner got wrong in finding the peers, said once at start
-		for _, w := range discovery.Look(ctx, c.name, peers, discovery.ProcessInputs(c.settings)).Warnings {
+		for _, w := range discovery.Look(ctx, c.name, peers, discovery.ProcessInputs(c.environ, c.settings)).Warnings {
 			log.Warn("discovery: " + w)
 		}
 	}()
@@ -133,21 +137,24 @@ type Config interface {
 	ListenPort() int
 	Validate() error
 	CommonSettings() Common
-	setNames(service string, settings []string)
+	setProcess(service string, settings, environ []string)
 }
 
 // CommonSettings returns the settings every service has (Config embeds Common for them).
 func (c Common) CommonSettings() Common { return c }
 
-// setNames is called through Config, by Setup: the services' configs embed Common.
+// setProcess is called through Config, by Prepare: the services' configs embed Common.
 //
 //lint:ignore U1000 used through Config, whose implementations are in other packages
-func (c *Common) setNames(service string, settings []string) { c.name, c.settings = service, settings }
+func (c *Common) setProcess(service string, settings, environ []string) {
+	c.name, c.settings, c.environ = service, settings, environ
+}
 
 // Setup parses args and the environment into cfg (which may add flags of its own with a
-// method Flags(*flag.FlagSet)). done reports that a flag did all there
-// was to do (-env listed the variables, -healthcheck probed the running server): the
-// caller returns err then.
+// method Flags(*flag.FlagSet)): what main reads of the process, once. done reports that a
+// flag did all there was to do (-env listed the variables, -healthcheck probed the running
+// server), or that they could not be read: the caller returns err then. cfg is checked by
+// Prepare, in run.
 func Setup(name string, args []string, stdout io.Writer, cfg Config) (done bool, err error) {
 	flags := flag.NewFlagSet(name, flag.ContinueOnError)
 	flags.SetOutput(stdout)
@@ -174,37 +181,56 @@ func Setup(name string, args []string, stdout io.Writer, cfg Config) (done bool,
 	if err := envconfig.Process("", cfg); err != nil {
 		return true, fmt.Errorf("configuration: %w", err)
 	}
-	var settings strings.Builder
-	envconfig.Usagef("", cfg, &settings, "{{range .}}{{usage_key .}}\n{{end}}")
-	cfg.setNames(name, strings.Fields(settings.String()))
 	if *healthcheck {
 		return true, httpserver.Probe(cfg.ListenPort())
-	}
-	if err := cfg.CommonSettings().validate(); err != nil {
-		return true, fmt.Errorf("configuration: %w", err)
-	}
-	if err := cfg.Validate(); err != nil {
-		return true, fmt.Errorf("configuration: %w", err)
 	}
 	return false, nil
 }
 
+// Prepare checks cfg, the settings every service has and then the service's own, and records
+// in it what Serve shows of the process: the service's name, and environ (NAME=value, as
+// os.Environ gives it), where the discovery view looks for variables set wrong. It is the
+// first thing a run does with the config main read (Setup) or a test built.
+func Prepare(name string, cfg Config, environ []string) error {
+	var settings strings.Builder
+	envconfig.Usagef("", cfg, &settings, "{{range .}}{{usage_key .}}\n{{end}}")
+	cfg.setProcess(name, strings.Fields(settings.String()), environ)
+	if err := cfg.CommonSettings().validate(); err != nil {
+		return fmt.Errorf("configuration: %w", err)
+	}
+	if err := cfg.Validate(); err != nil {
+		return fmt.Errorf("configuration: %w", err)
+	}
+	return nil
+}
+
 const envTable = "{{range .}}{{usage_key .}}\t{{usage_default .}}\t{{usage_description .}}\n{{end}}"
 
-// RunFunc is a service's run: everything main does, with its inputs passed in so tests can
-// call it. It returns when ctx is cancelled and the service has drained.
-type RunFunc func(ctx context.Context, args []string, stdout io.Writer) error
+// RunFunc is a service's run: everything main does once it has read the process, with what
+// it read passed in, so that tests call it with their own: cfg (the flags and the
+// environment, read by Setup) and environ (the environment itself, as os.Environ gives it,
+// for the discovery view). It returns when ctx is cancelled and the service has drained.
+type RunFunc[C Config] func(ctx context.Context, cfg C, environ []string, stdout io.Writer) error
 
-// Main is a service's whole main: run until SIGINT or SIGTERM, then exit 0, or print run's
-// error and exit 1. What run writes to stdout (its logs) is written out at least every
-// 50 ms, warnings and errors at once (through Common.Logger), and all of it before Main
-// returns.
-func Main(run RunFunc) {
+// Main is a service's whole main: read the flags and the environment into cfg (Setup), then
+// run until SIGINT or SIGTERM, then exit 0, or print the error and exit 1. What run writes
+// to stdout (its logs) is written out at least every 50 ms, warnings and errors at once
+// (through Common.Logger), and all of it before Main returns.
+func Main[C Config](name string, cfg C, run RunFunc[C]) {
+	if done, err := Setup(name, os.Args, os.Stdout, cfg); done {
+		exit(err)
+		return
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	stdout := newLogWriter(os.Stdout)
-	err := run(ctx, os.Args, stdout)
+	err := run(ctx, cfg, os.Environ(), stdout)
 	stdout.Close()
 	stop()
+	exit(err)
+}
+
+// exit prints err and exits 1, or returns when there is none.
+func exit(err error) {
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "error:", err)
 		os.Exit(1)

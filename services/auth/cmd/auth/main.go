@@ -16,11 +16,12 @@ import (
 	"github.com/kub-demo/kub-demo/services/auth/internal/token"
 )
 
-func main() { service.Main(run) }
+func main() { service.Main("auth", &config{}, run) }
 
-func run(ctx context.Context, args []string, stdout io.Writer) error {
-	var cfg config
-	if done, err := service.Setup("auth", args, stdout, &cfg); done {
+// run serves with cfg, which main read from the flags and the environment (environ, which the
+// discovery view shows), until ctx ends.
+func run(ctx context.Context, cfg *config, environ []string, stdout io.Writer) error {
+	if err := service.Prepare("auth", cfg, environ); err != nil {
 		return err
 	}
 	log := cfg.Logger(stdout, "auth")
@@ -48,6 +49,6 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 
 	m := metrics.New()
 	probes := httpserver.NewProbes(log)
-	handler := server.Routes(log, probes, m, server.Deps{Hasher: hasher, Issuer: issuer, APIKey: cfg.APIKey})
+	handler := server.Routes(server.Deps{Log: log, Probes: probes, Metrics: m, Hasher: hasher, Issuer: issuer, APIKey: cfg.APIKey})
 	return cfg.Serve(ctx, log, cfg.Port, handler, m, probes)
 }

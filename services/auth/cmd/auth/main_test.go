@@ -13,12 +13,19 @@ import (
 	"github.com/kub-demo/kub-demo/harness/servicetest"
 )
 
+// testConfig is what auth runs with when nothing is set (servicetest.Defaults), on any free
+// ports, with no delay at stop, with a signing key, the API key and the cheapest bcrypt
+// cost. Tests call it first: see servicetest.Defaults.
+func testConfig(t *testing.T) *config {
+	cfg := servicetest.Defaults[config](t)
+	cfg.Port, cfg.MetricsPort, cfg.ShutdownDelay = 0, 0, 0
+	cfg.JWTSecret, cfg.APIKey, cfg.BcryptCost = "a-test-secret-that-is-long-enough-123", apiKey, 4
+	return &cfg
+}
+
 func TestRunServesUntilCancelled(t *testing.T) {
-	svc := servicetest.Start(t, "auth", run, map[string]string{
-		"JWT_SECRET":   "a-test-secret-that-is-long-enough-123",
-		"AUTH_API_KEY": apiKey,
-		"BCRYPT_COST":  "4",
-	})
+	t.Parallel()
+	svc := servicetest.Start(t, "auth", run, testConfig(t))
 	client := authapi.NewClient(authapi.Config{URL: svc.URL, APIKey: apiKey, Timeout: 2 * time.Second})
 	hash, err := client.HashPassword(context.Background(), "pw")
 	if err != nil {
@@ -45,14 +52,12 @@ const apiKey = "the-service-credential-for-tests-0123456789"
 // TestAuthRefusesCallersWithoutTheAPIKey: nothing is hashed or minted for a caller without
 // the key, or with a wrong one; the answer says it is the caller that was refused.
 func TestAuthRefusesCallersWithoutTheAPIKey(t *testing.T) {
-	svc := servicetest.Start(t, "auth", run, map[string]string{
-		"JWT_SECRET":   "a-test-secret-that-is-long-enough-123",
-		"AUTH_API_KEY": apiKey,
-		"BCRYPT_COST":  "4",
-	})
+	t.Parallel()
+	svc := servicetest.Start(t, "auth", run, testConfig(t))
 	ctx := context.Background()
 	for name, key := range map[string]string{"no key": "", "wrong key": apiKey + "x", "prefix of the key": apiKey[:20]} {
 		t.Run(name, func(t *testing.T) {
+			t.Parallel()
 			client := authapi.NewClient(authapi.Config{URL: svc.URL, APIKey: key, Timeout: 2 * time.Second})
 			if _, err := client.HashPassword(ctx, "pw"); !errors.Is(err, authapi.ErrKeyRefused) {
 				t.Fatalf("HashPassword: %v, want ErrKeyRefused", err)
@@ -74,15 +79,18 @@ func TestAuthRefusesCallersWithoutTheAPIKey(t *testing.T) {
 }
 
 func TestRunRefusesToStartWithoutAnAPIKeyUnlessInDevMode(t *testing.T) {
-	t.Setenv("JWT_SECRET", "a-test-secret-that-is-long-enough-123")
+	t.Parallel()
 	for _, key := range []string{"", "too-short-a-key"} {
-		t.Setenv("AUTH_API_KEY", key)
-		err := run(context.Background(), []string{"auth"}, &strings.Builder{})
+		cfg := testConfig(t)
+		cfg.APIKey = key
+		err := run(context.Background(), cfg, nil, &strings.Builder{})
 		if err == nil || !strings.Contains(err.Error(), "AUTH_API_KEY") {
 			t.Errorf("AUTH_API_KEY=%q: run = %v, want an error naming AUTH_API_KEY", key, err)
 		}
 	}
-	svc := servicetest.Start(t, "auth", run, map[string]string{"AUTH_API_KEY": "", "DEV_MODE": "true", "BCRYPT_COST": "4"})
+	cfg := testConfig(t)
+	cfg.APIKey, cfg.DevMode = "", true
+	svc := servicetest.Start(t, "auth", run, cfg)
 	if !strings.Contains(svc.Logs(), "DEV_MODE") {
 		t.Errorf("a run without a key does not warn:\n%s", svc.Logs())
 	}
@@ -93,10 +101,11 @@ func TestRunRefusesToStartWithoutAnAPIKeyUnlessInDevMode(t *testing.T) {
 }
 
 func TestRunRefusesToStartWithoutAGoodSecret(t *testing.T) {
+	t.Parallel()
 	for _, secret := range []string{"", "short"} {
-		t.Setenv("JWT_SECRET", secret)
-		t.Setenv("AUTH_API_KEY", apiKey)
-		err := run(context.Background(), []string{"auth"}, &strings.Builder{})
+		cfg := testConfig(t)
+		cfg.JWTSecret = secret
+		err := run(context.Background(), cfg, nil, &strings.Builder{})
 		if err == nil || !strings.Contains(err.Error(), "JWT_SECRET") || !strings.Contains(err.Error(), "openssl rand") {
 			t.Errorf("JWT_SECRET=%q: run = %v, want an error naming JWT_SECRET and how to make one", secret, err)
 		}
@@ -107,9 +116,9 @@ func TestRunRefusesToStartWithoutAGoodSecret(t *testing.T) {
 // what JWT_SECRET is, how to make one, and that make run sets one; not envconfig's
 // "required key JWT_SECRET missing value".
 func TestRunWithNothingSetSaysWhatToDo(t *testing.T) {
-	t.Setenv("JWT_SECRET", "")
-	t.Setenv("AUTH_API_KEY", "")
-	err := run(context.Background(), []string{"auth"}, &strings.Builder{})
+	t.Parallel()
+	nothingSet := servicetest.Defaults[config](t)
+	err := run(context.Background(), &nothingSet, nil, &strings.Builder{})
 	if err == nil {
 		t.Fatal("auth started with nothing set")
 	}

@@ -9,7 +9,6 @@ import (
 	"github.com/kub-demo/kub-demo/authapi"
 	"github.com/kub-demo/kub-demo/platform/web"
 	"github.com/kub-demo/kub-demo/services/auth/internal/password"
-	"github.com/kub-demo/kub-demo/services/auth/internal/token"
 )
 
 var (
@@ -36,7 +35,7 @@ func hashingError(err error) error {
 	return err
 }
 
-func handleHashPassword(hasher *password.Hasher) web.HandlerFunc {
+func handleHashPassword(hasher Hasher) web.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) error {
 		req, err := web.Decode[authapi.HashRequest](w, r)
 		if err != nil {
@@ -57,7 +56,7 @@ func handleHashPassword(hasher *password.Hasher) web.HandlerFunc {
 	}
 }
 
-func handleIssueToken(log *slog.Logger, hasher *password.Hasher, issuer *token.Issuer) web.HandlerFunc {
+func handleIssueToken(log *slog.Logger, hasher Hasher, issuer Issuer) web.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) error {
 		req, err := web.Decode[authapi.TokenRequest](w, r)
 		if err != nil {
@@ -86,7 +85,7 @@ func handleIssueToken(log *slog.Logger, hasher *password.Hasher, issuer *token.I
 	}
 }
 
-func handleVerifyToken(log *slog.Logger, issuer *token.Issuer) web.HandlerFunc {
+func handleVerifyToken(log *slog.Logger, issuer Issuer) web.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) error {
 		req, err := web.Decode[authapi.VerifyRequest](w, r)
 		if err != nil {

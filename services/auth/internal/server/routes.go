@@ -3,10 +3,11 @@
 package server
 
 import (
-	"github.com/go-chi/chi/v5"
-
+	"context"
 	"log/slog"
 	"net/http"
+
+	"github.com/go-chi/chi/v5"
 
 	"github.com/kub-demo/kub-demo/authapi"
 	"github.com/kub-demo/kub-demo/platform/httpserver"
@@ -16,22 +17,44 @@ import (
 	"github.com/kub-demo/kub-demo/services/auth/internal/token"
 )
 
-// Deps are what auth's routes work with.
+// Deps are what auth's routes work with: what every service's routes have (the log, the
+// probes, the metrics), then auth's own.
 type Deps struct {
-	Hasher *password.Hasher
-	Issuer *token.Issuer
+	Log     *slog.Logger
+	Probes  *httpserver.Probes
+	Metrics *metrics.Registry
+
+	Hasher Hasher
+	Issuer Issuer
 	// APIKey is required of every caller of the internal routes; empty (DEV_MODE) trusts all.
 	APIKey string
 }
 
+// Hasher hashes passwords and checks them against hashes; *password.Hasher is one.
+type Hasher interface {
+	Hash(ctx context.Context, password string) (string, error)
+	Matches(ctx context.Context, hash, password string) (bool, error)
+}
+
+// Issuer signs tokens and verifies them; *token.Issuer is one.
+type Issuer interface {
+	Issue(uid string) (string, error)
+	Verify(token string) (uid string, err error)
+}
+
+var (
+	_ Hasher = (*password.Hasher)(nil)
+	_ Issuer = (*token.Issuer)(nil)
+)
+
 // Routes lists every route auth serves, besides GET /healthz and /readyz.
-func Routes(log *slog.Logger, probes *httpserver.Probes, m *metrics.Registry, d Deps) http.Handler {
-	r := httpserver.Router(log, probes, m)
+func Routes(d Deps) http.Handler {
+	r := httpserver.Router(d.Log, d.Probes, d.Metrics)
 	r.Group(func(r chi.Router) {
-		r.Use(requireAPIKey(log, d.APIKey))
-		r.Post(authapi.PathHashPassword, web.Handle(log, handleHashPassword(d.Hasher)))
-		r.Post(authapi.PathIssueToken, web.Handle(log, handleIssueToken(log, d.Hasher, d.Issuer)))
-		r.Post(authapi.PathVerifyToken, web.Handle(log, handleVerifyToken(log, d.Issuer)))
+		r.Use(requireAPIKey(d.Log, d.APIKey))
+		r.Post(authapi.PathHashPassword, web.Handle(d.Log, handleHashPassword(d.Hasher)))
+		r.Post(authapi.PathIssueToken, web.Handle(d.Log, handleIssueToken(d.Log, d.Hasher, d.Issuer)))
+		r.Post(authapi.PathVerifyToken, web.Handle(d.Log, handleVerifyToken(d.Log, d.Issuer)))
 	})
 	return r
 }

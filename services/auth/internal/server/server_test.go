@@ -32,7 +32,7 @@ func newAuth(t testing.TB) (*httptest.Server, *strings.Builder) {
 	}
 	logs := &strings.Builder{}
 	log := slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	srv := httptest.NewServer(Routes(log, &httpserver.Probes{}, metrics.New(), Deps{Hasher: hasher, Issuer: issuer, APIKey: testAPIKey}))
+	srv := httptest.NewServer(Routes(Deps{Log: log, Probes: &httpserver.Probes{}, Metrics: metrics.New(), Hasher: hasher, Issuer: issuer, APIKey: testAPIKey}))
 	t.Cleanup(srv.Close)
 	return srv, logs
 }

@@ -15,15 +15,16 @@ import (
 	"github.com/kub-demo/kub-demo/services/frontend/internal/ui"
 )
 
-func main() { service.Main(run) }
+func main() { service.Main("frontend", &config{}, run) }
 
-func run(ctx context.Context, args []string, stdout io.Writer) error {
-	var cfg config
-	if done, err := service.Setup("frontend", args, stdout, &cfg); done {
+// run serves with cfg, which main read from the flags and the environment (environ, which the
+// discovery view shows), until ctx ends.
+func run(ctx context.Context, cfg *config, environ []string, stdout io.Writer) error {
+	if err := service.Prepare("frontend", cfg, environ); err != nil {
 		return err
 	}
 	log := cfg.Logger(stdout, "frontend")
-	// Validated by Setup.
+	// Validated by Prepare.
 	usersAt, _ := cfg.users()
 	tasksAt, _ := cfg.tasks()
 	pageCfg, _ := cfg.page()
@@ -49,7 +50,8 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	// Ready without users or tasks: the page loads, and says which of them cannot be reached.
 	probes := httpserver.NewProbes(log)
 	m := metrics.New()
-	return cfg.Serve(ctx, log, cfg.Port, server.Routes(log, probes, m, page, users, tasks), m, probes,
+	handler := server.Routes(server.Deps{Log: log, Probes: probes, Metrics: m, Page: page, Users: users, Tasks: tasks})
+	return cfg.Serve(ctx, log, cfg.Port, handler, m, probes,
 		discovery.Peer{Name: "users", Service: "users-service", Found: usersAt},
 		discovery.Peer{Name: "tasks", Service: "tasks-service", Found: tasksAt})
 }

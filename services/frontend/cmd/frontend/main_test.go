@@ -13,6 +13,14 @@ import (
 	"github.com/kub-demo/kub-demo/harness/servicetest"
 )
 
+// testConfig is what the frontend runs with when nothing is set (servicetest.Defaults), on
+// any free ports, with no delay at stop. Tests call it first: see servicetest.Defaults.
+func testConfig(t *testing.T) *config {
+	cfg := servicetest.Defaults[config](t)
+	cfg.Port, cfg.MetricsPort, cfg.ShutdownDelay = 0, 0, 0
+	return &cfg
+}
+
 func get(t *testing.T, url string) (*http.Response, string) {
 	t.Helper()
 	resp, err := http.Get(url)
@@ -25,6 +33,8 @@ func get(t *testing.T, url string) (*http.Response, string) {
 }
 
 func TestRunServesThePageAndForwardsTheAPI(t *testing.T) {
+	t.Parallel()
+	cfg := testConfig(t)
 	users := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
 		json.NewEncoder(w).Encode(map[string]string{"message": "users " + r.Method + " " + r.URL.Path})
@@ -37,11 +47,8 @@ func TestRunServesThePageAndForwardsTheAPI(t *testing.T) {
 	defer tasks.Close()
 	// users by its address, tasks by the pair kubelet injects for a Service named tasks-service.
 	host, port, _ := strings.Cut(strings.TrimPrefix(tasks.URL, "http://"), ":")
-	svc := servicetest.Start(t, "frontend", run, map[string]string{
-		"USERS_ADDRESS":              users.URL,
-		"TASKS_SERVICE_SERVICE_HOST": host,
-		"TASKS_SERVICE_SERVICE_PORT": port,
-	})
+	cfg.UsersAddress, cfg.TasksServiceHost, cfg.TasksServicePort = users.URL, host, port
+	svc := servicetest.Start(t, "frontend", run, cfg)
 
 	resp, body := get(t, svc.URL+"/")
 	if resp.StatusCode != http.StatusOK || !strings.Contains(body, "<title>kub-demo tasks</title>") ||
@@ -85,40 +92,40 @@ func TestRunServesThePageAndForwardsTheAPI(t *testing.T) {
 }
 
 func TestRunRefusesSettingsItCannotUse(t *testing.T) {
+	t.Parallel()
 	for name, c := range map[string]struct {
-		env  map[string]string
+		set  func(*config)
 		want []string
 	}{
 		"no way to find users": {
-			env:  map[string]string{"TASKS_ADDRESS": "tasks"},
+			set:  func(c *config) { c.TasksAddress = "tasks" },
 			want: []string{"USERS_ADDRESS", "USERS_SERVICE_SERVICE_HOST", "USERS_SERVICE_SERVICE_PORT"},
 		},
 		"no way to find tasks": {
-			env:  map[string]string{"USERS_ADDRESS": "users"},
+			set:  func(c *config) { c.UsersAddress = "users" },
 			want: []string{"TASKS_ADDRESS", "TASKS_SERVICE_SERVICE_HOST", "TASKS_SERVICE_SERVICE_PORT"},
 		},
 		"direct mode without tasks' public URL": {
-			env:  map[string]string{"USERS_ADDRESS": "users", "TASKS_ADDRESS": "tasks", "FRONTEND_API_MODE": "direct"},
+			set:  func(c *config) { c.UsersAddress, c.TasksAddress, c.APIMode = "users", "tasks", "direct" },
 			want: []string{"TASKS_PUBLIC_URL"},
 		},
 		"a public URL that is not one": {
-			env:  map[string]string{"USERS_ADDRESS": "users", "TASKS_ADDRESS": "tasks", "FRONTEND_API_MODE": "direct", "TASKS_PUBLIC_URL": "localhost:8000"},
+			set: func(c *config) {
+				c.UsersAddress, c.TasksAddress, c.APIMode, c.TasksPublicURL = "users", "tasks", "direct", "localhost:8000"
+			},
 			want: []string{"TASKS_PUBLIC_URL", "http://localhost:8000"},
 		},
 		"an unknown mode": {
-			env:  map[string]string{"USERS_ADDRESS": "users", "TASKS_ADDRESS": "tasks", "FRONTEND_API_MODE": "nginx"},
+			set:  func(c *config) { c.UsersAddress, c.TasksAddress, c.APIMode = "users", "tasks", "nginx" },
 			want: []string{"FRONTEND_API_MODE", "proxy or direct"},
 		},
 	} {
 		t.Run(name, func(t *testing.T) {
-			for _, v := range []string{"USERS_ADDRESS", "TASKS_ADDRESS", "USERS_SERVICE_SERVICE_HOST", "TASKS_SERVICE_SERVICE_HOST"} {
-				t.Setenv(v, "")
-			}
-			for k, v := range c.env {
-				t.Setenv(k, v)
-			}
+			t.Parallel()
+			cfg := testConfig(t)
+			c.set(cfg)
 			var out bytes.Buffer
-			err := run(context.Background(), []string{"frontend"}, &out)
+			err := run(context.Background(), cfg, nil, &out)
 			if err == nil {
 				t.Fatal("run started")
 			}
@@ -132,10 +139,11 @@ func TestRunRefusesSettingsItCannotUse(t *testing.T) {
 }
 
 func TestDirectModeHandsThePageThePublicURLs(t *testing.T) {
-	svc := servicetest.Start(t, "frontend", run, map[string]string{
-		"USERS_ADDRESS": "users", "TASKS_ADDRESS": "tasks", "FRONTEND_API_MODE": "direct",
-		"USERS_PUBLIC_URL": "http://localhost:8080/", "TASKS_PUBLIC_URL": "http://localhost:8000",
-	})
+	t.Parallel()
+	cfg := testConfig(t)
+	cfg.UsersAddress, cfg.TasksAddress, cfg.APIMode = "users", "tasks", "direct"
+	cfg.UsersPublicURL, cfg.TasksPublicURL = "http://localhost:8080/", "http://localhost:8000"
+	svc := servicetest.Start(t, "frontend", run, cfg)
 	_, body := get(t, svc.URL+"/config.js")
 	if body != `window.kubDemoConfig = {"mode":"direct","usersURL":"http://localhost:8080","tasksURL":"http://localhost:8000"};`+"\n" {
 		t.Errorf("GET /config.js: %q", body)

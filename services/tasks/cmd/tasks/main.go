@@ -19,18 +19,19 @@ import (
 	"github.com/kub-demo/kub-demo/storage/recordlog"
 )
 
-func main() { service.Main(run) }
+func main() { service.Main("tasks", &config{}, run) }
 
-func run(ctx context.Context, args []string, stdout io.Writer) error {
-	var cfg config
-	if done, err := service.Setup("tasks", args, stdout, &cfg); done {
+// run serves with cfg, which main read from the flags and the environment (environ, which the
+// discovery view shows), until ctx ends.
+func run(ctx context.Context, cfg *config, environ []string, stdout io.Writer) error {
+	if err := service.Prepare("tasks", cfg, environ); err != nil {
 		return err
 	}
 	log := cfg.Logger(stdout, "tasks")
 	if cfg.importFrom != "" {
-		return importTasks(ctx, &cfg, log)
+		return importTasks(ctx, cfg, log)
 	}
-	auth, _ := cfg.AuthURL() // validated by Setup
+	auth, _ := cfg.AuthURL() // validated by Prepare
 	maxBytes, maxBytesSource := cfg.maxBytes()
 	log.Info("starting", "port", cfg.Port, "tasksFolder", cfg.TasksFolder, "tasksShared", cfg.TasksShared,
 		"tasksPerUser", cfg.MaxTasksPerUser, "taskBytesPerUser", cfg.MaxBytesPerUser,
@@ -42,7 +43,7 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	}
 
 	m := metrics.New()
-	tasks, err := openStore(ctx, &cfg, maxBytes, log, m)
+	tasks, err := openStore(ctx, cfg, maxBytes, log, m)
 	if errors.Is(err, recordlog.ErrOverLimit) {
 		return fmt.Errorf("%w; the limit is %s: raise it, and the memory limit with it, or move the tasks to PostgreSQL (DATABASE_URL, then tasks -import)", err, maxBytesSource)
 	}
@@ -57,6 +58,7 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	probes := httpserver.NewProbes(log)
 	probes.AddCheck("auth does not answer, or refuses AUTH_API_KEY", authClient.Ready)
 	probes.AddCheck(tasks.checkName, tasks.check)
-	return cfg.Serve(ctx, log, cfg.Port, server.Routes(log, probes, m, tasks, authClient), m, probes,
+	handler := server.Routes(server.Deps{Log: log, Probes: probes, Metrics: m, Tasks: tasks, Auth: authClient})
+	return cfg.Serve(ctx, log, cfg.Port, handler, m, probes,
 		discovery.Peer{Name: "auth", Service: "auth-service", Found: auth})
 }

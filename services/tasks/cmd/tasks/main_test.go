@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"flag"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -17,7 +18,17 @@ import (
 
 func TestMain(m *testing.M) { os.Exit(pgtest.RunTests(m)) }
 
+// testConfig is what tasks runs with when nothing is set (servicetest.Defaults), on any free
+// ports, with no delay at stop. Tests call it first: see servicetest.Defaults.
+func testConfig(t *testing.T) *config {
+	cfg := servicetest.Defaults[config](t)
+	cfg.Port, cfg.MetricsPort, cfg.ShutdownDelay = 0, 0, 0
+	return &cfg
+}
+
 func TestRunStoresTasksInTheConfiguredFolder(t *testing.T) {
+	t.Parallel()
+	cfg := testConfig(t)
 	auth := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
 		json.NewEncoder(w).Encode(authapi.VerifyResponse{Message: "Valid token.", UID: "u1"})
@@ -26,11 +37,8 @@ func TestRunStoresTasksInTheConfiguredFolder(t *testing.T) {
 	folder := filepath.Join(t.TempDir(), "tasks")
 	// The injected pair, as kubelet sets it for a Service named auth-service.
 	host, port, _ := strings.Cut(strings.TrimPrefix(auth.URL, "http://"), ":")
-	svc := servicetest.Start(t, "tasks", run, map[string]string{
-		"AUTH_SERVICE_SERVICE_HOST": host,
-		"AUTH_SERVICE_SERVICE_PORT": port,
-		"TASKS_FOLDER":              folder,
-	})
+	cfg.ServiceHost, cfg.ServicePort, cfg.TasksFolder = host, port, folder
+	svc := servicetest.Start(t, "tasks", run, cfg)
 	req, _ := http.NewRequest("POST", svc.URL+"/tasks", strings.NewReader(`{"title":"t","text":"x"}`))
 	req.Header.Set("Authorization", "Bearer any")
 	resp, err := http.DefaultClient.Do(req)
@@ -84,15 +92,15 @@ func withPassword(url, password string) string {
 // TestRunKeepsTasksInPostgres: with DATABASE_URL, tasks are in the database, not in
 // tasks.txt; they outlive a restart; the log says which store, and never the password.
 func TestRunKeepsTasksInPostgres(t *testing.T) {
+	t.Parallel()
+	cfg := testConfig(t)
 	auth := fakeAuth(t, "u1")
 	folder := t.TempDir()
-	env := map[string]string{
-		"AUTH_ADDRESS": strings.TrimPrefix(auth.URL, "http://"),
-		"TASKS_FOLDER": folder,
-		"DATABASE_URL": withPassword(pgtest.NewDatabase(t), "hunter2-not-logged"),
-		"DB_MAX_CONNS": "2",
-	}
-	svc := servicetest.Start(t, "tasks", run, env)
+	cfg.Address = strings.TrimPrefix(auth.URL, "http://")
+	cfg.TasksFolder = folder
+	cfg.DatabaseURL = withPassword(pgtest.NewDatabase(t), "hunter2-not-logged")
+	cfg.DBMaxConns = 2
+	svc := servicetest.Start(t, "tasks", run, cfg)
 	svc.WaitReady(t)
 	if status, body := send(t, "POST", svc.URL+"/tasks", `{"title":"t","text":"in the database"}`); status != http.StatusCreated {
 		t.Fatalf("POST /tasks: %d %s", status, body)
@@ -100,7 +108,7 @@ func TestRunKeepsTasksInPostgres(t *testing.T) {
 	if err := svc.Stop(); err != nil {
 		t.Fatal(err)
 	}
-	again := servicetest.Start(t, "tasks", run, env)
+	again := servicetest.Start(t, "tasks", run, cfg)
 	again.WaitReady(t)
 	if status, body := send(t, "GET", again.URL+"/tasks", ""); status != http.StatusOK ||
 		body != `{"message":"Tasks loaded.","tasks":[{"title":"t","text":"in the database"}]}` {
@@ -121,13 +129,16 @@ func TestRunKeepsTasksInPostgres(t *testing.T) {
 // TestImportCommand: "tasks -import FILE" adds a tasks.txt to the database, says how many,
 // and adds nothing the second time; the service then lists those tasks.
 func TestImportCommand(t *testing.T) {
+	t.Parallel()
+	cfg := testConfig(t)
 	path := filepath.Join(t.TempDir(), "tasks.txt")
 	os.WriteFile(path, []byte(`{"title":"from the original","text":""}TASK_SPLIT{"title":"u1's","text":"x","owner":"u1"}TASK_SPLIT{"title":"u2's","text":"","owner":"u2"}TASK_SPLIT`), 0o644)
 	url := pgtest.NewDatabase(t)
-	t.Setenv("DATABASE_URL", url)
 	for _, want := range []string{`"records":3,"added":3,"alreadyThere":0,"skipped":0`, `"records":3,"added":0,"alreadyThere":3,"skipped":0`} {
+		importing := *cfg
+		importing.DatabaseURL, importing.importFrom = url, path
 		var out strings.Builder
-		if err := run(t.Context(), []string{"tasks", "-import", path}, &out); err != nil {
+		if err := run(t.Context(), &importing, nil, &out); err != nil {
 			t.Fatalf("tasks -import: %v\n%s", err, out.String())
 		}
 		if !strings.Contains(out.String(), want) {
@@ -135,21 +146,34 @@ func TestImportCommand(t *testing.T) {
 		}
 	}
 	auth := fakeAuth(t, "u1")
-	svc := servicetest.Start(t, "tasks", run, map[string]string{"AUTH_ADDRESS": strings.TrimPrefix(auth.URL, "http://"), "DATABASE_URL": url})
+	cfg.Address, cfg.DatabaseURL = strings.TrimPrefix(auth.URL, "http://"), url
+	svc := servicetest.Start(t, "tasks", run, cfg)
 	svc.WaitReady(t)
 	if _, body := send(t, "GET", svc.URL+"/tasks", ""); body != `{"message":"Tasks loaded.","tasks":[{"title":"from the original","text":""},{"title":"u1's","text":"x"}]}` {
 		t.Fatalf("after the import u1 sees %s", body)
 	}
 }
 
+// importFlags parses args with the flags tasks adds to every service's (as service.Setup does).
+func importFlags(cfg *config, args ...string) error {
+	flags := flag.NewFlagSet("tasks", flag.ContinueOnError)
+	flags.SetOutput(io.Discard)
+	cfg.Flags(flags)
+	return flags.Parse(args)
+}
+
 func TestImportNeedsADatabase(t *testing.T) {
-	t.Setenv("DATABASE_URL", "")
-	for _, args := range [][]string{{"tasks", "-import", "tasks.txt"}, {"tasks", "--import=tasks.txt"}} {
-		if err := run(t.Context(), args, io.Discard); err == nil || !strings.Contains(err.Error(), "DATABASE_URL") {
+	t.Parallel()
+	for _, args := range [][]string{{"-import", "tasks.txt"}, {"--import=tasks.txt"}} {
+		cfg := testConfig(t)
+		if err := importFlags(cfg, args...); err != nil {
+			t.Fatalf("%v: %v", args, err)
+		}
+		if err := run(t.Context(), cfg, nil, io.Discard); err == nil || !strings.Contains(err.Error(), "DATABASE_URL") {
 			t.Errorf("%v without DATABASE_URL: %v, want an error naming DATABASE_URL", args, err)
 		}
 	}
-	if err := run(t.Context(), []string{"tasks", "-import"}, io.Discard); err == nil || !strings.Contains(err.Error(), "needs an argument") {
+	if err := importFlags(testConfig(t), "-import"); err == nil || !strings.Contains(err.Error(), "needs an argument") {
 		t.Errorf("-import with no file: %v", err)
 	}
 }

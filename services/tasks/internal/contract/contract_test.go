@@ -22,9 +22,10 @@ import (
 	"github.com/kub-demo/kub-demo/platform/httpserver"
 	"github.com/kub-demo/kub-demo/platform/metrics"
 	"github.com/kub-demo/kub-demo/platform/web"
+	"github.com/kub-demo/kub-demo/services/tasks/internal/filestore"
 	"github.com/kub-demo/kub-demo/services/tasks/internal/pgstore"
 	"github.com/kub-demo/kub-demo/services/tasks/internal/server"
-	"github.com/kub-demo/kub-demo/services/tasks/internal/store"
+	"github.com/kub-demo/kub-demo/services/tasks/internal/tasks"
 	"github.com/kub-demo/kub-demo/storage/pgdb"
 )
 
@@ -32,7 +33,7 @@ func TestMain(m *testing.M) { os.Exit(pgtest.RunTests(m)) }
 
 // opener opens a store on one test's storage: again and again, for restarts and replicas.
 // Every store it opens is closed when the test ends.
-type opener func(t *testing.T, opts store.Options) server.Tasks
+type opener func(t *testing.T, opts tasks.Options) tasks.Store
 
 // backend makes empty storage for one test.
 type backend struct {
@@ -45,8 +46,8 @@ var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
 var backends = []backend{
 	{"file", func(t *testing.T) opener {
 		folder := t.TempDir()
-		return func(t *testing.T, opts store.Options) server.Tasks {
-			s, err := store.Open(folder, quiet, opts)
+		return func(t *testing.T, opts tasks.Options) tasks.Store {
+			s, err := filestore.Open(folder, quiet, opts)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -56,7 +57,7 @@ var backends = []backend{
 	}},
 	{"postgres", func(t *testing.T) opener {
 		url := pgtest.NewDatabase(t)
-		return func(t *testing.T, opts store.Options) server.Tasks {
+		return func(t *testing.T, opts tasks.Options) tasks.Store {
 			s, err := pgstore.Open(pgdb.Config{URL: url, MaxConns: 4, Timeout: 10 * time.Second}, opts, quiet)
 			if err != nil {
 				t.Fatal(err)
@@ -92,8 +93,8 @@ func (*fakeVerifier) VerifyToken(_ context.Context, token string) (string, error
 var _ server.Verifier = (*fakeVerifier)(nil)
 
 // serve answers the public API over tasks; it returns the base URL.
-func serve(t *testing.T, tasks server.Tasks) string {
-	srv := httptest.NewServer(server.Routes(quiet, &httpserver.Probes{}, metrics.New(), tasks, tokens))
+func serve(t *testing.T, store tasks.Store) string {
+	srv := httptest.NewServer(server.Routes(server.Deps{Log: quiet, Probes: &httpserver.Probes{}, Metrics: metrics.New(), Tasks: store, Auth: tokens}))
 	t.Cleanup(srv.Close)
 	return srv.URL
 }
@@ -124,18 +125,18 @@ func do(t *testing.T, method, url, token, body string) answer {
 	return answer{resp.StatusCode, string(raw)}
 }
 
-func post(t *testing.T, base, token string, task store.Task) answer {
+func post(t *testing.T, base, token string, task tasks.Task) answer {
 	t.Helper()
 	body, _ := json.Marshal(task)
 	return do(t, "POST", base+"/tasks", token, string(body))
 }
 
 // listed is the tasks of a list answer, in order.
-func listed(t *testing.T, a answer) []store.Task {
+func listed(t *testing.T, a answer) []tasks.Task {
 	t.Helper()
 	var body struct {
 		Message string
-		Tasks   []store.Task
+		Tasks   []tasks.Task
 	}
 	if a.status != 200 || json.Unmarshal([]byte(a.raw), &body) != nil || body.Message != "Tasks loaded." {
 		t.Fatalf("list: %d %s", a.status, a.raw)
@@ -143,9 +144,9 @@ func listed(t *testing.T, a answer) []store.Task {
 	return body.Tasks
 }
 
-func titles(tasks []store.Task) string {
+func titles(list []tasks.Task) string {
 	var out []string
-	for _, task := range tasks {
+	for _, task := range list {
 		out = append(out, task.Title)
 	}
 	return strings.Join(out, " ")
@@ -154,8 +155,8 @@ func titles(tasks []store.Task) string {
 // TestCourseFlow: the answers of the course's POST and GET, byte for byte.
 func TestCourseFlow(t *testing.T) {
 	forEach(t, func(t *testing.T, open opener) {
-		base := serve(t, open(t, store.Options{}))
-		if got := post(t, base, "alice", store.Task{Title: "Buy milk", Text: "2 litres"}); got.status != 201 ||
+		base := serve(t, open(t, tasks.Options{}))
+		if got := post(t, base, "alice", tasks.Task{Title: "Buy milk", Text: "2 litres"}); got.status != 201 ||
 			got.raw != `{"message":"Task stored.","createdTask":{"title":"Buy milk","text":"2 litres"}}` {
 			t.Fatalf("POST: %d %q", got.status, got.raw)
 		}
@@ -173,17 +174,17 @@ func TestCourseFlow(t *testing.T) {
 // with no owner (the original's), all in stored order.
 func TestEachUserSeesTheirOwnAndUnownedTasks(t *testing.T) {
 	forEach(t, func(t *testing.T, open opener) {
-		tasks := open(t, store.Options{})
-		base := serve(t, tasks)
+		store := open(t, tasks.Options{})
+		base := serve(t, store)
 		steps := []struct{ owner, title string }{
 			{"", "from the original"}, {"alice", "bank PIN"}, {"bob", "bob's"}, {"", "also the original's"}, {"alice", "alice's second"},
 		}
 		for _, s := range steps {
 			if s.owner == "" {
-				if err := tasks.Append(t.Context(), "", store.Task{Title: s.title}); err != nil {
+				if err := store.Append(t.Context(), "", tasks.Task{Title: s.title}); err != nil {
 					t.Fatal(err)
 				}
-			} else if got := post(t, base, s.owner, store.Task{Title: s.title}); got.status != 201 {
+			} else if got := post(t, base, s.owner, tasks.Task{Title: s.title}); got.status != 201 {
 				t.Fatalf("POST: %d %s", got.status, got.raw)
 			}
 		}
@@ -201,10 +202,10 @@ func TestEachUserSeesTheirOwnAndUnownedTasks(t *testing.T) {
 
 func TestSharedModeIsTheCoursesOneList(t *testing.T) {
 	forEach(t, func(t *testing.T, open opener) {
-		base := serve(t, open(t, store.Options{}))
-		post(t, base, "alice", store.Task{Title: "a"})
-		post(t, base, "bob", store.Task{Title: "b"})
-		shared := serve(t, open(t, store.Options{Shared: true}))
+		base := serve(t, open(t, tasks.Options{}))
+		post(t, base, "alice", tasks.Task{Title: "a"})
+		post(t, base, "bob", tasks.Task{Title: "b"})
+		shared := serve(t, open(t, tasks.Options{Shared: true}))
 		for _, viewer := range []string{"alice", "bob", "anyone"} {
 			if got := titles(listed(t, do(t, "GET", shared+"/tasks", viewer, ""))); got != "a b" {
 				t.Errorf("shared: %s sees %q, want \"a b\"", viewer, got)
@@ -219,7 +220,7 @@ func TestSharedModeIsTheCoursesOneList(t *testing.T) {
 // TestAwkwardTextIsAnsweredAsTheOriginalDid: what a client stores comes back the same, in the
 // bytes the original's res.json wrote (web.Marshal), whatever it holds.
 func TestAwkwardTextIsAnsweredAsTheOriginalDid(t *testing.T) {
-	awkward := []store.Task{
+	awkward := []tasks.Task{
 		{Title: "TASK_SPLIT inside", Text: "before TASK_SPLIT after TASK_SPLITASK_SPLIT"},
 		{Title: "<b>bold</b> & co", Text: `"quotes" \ backslash / slash`},
 		{Title: "a NUL \x00 and a bell \x07", Text: "tab\tnewline\nreturn\r"},
@@ -234,7 +235,7 @@ func TestAwkwardTextIsAnsweredAsTheOriginalDid(t *testing.T) {
 		`{"title":"Café ☕ née 🚀","text":"line separator ` + "\u2028" + ` paragraph ` + "\u2029" + `"},` +
 		`{"title":"'single' $1 %s ?","text":"--; DROP TABLE tasks; {}[]"}` + "]"
 	forEach(t, func(t *testing.T, open opener) {
-		base := serve(t, open(t, store.Options{}))
+		base := serve(t, open(t, tasks.Options{}))
 		for _, task := range awkward {
 			if got := post(t, base, "alice", task); got.status != 201 {
 				t.Fatalf("POST %q: %d %s", task.Title, got.status, got.raw)
@@ -250,28 +251,28 @@ func TestAwkwardTextIsAnsweredAsTheOriginalDid(t *testing.T) {
 // TestQuotasAndTaskSize: the same refusals, with the same messages.
 func TestQuotasAndTaskSize(t *testing.T) {
 	forEach(t, func(t *testing.T, open opener) {
-		base := serve(t, open(t, store.Options{MaxTasksPerUser: 3, MaxBytesPerUser: 200}))
+		base := serve(t, open(t, tasks.Options{MaxTasksPerUser: 3, MaxBytesPerUser: 200}))
 		for i := range 3 {
-			if got := post(t, base, "alice", store.Task{Title: fmt.Sprint(i)}); got.status != 201 {
+			if got := post(t, base, "alice", tasks.Task{Title: fmt.Sprint(i)}); got.status != 201 {
 				t.Fatalf("task %d: %d %s", i, got.status, got.raw)
 			}
 		}
-		if got := post(t, base, "alice", store.Task{Title: "fourth"}); got.status != 507 ||
+		if got := post(t, base, "alice", tasks.Task{Title: "fourth"}); got.status != 507 ||
 			got.message() != "Your task quota is used up: 3 tasks, the most a user may have." {
 			t.Errorf("a fourth task: %d %s", got.status, got.raw)
 		}
-		if got := post(t, base, "bob", store.Task{Title: "bob", Text: strings.Repeat("x", 150)}); got.status != 201 {
+		if got := post(t, base, "bob", tasks.Task{Title: "bob", Text: strings.Repeat("x", 150)}); got.status != 201 {
 			t.Fatalf("bob's first: %d %s", got.status, got.raw)
 		}
-		if got := post(t, base, "bob", store.Task{Title: "bob", Text: strings.Repeat("x", 50)}); got.status != 507 ||
+		if got := post(t, base, "bob", tasks.Task{Title: "bob", Text: strings.Repeat("x", 50)}); got.status != 507 ||
 			got.message() != "Your task quota is used up: 200 bytes, the most a user's tasks may take." {
 			t.Errorf("past bob's bytes: %d %s", got.status, got.raw)
 		}
-		if got := post(t, base, "carol", store.Task{Title: "big", Text: strings.Repeat("y", 250)}); got.status != 507 {
+		if got := post(t, base, "carol", tasks.Task{Title: "big", Text: strings.Repeat("y", 250)}); got.status != 507 {
 			t.Errorf("a first task over the bytes quota: %d %s", got.status, got.raw)
 		}
 		// 3,000 control characters are 3,000 characters but 18,000 bytes once stored.
-		if got := post(t, base, "dave", store.Task{Title: "t", Text: strings.Repeat("\x01", 3000)}); got.status != 413 {
+		if got := post(t, base, "dave", tasks.Task{Title: "t", Text: strings.Repeat("\x01", 3000)}); got.status != 413 {
 			t.Errorf("a task of 18 KB: %d %s", got.status, got.raw)
 		}
 		if got := titles(listed(t, do(t, "GET", base+"/tasks", "alice", ""))); got != "0 1 2" {
@@ -284,20 +285,20 @@ func TestQuotasAndTaskSize(t *testing.T) {
 // unowned ones among another user's, is the slice of the whole list computed the slow way.
 func TestPagesAreTheMergeInStoredOrder(t *testing.T) {
 	forEach(t, func(t *testing.T, open opener) {
-		tasks := open(t, store.Options{})
+		store := open(t, tasks.Options{})
 		rng := rand.New(rand.NewPCG(3, 4))
-		var want []store.Task
+		var want []tasks.Task
 		for i := range 1500 {
-			task := store.Task{Title: fmt.Sprint(i), Text: strings.Repeat("x", rng.IntN(50))}
+			task := tasks.Task{Title: fmt.Sprint(i), Text: strings.Repeat("x", rng.IntN(50))}
 			owner := []string{"", "viewer", "someone else"}[rng.IntN(3)]
-			if err := tasks.Append(t.Context(), owner, task); err != nil {
+			if err := store.Append(t.Context(), owner, task); err != nil {
 				t.Fatal(err)
 			}
 			if owner != "someone else" {
 				want = append(want, task)
 			}
 		}
-		base := serve(t, tasks)
+		base := serve(t, store)
 		if got := listed(t, do(t, "GET", base+"/tasks", "viewer", "")); fmt.Sprint(got) != fmt.Sprint(want) {
 			t.Fatalf("the whole list: %d tasks, not the %d expected in order", len(got), len(want))
 		}
@@ -318,7 +319,7 @@ func TestPagesAreTheMergeInStoredOrder(t *testing.T) {
 // concurrent POSTs; every 201 is there once, and both list every task.
 func TestTwoReplicasUnderConcurrentPosts(t *testing.T) {
 	forEach(t, func(t *testing.T, open opener) {
-		replicas := []string{serve(t, open(t, store.Options{})), serve(t, open(t, store.Options{}))}
+		replicas := []string{serve(t, open(t, tasks.Options{})), serve(t, open(t, tasks.Options{}))}
 		const workers, each = 8, 25
 		var wg sync.WaitGroup
 		failures := make(chan string, 2*workers*each)
@@ -329,7 +330,7 @@ func TestTwoReplicasUnderConcurrentPosts(t *testing.T) {
 					defer wg.Done()
 					for i := range each {
 						title := fmt.Sprintf("r%d-w%d-%d", r, w, i)
-						body, _ := json.Marshal(store.Task{Title: title})
+						body, _ := json.Marshal(tasks.Task{Title: title})
 						req, _ := http.NewRequest("POST", base+"/tasks", bytes.NewReader(body))
 						req.Header.Set("Authorization", "Bearer writer")
 						resp, err := http.DefaultClient.Do(req)
@@ -368,10 +369,10 @@ func TestTasksOutliveARestart(t *testing.T) {
 	forEach(t, func(t *testing.T, open opener) {
 		// A subtest's store and server are closed when it ends: the first process stops.
 		t.Run("before", func(t *testing.T) {
-			post(t, serve(t, open(t, store.Options{})), "alice", store.Task{Title: "kept", Text: "across a restart"})
+			post(t, serve(t, open(t, tasks.Options{})), "alice", tasks.Task{Title: "kept", Text: "across a restart"})
 		})
-		again := serve(t, open(t, store.Options{}))
-		if got := listed(t, do(t, "GET", again+"/tasks", "alice", "")); len(got) != 1 || got[0] != (store.Task{Title: "kept", Text: "across a restart"}) {
+		again := serve(t, open(t, tasks.Options{}))
+		if got := listed(t, do(t, "GET", again+"/tasks", "alice", "")); len(got) != 1 || got[0] != (tasks.Task{Title: "kept", Text: "across a restart"}) {
 			t.Fatalf("after a restart: %v", got)
 		}
 	})
@@ -383,20 +384,20 @@ func TestImportedFileIsTheSameList(t *testing.T) {
 	folder := t.TempDir()
 	legacy := `{"title":"Buy milk","text":"2 litres"}TASK_SPLIT{"title":"<b>&</b>"}TASK_SPLIT{"title":42,"text":"n"}TASK_SPLIT` +
 		`{"title":"alice's","text":"","owner":"alice"}TASK_SPLIT{"title":"T\u0041SK_SPLIT","text":"é"}TASK_SPLIT`
-	if err := os.WriteFile(filepath.Join(folder, store.FileName), []byte(legacy), 0o644); err != nil {
+	if err := os.WriteFile(filepath.Join(folder, filestore.FileName), []byte(legacy), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	file, err := store.Open(folder, quiet, store.Options{})
+	file, err := filestore.Open(folder, quiet, tasks.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer file.Close()
-	db, err := pgstore.Open(pgdb.Config{URL: pgtest.NewDatabase(t), MaxConns: 2, Timeout: 10 * time.Second}, store.Options{}, quiet)
+	db, err := pgstore.Open(pgdb.Config{URL: pgtest.NewDatabase(t), MaxConns: 2, Timeout: 10 * time.Second}, tasks.Options{}, quiet)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer db.Close()
-	if _, err := db.Import(t.Context(), filepath.Join(folder, store.FileName)); err != nil {
+	if _, err := db.Import(t.Context(), filepath.Join(folder, filestore.FileName)); err != nil {
 		t.Fatal(err)
 	}
 	for _, viewer := range []string{"alice", "bob"} {

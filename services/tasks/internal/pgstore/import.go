@@ -12,7 +12,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
-	"github.com/kub-demo/kub-demo/services/tasks/internal/store"
+	"github.com/kub-demo/kub-demo/services/tasks/internal/tasks"
 	"github.com/kub-demo/kub-demo/storage/recordlog"
 )
 
@@ -49,7 +49,7 @@ func (s *Store) Import(ctx context.Context, path string) (Imported, error) {
 			return nil // the import has failed: the rest is not read into the database
 		}
 		result.Read++
-		t, owner, err := store.DecodeRecord(record)
+		t, owner, err := tasks.DecodeRecord(record)
 		if err == nil && strings.ContainsRune(owner, 0) {
 			err = errors.New("an owner with a NUL character")
 		}
@@ -57,7 +57,7 @@ func (s *Store) Import(ctx context.Context, path string) (Imported, error) {
 			result.Skipped++
 			return err
 		}
-		encoded, answer, err := store.Encode(t, owner)
+		encoded, answer, err := tasks.Encode(t, owner)
 		size := len(encoded)
 		if err != nil {
 			result.Skipped++
@@ -72,7 +72,7 @@ func (s *Store) Import(ctx context.Context, path string) (Imported, error) {
 		return nil
 	}
 	file, err := recordlog.Open(path, recordlog.Options{
-		Delimiter: store.Delimiter, Apply: apply, Log: s.log, MaxRecordBytes: store.MaxRecordBytes, Existing: true,
+		Delimiter: tasks.Delimiter, Apply: apply, Log: s.log, MaxRecordBytes: tasks.MaxRecordBytes, Existing: true,
 	})
 	if err != nil {
 		return result, err

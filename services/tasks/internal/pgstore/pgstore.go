@@ -1,6 +1,6 @@
 // Package pgstore keeps tasks in PostgreSQL, for deployments that outgrow one tasks pod: any
 // number of replicas share one database, and none keeps the tasks in memory. It answers as
-// the file store (package store) does: the same views of the list, in stored order, the same
+// the file store (package filestore) does: the same views of the list, in stored order, the same
 // quotas and size limit of a task, and the same bytes in a list answer. Its quotas are exact
 // even across replicas.
 //
@@ -18,7 +18,7 @@ import (
 	"log/slog"
 	"sync"
 
-	"github.com/kub-demo/kub-demo/services/tasks/internal/store"
+	"github.com/kub-demo/kub-demo/services/tasks/internal/tasks"
 	"github.com/kub-demo/kub-demo/storage/pgdb"
 )
 
@@ -26,7 +26,7 @@ import (
 // the committer of its appends.
 type Store struct {
 	*pgdb.DB
-	opts store.Options
+	opts tasks.Options
 	log  *slog.Logger
 
 	queue   chan *appendRequest // to commitLoop
@@ -35,6 +35,8 @@ type Store struct {
 	closed  sync.Once
 }
 
+var _ tasks.Store = (*Store)(nil)
+
 //go:embed migrations/*.sql
 var migrations embed.FS
 
@@ -42,7 +44,7 @@ var migrations embed.FS
 var schema = pgdb.Schema{Name: "tasks", Migrations: migrations, Lock: 0x6b75622d7461736b}
 
 // Open prepares the pool; it connects only when first used (see pgdb.DB.WaitMigrated).
-func Open(cfg pgdb.Config, opts store.Options, log *slog.Logger) (*Store, error) {
+func Open(cfg pgdb.Config, opts tasks.Options, log *slog.Logger) (*Store, error) {
 	db, err := pgdb.Open(cfg, schema, log)
 	if err != nil {
 		return nil, err
@@ -64,11 +66,11 @@ func (s *Store) Close() {
 }
 
 // Append stores t as owner's, committed (on the database's disk) before it returns. Errors:
-// store.ErrTooLarge, store.ErrQuota, store.ErrFull (the database's disk is full),
-// store.ErrUnavailable (no answer within the timeout: the task may still be stored), or the
+// tasks.ErrTooLarge, tasks.ErrQuota, tasks.ErrFull (the database's disk is full),
+// tasks.ErrUnavailable (no answer within the timeout: the task may still be stored), or the
 // database's.
-func (s *Store) Append(ctx context.Context, owner string, t store.Task) error {
-	record, answer, err := store.Encode(t, owner)
+func (s *Store) Append(ctx context.Context, owner string, t tasks.Task) error {
+	record, answer, err := tasks.Encode(t, owner)
 	if err != nil {
 		return err
 	}

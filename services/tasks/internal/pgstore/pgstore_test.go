@@ -18,7 +18,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/kub-demo/kub-demo/harness/pgtest"
-	"github.com/kub-demo/kub-demo/services/tasks/internal/store"
+	"github.com/kub-demo/kub-demo/services/tasks/internal/tasks"
 	"github.com/kub-demo/kub-demo/storage/pgdb"
 )
 
@@ -29,7 +29,7 @@ func TestMain(m *testing.M) { os.Exit(pgtest.RunTests(m)) }
 
 var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
 
-func open(t *testing.T, url string, opts store.Options) *Store {
+func open(t *testing.T, url string, opts tasks.Options) *Store {
 	t.Helper()
 	s, err := Open(pgdb.Config{URL: url, MaxConns: 4, Timeout: 10 * time.Second}, opts, quiet)
 	if err != nil {
@@ -39,24 +39,24 @@ func open(t *testing.T, url string, opts store.Options) *Store {
 	return s
 }
 
-func page(t *testing.T, s *Store, viewer string, offset, limit int) ([]store.Task, int) {
+func page(t *testing.T, s *Store, viewer string, offset, limit int) ([]tasks.Task, int) {
 	t.Helper()
 	parts, total, err := s.Page(t.Context(), viewer, offset, limit)
 	if err != nil {
 		t.Fatal(err)
 	}
-	var tasks []store.Task
-	if err := json.Unmarshal([]byte("["+string(bytes.Join(parts, nil))+"]"), &tasks); err != nil {
+	var list []tasks.Task
+	if err := json.Unmarshal([]byte("["+string(bytes.Join(parts, nil))+"]"), &list); err != nil {
 		t.Fatal(err)
 	}
-	return tasks, total
+	return list, total
 }
 
 // TestQuotaIsExactAcrossReplicas: 40 concurrent appends of one user through two stores, with
 // a quota of 10: exactly 10 are stored.
 func TestQuotaIsExactAcrossReplicas(t *testing.T) {
 	url := pgtest.NewDatabase(t)
-	opts := store.Options{MaxTasksPerUser: 10}
+	opts := tasks.Options{MaxTasksPerUser: 10}
 	a, b := open(t, url, opts), open(t, url, opts)
 	if err := a.Migrate(t.Context()); err != nil {
 		t.Fatal(err)
@@ -69,7 +69,7 @@ func TestQuotaIsExactAcrossReplicas(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			results <- s.Append(t.Context(), "alice", store.Task{Title: fmt.Sprint(i)})
+			results <- s.Append(t.Context(), "alice", tasks.Task{Title: fmt.Sprint(i)})
 		}()
 	}
 	wg.Wait()
@@ -79,7 +79,7 @@ func TestQuotaIsExactAcrossReplicas(t *testing.T) {
 		switch {
 		case err == nil:
 			stored++
-		case errors.Is(err, store.ErrQuota):
+		case errors.Is(err, tasks.ErrQuota):
 			refused++
 		default:
 			t.Fatal(err)
@@ -94,12 +94,12 @@ func TestQuotaIsExactAcrossReplicas(t *testing.T) {
 // migrated, calls fail at once with ErrUnavailable (a 503), and readiness fails; once the
 // database is there, WaitMigrated makes the store ready.
 func TestUnavailableIsUnavailable(t *testing.T) {
-	gone, err := Open(pgdb.Config{URL: pgtest.UnreachableURL(t), MaxConns: 2, Timeout: time.Second}, store.Options{}, quiet)
+	gone, err := Open(pgdb.Config{URL: pgtest.UnreachableURL(t), MaxConns: 2, Timeout: time.Second}, tasks.Options{}, quiet)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer gone.Close()
-	if err := gone.Append(t.Context(), "alice", store.Task{Title: "t"}); !errors.Is(err, store.ErrUnavailable) {
+	if err := gone.Append(t.Context(), "alice", tasks.Task{Title: "t"}); !errors.Is(err, tasks.ErrUnavailable) {
 		t.Errorf("Append before any migration: %v, want ErrUnavailable", err)
 	}
 	start := time.Now()
@@ -107,10 +107,10 @@ func TestUnavailableIsUnavailable(t *testing.T) {
 	if err == nil || time.Since(start) > 3*time.Second {
 		t.Errorf("Migrate with no server: %v after %s", err, time.Since(start))
 	}
-	if err := gone.Check(t.Context()); !errors.Is(err, store.ErrUnavailable) || strings.Contains(err.Error(), pgtest.UnreachablePassword) {
+	if err := gone.Check(t.Context()); !errors.Is(err, tasks.ErrUnavailable) || strings.Contains(err.Error(), pgtest.UnreachablePassword) {
 		t.Errorf("Check: %v, want ErrUnavailable and no password", err)
 	}
-	if _, _, err := gone.Page(t.Context(), "alice", 0, 10); !errors.Is(err, store.ErrUnavailable) {
+	if _, _, err := gone.Page(t.Context(), "alice", 0, 10); !errors.Is(err, tasks.ErrUnavailable) {
 		t.Errorf("Page: %v, want ErrUnavailable", err)
 	}
 
@@ -118,12 +118,12 @@ func TestUnavailableIsUnavailable(t *testing.T) {
 	// and ready without a restart.
 	server := pgtest.Shared(t)
 	name := fmt.Sprintf("late_%d", time.Now().UnixNano())
-	s := open(t, server.URL(name), store.Options{})
+	s := open(t, server.URL(name), tasks.Options{})
 	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
 	defer cancel()
 	migrated := make(chan struct{})
 	go func() { s.WaitMigrated(ctx, 50*time.Millisecond); close(migrated) }()
-	if err := s.Check(t.Context()); !errors.Is(err, store.ErrUnavailable) {
+	if err := s.Check(t.Context()); !errors.Is(err, tasks.ErrUnavailable) {
 		t.Fatalf("Check before the database exists: %v, want ErrUnavailable", err)
 	}
 	if err := server.CreateDatabase(name); err != nil {
@@ -133,14 +133,14 @@ func TestUnavailableIsUnavailable(t *testing.T) {
 	if err := s.Check(t.Context()); err != nil {
 		t.Fatalf("after WaitMigrated: %v", err)
 	}
-	if err := s.Append(t.Context(), "alice", store.Task{Title: "t"}); err != nil {
+	if err := s.Append(t.Context(), "alice", tasks.Task{Title: "t"}); err != nil {
 		t.Fatal(err)
 	}
 }
 
 func TestBadURLsDoNotShowThePassword(t *testing.T) {
 	for _, url := range []string{"postgres://user:secret-pw@host:notaport/db", "postgres://user:secret-pw@host/db?sslmode=bogus"} {
-		_, err := Open(pgdb.Config{URL: url, MaxConns: 1, Timeout: time.Second}, store.Options{}, quiet)
+		_, err := Open(pgdb.Config{URL: url, MaxConns: 1, Timeout: time.Second}, tasks.Options{}, quiet)
 		if err == nil || strings.Contains(err.Error(), "secret-pw") {
 			t.Errorf("Open(%q) = %v, want an error without the password", strings.ReplaceAll(url, "secret-pw", "…"), err)
 		}
@@ -155,7 +155,7 @@ func writeFile(t *testing.T, path, content string) {
 }
 
 func record(title, owner string) string {
-	r, _ := store.EncodeRecord(store.Task{Title: title}, owner)
+	r, _ := tasks.EncodeRecord(tasks.Task{Title: title}, owner)
 	return string(r) + "TASK_SPLIT"
 }
 
@@ -165,7 +165,7 @@ func record(title, owner string) string {
 func TestImportAddsEachRecordOnce(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "tasks.txt")
 	writeFile(t, path, record("one", "")+record("two", "alice")+`{"title":"damaged`+"TASK_SPLIT"+record("three", "bob")+record("one", ""))
-	s := open(t, pgtest.NewDatabase(t), store.Options{MaxTasksPerUser: 2})
+	s := open(t, pgtest.NewDatabase(t), tasks.Options{MaxTasksPerUser: 2})
 	got, err := s.Import(t.Context(), path)
 	if err != nil || got != (Imported{Read: 5, Added: 4, Skipped: 1}) {
 		t.Fatalf("first import: %+v, %v", got, err)
@@ -179,16 +179,16 @@ func TestImportAddsEachRecordOnce(t *testing.T) {
 	if got, err := s.Import(t.Context(), path); err != nil || got != (Imported{Read: 7, Added: 2, Present: 4, Skipped: 1}) {
 		t.Fatalf("the file grown: %+v, %v", got, err)
 	}
-	if err := s.Append(t.Context(), "alice", store.Task{Title: "after"}); !errors.Is(err, store.ErrQuota) {
+	if err := s.Append(t.Context(), "alice", tasks.Task{Title: "after"}); !errors.Is(err, tasks.ErrQuota) {
 		t.Errorf("alice has 3 tasks (imported past her quota of 2): Append = %v, want ErrQuota", err)
 	}
-	if err := s.Append(t.Context(), "carol", store.Task{Title: "after"}); err != nil {
+	if err := s.Append(t.Context(), "carol", tasks.Task{Title: "after"}); err != nil {
 		t.Fatal(err)
 	}
 	for viewer, want := range map[string]string{"alice": "[one two one four five]", "bob": "[one three one]", "carol": "[one one after]"} {
-		tasks, total := page(t, s, viewer, 0, 100)
+		list, total := page(t, s, viewer, 0, 100)
 		var names []string
-		for _, task := range tasks {
+		for _, task := range list {
 			names = append(names, task.Title)
 		}
 		if fmt.Sprint(names) != want || total != len(names) {
@@ -198,7 +198,7 @@ func TestImportAddsEachRecordOnce(t *testing.T) {
 }
 
 func TestImportRefusesWhatIsNoTasksFile(t *testing.T) {
-	s := open(t, pgtest.NewDatabase(t), store.Options{})
+	s := open(t, pgtest.NewDatabase(t), tasks.Options{})
 	folder := t.TempDir()
 	if _, err := s.Import(t.Context(), filepath.Join(folder, "missing.txt")); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("a missing file: %v, want not exist", err)
@@ -211,8 +211,8 @@ func TestImportRefusesWhatIsNoTasksFile(t *testing.T) {
 	if got, err := s.Import(t.Context(), notTasks); err == nil {
 		t.Errorf("a file that is not a tasks file: imported %+v", got)
 	}
-	if tasks, _ := page(t, s, "", 0, 10); len(tasks) != 0 {
-		t.Errorf("tasks stored from files that are not tasks files: %v", tasks)
+	if list, _ := page(t, s, "", 0, 10); len(list) != 0 {
+		t.Errorf("tasks stored from files that are not tasks files: %v", list)
 	}
 }
 
@@ -223,7 +223,7 @@ func TestOneUsersConcurrentAppendsShareCommits(t *testing.T) {
 	url := pgtest.NewDatabase(t)
 	var mu sync.Mutex
 	commits, records := 0, 0
-	s := open(t, url, store.Options{OnCommit: func(n int, _, _ time.Duration, err error) {
+	s := open(t, url, tasks.Options{OnCommit: func(n int, _, _ time.Duration, err error) {
 		mu.Lock()
 		defer mu.Unlock()
 		if err == nil {
@@ -237,7 +237,7 @@ func TestOneUsersConcurrentAppendsShareCommits(t *testing.T) {
 	var wg sync.WaitGroup
 	for i := range 64 {
 		wg.Go(func() {
-			if err := s.Append(t.Context(), "alice", store.Task{Title: fmt.Sprint(i)}); err != nil {
+			if err := s.Append(t.Context(), "alice", tasks.Task{Title: fmt.Sprint(i)}); err != nil {
 				t.Error(err)
 			}
 		})

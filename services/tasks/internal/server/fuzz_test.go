@@ -11,7 +11,8 @@ import (
 
 	"github.com/kub-demo/kub-demo/platform/httpserver"
 	"github.com/kub-demo/kub-demo/platform/metrics"
-	"github.com/kub-demo/kub-demo/services/tasks/internal/store"
+	"github.com/kub-demo/kub-demo/services/tasks/internal/filestore"
+	"github.com/kub-demo/kub-demo/services/tasks/internal/tasks"
 )
 
 // FuzzTaskCreate: any body POSTed with a valid token is either stored and echoed back (201),
@@ -25,12 +26,12 @@ func FuzzTaskCreate(f *testing.F) {
 	}
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	f.Fuzz(func(t *testing.T, body string) {
-		tasks, err := store.Open(t.TempDir(), log, store.Options{})
+		store, err := filestore.Open(t.TempDir(), log, tasks.Options{})
 		if err != nil {
 			t.Fatal(err)
 		}
-		defer tasks.Close()
-		handler := Routes(log, &httpserver.Probes{}, metrics.New(), tasks, acceptsGood)
+		defer store.Close()
+		handler := Routes(Deps{Log: log, Probes: &httpserver.Probes{}, Metrics: metrics.New(), Tasks: store, Auth: acceptsGood})
 		req := httptest.NewRequest("POST", "/tasks", strings.NewReader(body))
 		req.Header.Set("Authorization", "Bearer good")
 		rec := httptest.NewRecorder()
@@ -38,12 +39,12 @@ func FuzzTaskCreate(f *testing.F) {
 
 		var answer struct {
 			Message     string      `json:"message"`
-			CreatedTask *store.Task `json:"createdTask"`
+			CreatedTask *tasks.Task `json:"createdTask"`
 		}
 		if err := json.Unmarshal(rec.Body.Bytes(), &answer); err != nil || answer.Message == "" {
 			t.Fatalf("%d %q is not a JSON message", rec.Code, rec.Body)
 		}
-		stored, _ := tasks.List("user-1")
+		stored, _ := store.List("user-1")
 		switch rec.Code {
 		case http.StatusCreated:
 			if len(stored) != 1 || answer.CreatedTask == nil || stored[0] != *answer.CreatedTask {

@@ -13,28 +13,15 @@ import (
 
 	"github.com/kub-demo/kub-demo/authapi"
 	"github.com/kub-demo/kub-demo/platform/web"
-	"github.com/kub-demo/kub-demo/services/tasks/internal/store"
+	"github.com/kub-demo/kub-demo/services/tasks/internal/tasks"
 )
-
-// Tasks is the task store; *store.Store and *pgstore.Store are two.
-type Tasks interface {
-	// Append stores t as owner's, durably before it returns. Errors: store.ErrTooLarge,
-	// store.ErrQuota, store.ErrFull, store.ErrUnavailable, or any other failure.
-	Append(ctx context.Context, owner string, t store.Task) error
-	// Page returns the tasks viewer may see, offset to offset+limit, as slices that together
-	// are the JSON elements of an array (no brackets), and how many viewer may see in all.
-	Page(ctx context.Context, viewer string, offset, limit int) (parts [][]byte, total int, err error)
-}
 
 // Verifier checks tokens with the auth service; *authapi.Client is one.
 type Verifier interface {
 	VerifyToken(ctx context.Context, token string) (uid string, err error)
 }
 
-var (
-	_ Tasks    = (*store.Store)(nil)
-	_ Verifier = (*authapi.Client)(nil)
-)
+var _ Verifier = (*authapi.Client)(nil)
 
 // Messages that clients of the original service match on: keep them as they are.
 var (
@@ -44,21 +31,21 @@ var (
 	errTitleTooLong   = web.NewError(http.StatusUnprocessableEntity, fmt.Sprintf("A title can have at most %d characters.", maxTitleChars))
 	errTextTooLong    = web.NewError(http.StatusUnprocessableEntity, fmt.Sprintf("A text can have at most %d characters.", maxTextChars))
 	errTaskTooLarge   = web.NewError(http.StatusRequestEntityTooLarge, fmt.Sprintf(
-		"This task would take more than %d KiB once stored (characters such as control characters take six bytes each).", store.MaxRecordBytes>>10))
+		"This task would take more than %d KiB once stored (characters such as control characters take six bytes each).", tasks.MaxRecordBytes>>10))
 	errStoreFull = web.NewError(http.StatusInsufficientStorage, "No more tasks can be stored here: the task store is at its size limit.")
 )
 
 // storeError maps what the store refuses to an answer.
 func storeError(err error, action string) error {
-	var quota *store.QuotaError
+	var quota *tasks.QuotaError
 	switch {
-	case errors.Is(err, store.ErrTooLarge):
+	case errors.Is(err, tasks.ErrTooLarge):
 		return errTaskTooLarge
 	case errors.As(err, &quota):
 		return web.NewError(http.StatusInsufficientStorage, "Your task quota is used up: "+quota.Reached+".")
-	case errors.Is(err, store.ErrFull):
+	case errors.Is(err, tasks.ErrFull):
 		return errStoreFull
-	case errors.Is(err, store.ErrUnavailable):
+	case errors.Is(err, tasks.ErrUnavailable):
 		// Quiet: the store logged why, once; one error line per request would bury it.
 		return web.Busy("The task store is unavailable. Try again in a moment.", err)
 	}
@@ -73,7 +60,7 @@ const (
 )
 
 // validateTask checks what a stored task must be.
-func validateTask(task store.Task) error {
+func validateTask(task tasks.Task) error {
 	switch {
 	case strings.TrimSpace(task.Title) == "":
 		return errTitleMissing
@@ -159,7 +146,7 @@ var listPrefix = []byte(`{"message":"Tasks loaded.","tasks":[`)
 // encoded: the body is the same bytes json.Marshal of the answer would write, with
 // "total", "offset" and "limit" only when the client asked for a page, so the plain answer
 // stays the original's.
-func handleTaskList(tasks Tasks, auth Verifier) web.HandlerFunc {
+func handleTaskList(store tasks.Store, auth Verifier) web.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) error {
 		uid, err := authenticate(r, auth, errNoToken)
 		if err != nil {
@@ -173,7 +160,7 @@ func handleTaskList(tasks Tasks, auth Verifier) web.HandlerFunc {
 		if p.paged {
 			offset, limit = p.offset, p.limit
 		}
-		list, total, err := tasks.Page(r.Context(), uid, offset, limit)
+		list, total, err := store.Page(r.Context(), uid, offset, limit)
 		if err != nil {
 			return storeError(err, "load the tasks")
 		}
@@ -195,23 +182,23 @@ func handleTaskList(tasks Tasks, auth Verifier) web.HandlerFunc {
 
 type taskCreateResponse struct {
 	Message     string     `json:"message"`
-	CreatedTask store.Task `json:"createdTask"`
+	CreatedTask tasks.Task `json:"createdTask"`
 }
 
-func handleTaskCreate(tasks Tasks, auth Verifier) web.HandlerFunc {
+func handleTaskCreate(store tasks.Store, auth Verifier) web.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) error {
 		uid, err := authenticate(r, auth, errCouldNotVerify)
 		if err != nil {
 			return err
 		}
-		task, err := web.Decode[store.Task](w, r)
+		task, err := web.Decode[tasks.Task](w, r)
 		if err != nil {
 			return err
 		}
 		if err := validateTask(task); err != nil {
 			return err
 		}
-		if err := tasks.Append(r.Context(), uid, task); err != nil {
+		if err := store.Append(r.Context(), uid, task); err != nil {
 			return storeError(err, "store the task")
 		}
 		web.Respond(w, http.StatusCreated, taskCreateResponse{Message: "Task stored.", CreatedTask: task})

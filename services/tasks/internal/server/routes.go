@@ -11,15 +11,27 @@ import (
 	"github.com/kub-demo/kub-demo/platform/httpserver"
 	"github.com/kub-demo/kub-demo/platform/metrics"
 	"github.com/kub-demo/kub-demo/platform/web"
+	"github.com/kub-demo/kub-demo/services/tasks/internal/tasks"
 )
+
+// Deps are what tasks' routes work with: what every service's routes have (the log, the
+// probes, the metrics), then tasks' own.
+type Deps struct {
+	Log     *slog.Logger
+	Probes  *httpserver.Probes
+	Metrics *metrics.Registry
+
+	Tasks tasks.Store
+	Auth  Verifier
+}
 
 // Routes lists every route tasks serves, besides GET /healthz, /readyz and /metrics. Every
 // answer carries the CORS headers of the original, and any OPTIONS preflight is answered.
-func Routes(log *slog.Logger, probes *httpserver.Probes, m *metrics.Registry, tasks Tasks, auth Verifier) http.Handler {
-	r := httpserver.Router(log, probes, m, cors)
-	auth = watchedVerifier{auth, web.NewOutage(log, "auth")}
-	r.Get("/tasks", web.Handle(log, handleTaskList(tasks, auth)))
-	r.Post("/tasks", web.Handle(log, handleTaskCreate(tasks, auth)))
+func Routes(d Deps) http.Handler {
+	r := httpserver.Router(d.Log, d.Probes, d.Metrics, cors)
+	auth := watchedVerifier{d.Auth, web.NewOutage(d.Log, "auth")}
+	r.Get("/tasks", web.Handle(d.Log, handleTaskList(d.Tasks, auth)))
+	r.Post("/tasks", web.Handle(d.Log, handleTaskCreate(d.Tasks, auth)))
 	return r
 }
 

@@ -16,7 +16,8 @@ import (
 	"github.com/kub-demo/kub-demo/authapi"
 	"github.com/kub-demo/kub-demo/platform/httpserver"
 	"github.com/kub-demo/kub-demo/platform/metrics"
-	"github.com/kub-demo/kub-demo/services/tasks/internal/store"
+	"github.com/kub-demo/kub-demo/services/tasks/internal/filestore"
+	"github.com/kub-demo/kub-demo/services/tasks/internal/tasks"
 )
 
 // fakeVerifier stands in for the auth service, the boundary of this one.
@@ -45,12 +46,12 @@ var authDown = &fakeVerifier{verifyToken: func(context.Context, string) (string,
 func newTasks(t *testing.T, folder string, auth Verifier) *httptest.Server {
 	t.Helper()
 	log := slog.New(slog.NewJSONHandler(io.Discard, nil))
-	tasks, err := store.Open(folder, log, store.Options{})
+	store, err := filestore.Open(folder, log, tasks.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := httptest.NewServer(Routes(log, &httpserver.Probes{}, metrics.New(), tasks, auth))
-	t.Cleanup(func() { srv.Close(); tasks.Close() })
+	srv := httptest.NewServer(Routes(Deps{Log: log, Probes: &httpserver.Probes{}, Metrics: metrics.New(), Tasks: store, Auth: auth}))
+	t.Cleanup(func() { srv.Close(); store.Close() })
 	return srv
 }
 

@@ -21,18 +21,19 @@ import (
 	"github.com/kub-demo/kub-demo/storage/recordlog"
 )
 
-func main() { service.Main(run) }
+func main() { service.Main("users", &config{}, run) }
 
-func run(ctx context.Context, args []string, stdout io.Writer) error {
-	var cfg config
-	if done, err := service.Setup("users", args, stdout, &cfg); done {
+// run serves with cfg, which main read from the flags and the environment (environ, which the
+// discovery view shows), until ctx ends.
+func run(ctx context.Context, cfg *config, environ []string, stdout io.Writer) error {
+	if err := service.Prepare("users", cfg, environ); err != nil {
 		return err
 	}
 	log := cfg.Logger(stdout, "users")
 	if cfg.importFrom != "" {
-		return importUsers(ctx, &cfg, log)
+		return importUsers(ctx, cfg, log)
 	}
-	auth, _ := cfg.AuthURL() // validated by Setup
+	auth, _ := cfg.AuthURL() // validated by Prepare
 	demo, _ := accounts.ParseDemoUser(cfg.DemoUser)
 	maxBytes, maxBytesSource := cfg.maxBytes()
 	log.Info("starting", "port", cfg.Port, "usersFolder", cfg.UsersFolder, "demoUser", demo != nil, "authTimeout", cfg.AuthTimeout.String(),
@@ -43,7 +44,7 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	}
 
 	m := metrics.New()
-	store, err := openStore(ctx, &cfg, maxBytes, log, m)
+	store, err := openStore(ctx, cfg, maxBytes, log, m)
 	if errors.Is(err, recordlog.ErrOverLimit) {
 		return fmt.Errorf("%w; the limit is %s: raise it, and the memory limit with it, or move the users to PostgreSQL (DATABASE_URL, then users -import)", err, maxBytesSource)
 	}
@@ -73,6 +74,7 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 		AtAuth:                  throttle.NewFair(cfg.InFlight, fairLine*cfg.InFlight, fairHalfLife, throttle.DefaultMaxKeys),
 		WaitForPlace:            cfg.AuthTimeout,
 	}
-	return cfg.Serve(ctx, log, cfg.Port, server.Routes(log, probes, m, accts, limits), m, probes,
+	handler := server.Routes(server.Deps{Log: log, Probes: probes, Metrics: m, Accounts: accts, Throttles: limits})
+	return cfg.Serve(ctx, log, cfg.Port, handler, m, probes,
 		discovery.Peer{Name: "auth", Service: "auth-service", Found: auth})
 }

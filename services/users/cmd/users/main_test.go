@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"flag"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -16,6 +17,14 @@ import (
 )
 
 func TestMain(m *testing.M) { os.Exit(pgtest.RunTests(m)) }
+
+// testConfig is what users runs with when nothing is set (servicetest.Defaults), on any free
+// ports, with no delay at stop. Tests call it first: see servicetest.Defaults.
+func testConfig(t *testing.T) *config {
+	cfg := servicetest.Defaults[config](t)
+	cfg.Port, cfg.MetricsPort, cfg.ShutdownDelay = 0, 0, 0
+	return &cfg
+}
 
 // fakeAuthServer answers auth's three calls the way auth does (JSON, its statuses).
 func fakeAuthServer(t *testing.T) *httptest.Server {
@@ -48,11 +57,11 @@ func fakeAuthServer(t *testing.T) *httptest.Server {
 }
 
 func TestRunServesTheDemoLogin(t *testing.T) {
+	t.Parallel()
+	cfg := testConfig(t)
 	auth := fakeAuthServer(t)
-	svc := servicetest.Start(t, "users", run, map[string]string{
-		"AUTH_ADDRESS": strings.TrimPrefix(auth.URL, "http://"),
-		"USERS_FOLDER": t.TempDir(),
-	})
+	cfg.Address, cfg.UsersFolder = strings.TrimPrefix(auth.URL, "http://"), t.TempDir()
+	svc := servicetest.Start(t, "users", run, cfg)
 	resp, err := http.Post(svc.URL+"/login", "application/json", strings.NewReader(`{"email":"test@gmail.com","password":"testers"}`))
 	if err != nil {
 		t.Fatal(err)
@@ -70,9 +79,10 @@ func TestRunServesTheDemoLogin(t *testing.T) {
 }
 
 func TestRunRefusesABadDemoUserSetting(t *testing.T) {
-	t.Setenv("AUTH_ADDRESS", "auth")
-	t.Setenv("DEMO_USER", "no-password-here")
-	if err := run(t.Context(), []string{"users"}, &strings.Builder{}); err == nil || !strings.Contains(err.Error(), "DEMO_USER") {
+	t.Parallel()
+	cfg := testConfig(t)
+	cfg.Address, cfg.DemoUser = "auth", "no-password-here"
+	if err := run(t.Context(), cfg, nil, &strings.Builder{}); err == nil || !strings.Contains(err.Error(), "DEMO_USER") {
 		t.Fatalf("run = %v, want an error naming DEMO_USER", err)
 	}
 }
@@ -90,14 +100,14 @@ func login(t *testing.T, url, email, password string) int {
 // TestRunKeepsUsersInPostgres: with DATABASE_URL, accounts are in the database, not in
 // users.jsonl; they outlive a restart; the log says which store, and never the password.
 func TestRunKeepsUsersInPostgres(t *testing.T) {
+	t.Parallel()
+	cfg := testConfig(t)
 	auth := fakeAuthServer(t)
 	folder := t.TempDir()
-	env := map[string]string{
-		"AUTH_ADDRESS": strings.TrimPrefix(auth.URL, "http://"),
-		"USERS_FOLDER": folder,
-		"DATABASE_URL": strings.Replace(pgtest.NewDatabase(t), "postgres@", "postgres:hunter2-not-logged@", 1),
-	}
-	svc := servicetest.Start(t, "users", run, env)
+	cfg.Address = strings.TrimPrefix(auth.URL, "http://")
+	cfg.UsersFolder = folder
+	cfg.DatabaseURL = strings.Replace(pgtest.NewDatabase(t), "postgres@", "postgres:hunter2-not-logged@", 1)
+	svc := servicetest.Start(t, "users", run, cfg)
 	svc.WaitReady(t)
 	resp, err := http.Post(svc.URL+"/signup", "application/json", strings.NewReader(`{"email":"db@example.com","password":"pw"}`))
 	if err != nil || resp.StatusCode != http.StatusCreated {
@@ -107,7 +117,7 @@ func TestRunKeepsUsersInPostgres(t *testing.T) {
 	if err := svc.Stop(); err != nil {
 		t.Fatal(err)
 	}
-	again := servicetest.Start(t, "users", run, env)
+	again := servicetest.Start(t, "users", run, cfg)
 	again.WaitReady(t)
 	if status := login(t, again.URL, "db@example.com", "pw"); status != http.StatusOK {
 		t.Fatalf("login after a restart: %d", status)
@@ -127,13 +137,16 @@ func TestRunKeepsUsersInPostgres(t *testing.T) {
 // TestImportCommand: "users -import FILE" adds a users.jsonl to the database, says how many,
 // adds nothing the second time; those users then log in.
 func TestImportCommand(t *testing.T) {
+	t.Parallel()
+	cfg := testConfig(t)
 	path := filepath.Join(t.TempDir(), "users.jsonl")
 	os.WriteFile(path, []byte(`{"id":"U1","email":"old@example.com","passwordHash":"h:old-pw","createdAt":"2026-01-02T03:04:05Z"}`+"\n"), 0o644)
 	url := pgtest.NewDatabase(t)
-	t.Setenv("DATABASE_URL", url)
 	for _, want := range []string{`"users":1,"added":1,"alreadyThere":0`, `"users":1,"added":0,"alreadyThere":1`} {
+		importing := *cfg
+		importing.DatabaseURL, importing.importFrom = url, path
 		var out strings.Builder
-		if err := run(t.Context(), []string{"users", "-import", path}, &out); err != nil {
+		if err := run(t.Context(), &importing, nil, &out); err != nil {
 			t.Fatalf("users -import: %v\n%s", err, out.String())
 		}
 		if !strings.Contains(out.String(), want) {
@@ -141,7 +154,8 @@ func TestImportCommand(t *testing.T) {
 		}
 	}
 	auth := fakeAuthServer(t)
-	svc := servicetest.Start(t, "users", run, map[string]string{"AUTH_ADDRESS": strings.TrimPrefix(auth.URL, "http://"), "DATABASE_URL": url})
+	cfg.Address, cfg.DatabaseURL = strings.TrimPrefix(auth.URL, "http://"), url
+	svc := servicetest.Start(t, "users", run, cfg)
 	svc.WaitReady(t)
 	if status := login(t, svc.URL, "old@example.com", "old-pw"); status != http.StatusOK {
 		t.Fatalf("an imported user's login: %d", status)
@@ -149,8 +163,14 @@ func TestImportCommand(t *testing.T) {
 }
 
 func TestImportNeedsADatabase(t *testing.T) {
-	t.Setenv("DATABASE_URL", "")
-	if err := run(t.Context(), []string{"users", "-import", "users.jsonl"}, io.Discard); err == nil || !strings.Contains(err.Error(), "DATABASE_URL") {
+	t.Parallel()
+	cfg := testConfig(t)
+	flags := flag.NewFlagSet("users", flag.ContinueOnError)
+	cfg.Flags(flags) // as service.Setup adds it to every service's flags
+	if err := flags.Parse([]string{"-import", "users.jsonl"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := run(t.Context(), cfg, nil, io.Discard); err == nil || !strings.Contains(err.Error(), "DATABASE_URL") {
 		t.Errorf("-import without DATABASE_URL: %v, want an error naming DATABASE_URL", err)
 	}
 }

@@ -8,12 +8,13 @@ import (
 
 	"github.com/kub-demo/kub-demo/platform/metrics"
 	"github.com/kub-demo/kub-demo/services/users/internal/accounts"
-	"github.com/kub-demo/kub-demo/services/users/internal/pgusers"
+	"github.com/kub-demo/kub-demo/services/users/internal/filestore"
+	"github.com/kub-demo/kub-demo/services/users/internal/pgstore"
 )
 
 // backend is the user store main serves: users.jsonl, or PostgreSQL when DATABASE_URL is set.
 type backend struct {
-	accounts.Users
+	accounts.Store
 	checkName string // what /readyz names while check fails
 	check     func(context.Context) error
 	close     func()
@@ -22,16 +23,16 @@ type backend struct {
 // openStore opens the store cfg chooses, with its metrics, and logs which it is.
 func openStore(ctx context.Context, cfg *config, maxBytes int64, log *slog.Logger, m *metrics.Registry) (*backend, error) {
 	if cfg.DatabaseURL == "" {
-		users, err := accounts.OpenStore(cfg.UsersFolder, log, m.Store("users").ObserveCommit, maxBytes)
+		users, err := filestore.Open(cfg.UsersFolder, log, m.Store("users").ObserveCommit, maxBytes)
 		if err != nil {
 			return nil, err
 		}
-		log.Info("user store", "backend", "file", "path", filepath.Join(cfg.UsersFolder, accounts.FileName))
+		log.Info("user store", "backend", "file", "path", filepath.Join(cfg.UsersFolder, filestore.FileName))
 		m.GaugeFunc("users_stored", "Users in users.jsonl.", func() float64 { return float64(users.Count()) })
-		return &backend{Users: users, checkName: "users file", check: func(context.Context) error { return users.Check() }, close: func() { users.Close() }}, nil
+		return &backend{Store: users, checkName: "users file", check: func(context.Context) error { return users.Check() }, close: func() { users.Close() }}, nil
 	}
 
-	db, err := pgusers.Open(cfg.Database(), log)
+	db, err := pgstore.Open(cfg.Database(), log)
 	if err != nil {
 		return nil, err
 	}
@@ -39,13 +40,13 @@ func openStore(ctx context.Context, cfg *config, maxBytes int64, log *slog.Logge
 	// Replicas may start before the database: ready once it is there and migrated.
 	go db.WaitMigrated(ctx, time.Second)
 	db.RegisterMetrics(m, "users_stored", "Users in the database.", db.Count)
-	return &backend{Users: db, checkName: "database", check: db.Check, close: db.Close}, nil
+	return &backend{Store: db, checkName: "database", check: db.Check, close: db.Close}, nil
 }
 
 // importUsers adds the users of a users.jsonl to DATABASE_URL (users -import FILE), and logs
 // what it did.
 func importUsers(ctx context.Context, cfg *config, log *slog.Logger) error {
-	db, err := pgusers.Open(cfg.Database(), log)
+	db, err := pgstore.Open(cfg.Database(), log)
 	if err != nil {
 		return err
 	}

@@ -1,5 +1,6 @@
-// Package accounts signs users up and logs them in: users are kept in a file (Store) or a
-// database (package pgusers), passwords are hashed and tokens issued by the auth service.
+// Package accounts signs users up and logs them in: users are kept in a Store, a file
+// (package filestore) or a database (package pgstore), passwords are hashed and tokens issued
+// by the auth service.
 package accounts
 
 import (
@@ -25,19 +26,27 @@ var (
 	ErrBadCredentials = errors.New("invalid email or password")
 	// ErrUnavailable: the user store cannot be used now (the file, or the database).
 	ErrUnavailable = recordlog.ErrUnavailable
+	// ErrFull: the user store is at its size limit.
+	ErrFull = recordlog.ErrFull
 )
 
-// Users is where accounts are kept: *Store (users.jsonl) or a database (package pgusers).
-// Emails are normalised (NormalizeEmail) before they get here.
-type Users interface {
+// User is one account as stored. PasswordHash is a bcrypt hash made by auth.
+type User struct {
+	ID           string    `json:"id"`
+	Email        string    `json:"email"`
+	PasswordHash string    `json:"passwordHash"`
+	CreatedAt    time.Time `json:"createdAt"`
+}
+
+// Store is where accounts are kept: *filestore.Store (users.jsonl) or *pgstore.Store
+// (PostgreSQL). Emails are normalised (NormalizeEmail) before they get here.
+type Store interface {
 	// Create stores u, durably before it returns. Errors: ErrExists (an account has its
 	// email, made by this process or any other), ErrFull, ErrUnavailable, or the store's.
 	Create(ctx context.Context, u User) error
 	// ByEmail finds the user with email, including those other processes created.
 	ByEmail(ctx context.Context, email string) (User, bool, error)
 }
-
-var _ Users = (*Store)(nil)
 
 // Auth is what accounts needs of the auth service; *authapi.Client is one.
 type Auth interface {
@@ -72,7 +81,7 @@ func NormalizeEmail(email string) string {
 
 // Accounts signs up and logs in.
 type Accounts struct {
-	store Users
+	store Store
 	auth  Auth
 	log   *slog.Logger
 
@@ -82,7 +91,7 @@ type Accounts struct {
 }
 
 // New returns Accounts over store and auth; demo, when not nil, is created on first need.
-func New(store Users, auth Auth, demo *Credentials, log *slog.Logger) *Accounts {
+func New(store Store, auth Auth, demo *Credentials, log *slog.Logger) *Accounts {
 	return &Accounts{store: store, auth: auth, demo: demo, log: log}
 }
 

@@ -20,7 +20,8 @@ import (
 	"github.com/kub-demo/kub-demo/platform/httpserver"
 	"github.com/kub-demo/kub-demo/platform/metrics"
 	"github.com/kub-demo/kub-demo/services/users/internal/accounts"
-	"github.com/kub-demo/kub-demo/services/users/internal/pgusers"
+	"github.com/kub-demo/kub-demo/services/users/internal/filestore"
+	"github.com/kub-demo/kub-demo/services/users/internal/pgstore"
 	"github.com/kub-demo/kub-demo/services/users/internal/server"
 	"github.com/kub-demo/kub-demo/storage/pgdb"
 )
@@ -29,7 +30,7 @@ func TestMain(m *testing.M) { os.Exit(pgtest.RunTests(m)) }
 
 // opener opens a store on one test's storage: again and again, for restarts and replicas.
 // Every store it opens is closed when the test ends.
-type opener func(t *testing.T) accounts.Users
+type opener func(t *testing.T) accounts.Store
 
 type backend struct {
 	name       string
@@ -41,8 +42,8 @@ var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
 var backends = []backend{
 	{"file", func(t *testing.T) opener {
 		folder := t.TempDir()
-		return func(t *testing.T) accounts.Users {
-			s, err := accounts.OpenStore(folder, quiet, nil, 0)
+		return func(t *testing.T) accounts.Store {
+			s, err := filestore.Open(folder, quiet, nil, 0)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -52,8 +53,8 @@ var backends = []backend{
 	}},
 	{"postgres", func(t *testing.T) opener {
 		url := pgtest.NewDatabase(t)
-		return func(t *testing.T) accounts.Users {
-			s, err := pgusers.Open(pgdb.Config{URL: url, MaxConns: 4, Timeout: 10 * time.Second}, quiet)
+		return func(t *testing.T) accounts.Store {
+			s, err := pgstore.Open(pgdb.Config{URL: url, MaxConns: 4, Timeout: 10 * time.Second}, quiet)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -89,8 +90,8 @@ func (fakeAuth) IssueToken(_ context.Context, p, h, uid string) (string, error) 
 var demo = &accounts.Credentials{Email: "test@gmail.com", Password: "testers"}
 
 // serve answers the public API over users; it returns the base URL.
-func serve(t *testing.T, users accounts.Users) string {
-	srv := httptest.NewServer(server.Routes(quiet, &httpserver.Probes{}, metrics.New(), accounts.New(users, fakeAuth{}, demo, quiet), server.Throttles{}))
+func serve(t *testing.T, users accounts.Store) string {
+	srv := httptest.NewServer(server.Routes(server.Deps{Log: quiet, Probes: &httpserver.Probes{}, Metrics: metrics.New(), Accounts: accounts.New(users, fakeAuth{}, demo, quiet)}))
 	t.Cleanup(srv.Close)
 	return srv.URL
 }
@@ -200,7 +201,7 @@ func TestOneAccountPerEmailAcrossReplicas(t *testing.T) {
 // one account is made.
 func TestDemoUserOnceWithReplicas(t *testing.T) {
 	forEach(t, func(t *testing.T, open opener) {
-		stores := []accounts.Users{open(t), open(t), open(t)}
+		stores := []accounts.Store{open(t), open(t), open(t)}
 		var wg sync.WaitGroup
 		for _, s := range stores {
 			base := serve(t, s)
@@ -238,7 +239,7 @@ func TestUsersOutliveARestart(t *testing.T) {
 // TestImportedFileLogsTheSameUsersIn: a users.jsonl (with a glued and a damaged line) read
 // by the file store and imported into the database lets the same users in.
 func TestImportedFileLogsTheSameUsersIn(t *testing.T) {
-	path := filepath.Join(t.TempDir(), accounts.FileName)
+	path := filepath.Join(t.TempDir(), filestore.FileName)
 	line := func(id, email, password string) string {
 		b, _ := json.Marshal(accounts.User{ID: id, Email: email, PasswordHash: "hashed:" + password, CreatedAt: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)})
 		return string(b)
@@ -248,21 +249,21 @@ func TestImportedFileLogsTheSameUsersIn(t *testing.T) {
 	if err := os.WriteFile(path, []byte(content), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	file, err := accounts.OpenStore(filepath.Dir(path), quiet, nil, 0)
+	file, err := filestore.Open(filepath.Dir(path), quiet, nil, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer file.Close()
-	db, err := pgusers.Open(pgdb.Config{URL: pgtest.NewDatabase(t), MaxConns: 2, Timeout: 10 * time.Second}, quiet)
+	db, err := pgstore.Open(pgdb.Config{URL: pgtest.NewDatabase(t), MaxConns: 2, Timeout: 10 * time.Second}, quiet)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer db.Close()
 	got, err := db.Import(t.Context(), path)
-	if err != nil || got != (pgusers.Imported{Read: 4, Added: 3, Skipped: 1}) {
+	if err != nil || got != (pgstore.Imported{Read: 4, Added: 3, Skipped: 1}) {
 		t.Fatalf("import: %+v, %v", got, err)
 	}
-	if again, err := db.Import(t.Context(), path); err != nil || again != (pgusers.Imported{Read: 4, Present: 3, Skipped: 1}) {
+	if again, err := db.Import(t.Context(), path); err != nil || again != (pgstore.Imported{Read: 4, Present: 3, Skipped: 1}) {
 		t.Fatalf("the same file again: %+v, %v", again, err)
 	}
 	fromFile, fromDB := serve(t, file), serve(t, db)

@@ -12,6 +12,7 @@ import (
 	"github.com/kub-demo/kub-demo/platform/httpserver"
 	"github.com/kub-demo/kub-demo/platform/metrics"
 	"github.com/kub-demo/kub-demo/services/users/internal/accounts"
+	"github.com/kub-demo/kub-demo/services/users/internal/filestore"
 )
 
 // FuzzCredentials: any signup or login body is answered with JSON and one of the statuses the
@@ -26,12 +27,12 @@ func FuzzCredentials(f *testing.F) {
 	}
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	f.Fuzz(func(t *testing.T, body string) {
-		store, err := accounts.OpenStore(t.TempDir(), log, nil, 0)
+		store, err := filestore.Open(t.TempDir(), log, nil, 0)
 		if err != nil {
 			t.Fatal(err)
 		}
 		defer store.Close()
-		handler := Routes(log, &httpserver.Probes{}, metrics.New(), accounts.New(store, workingAuth(), demo, log), Throttles{})
+		handler := Routes(Deps{Log: log, Probes: &httpserver.Probes{}, Metrics: metrics.New(), Accounts: accounts.New(store, workingAuth(), demo, log)})
 		send := func(path string) int {
 			rec := httptest.NewRecorder()
 			handler.ServeHTTP(rec, httptest.NewRequest("POST", path, strings.NewReader(body)))

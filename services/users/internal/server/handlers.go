@@ -83,7 +83,7 @@ func unavailable(err error, outage *web.Outage) error {
 	return err
 }
 
-func handleSignup(accts *accounts.Accounts, limits Throttles, outage *web.Outage) web.HandlerFunc {
+func handleSignup(accts Accounts, limits Throttles, outage *web.Outage) web.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) error {
 		creds, err := decodeCredentials(w, r)
 		if err != nil {
@@ -126,7 +126,7 @@ type tokenResponse struct {
 	Token string `json:"token"`
 }
 
-func handleLogin(accts *accounts.Accounts, limits Throttles, outage *web.Outage) web.HandlerFunc {
+func handleLogin(accts Accounts, limits Throttles, outage *web.Outage) web.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) error {
 		creds, err := decodeCredentials(w, r)
 		if err != nil {

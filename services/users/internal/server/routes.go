@@ -14,6 +14,29 @@ import (
 	"github.com/kub-demo/kub-demo/services/users/internal/throttle"
 )
 
+// Deps are what users' routes work with: what every service's routes have (the log, the
+// probes, the metrics), then users' own.
+type Deps struct {
+	Log     *slog.Logger
+	Probes  *httpserver.Probes
+	Metrics *metrics.Registry
+
+	Accounts  Accounts
+	Throttles Throttles
+}
+
+// Accounts signs users up and logs them in; *accounts.Accounts is one.
+type Accounts interface {
+	// SignUp errors: accounts.ErrExists, accounts.ErrUnavailable, accounts.ErrFull,
+	// authapi.ErrUnavailable, or internal ones.
+	SignUp(ctx context.Context, c accounts.Credentials) error
+	// LogIn errors: accounts.ErrBadCredentials, accounts.ErrUnavailable,
+	// authapi.ErrUnavailable, or internal ones.
+	LogIn(ctx context.Context, c accounts.Credentials) (token string, err error)
+}
+
+var _ Accounts = (*accounts.Accounts)(nil)
+
 // Throttles bound what one client may try, counted before anything reaches auth. A nil
 // Limiter allows everything.
 type Throttles struct {
@@ -65,10 +88,10 @@ func (t Throttles) enter(r *http.Request, client, line string) (leave func(), er
 }
 
 // Routes lists every route users serves, besides GET /healthz and /readyz.
-func Routes(log *slog.Logger, probes *httpserver.Probes, m *metrics.Registry, accts *accounts.Accounts, limits Throttles) http.Handler {
-	r := httpserver.Router(log, probes, m)
-	outage := web.NewOutage(log, "auth")
-	r.Post("/signup", web.Handle(log, handleSignup(accts, limits, outage)))
-	r.Post("/login", web.Handle(log, handleLogin(accts, limits, outage)))
+func Routes(d Deps) http.Handler {
+	r := httpserver.Router(d.Log, d.Probes, d.Metrics)
+	outage := web.NewOutage(d.Log, "auth")
+	r.Post("/signup", web.Handle(d.Log, handleSignup(d.Accounts, d.Throttles, outage)))
+	r.Post("/login", web.Handle(d.Log, handleLogin(d.Accounts, d.Throttles, outage)))
 	return r
 }

@@ -16,6 +16,7 @@ import (
 	"github.com/kub-demo/kub-demo/platform/httpserver"
 	"github.com/kub-demo/kub-demo/platform/metrics"
 	"github.com/kub-demo/kub-demo/services/users/internal/accounts"
+	"github.com/kub-demo/kub-demo/services/users/internal/filestore"
 	"github.com/kub-demo/kub-demo/services/users/internal/throttle"
 )
 
@@ -67,12 +68,12 @@ func newUsers(t *testing.T, folder string, auth accounts.Auth, demo *accounts.Cr
 func newHandler(t *testing.T, folder string, auth accounts.Auth, demo *accounts.Credentials, limits Throttles) http.Handler {
 	t.Helper()
 	log := slog.New(slog.NewJSONHandler(io.Discard, nil))
-	store, err := accounts.OpenStore(folder, log, nil, 0)
+	store, err := filestore.Open(folder, log, nil, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { store.Close() })
-	return Routes(log, &httpserver.Probes{}, metrics.New(), accounts.New(store, auth, demo, log), limits)
+	return Routes(Deps{Log: log, Probes: &httpserver.Probes{}, Metrics: metrics.New(), Accounts: accounts.New(store, auth, demo, log), Throttles: limits})
 }
 
 type answer struct {

@@ -1,8 +1,8 @@
-// Package store keeps tasks in $TASKS_FOLDER/tasks.txt in the original service's format: each
+// Package filestore keeps tasks in $TASKS_FOLDER/tasks.txt in the original service's format: each
 // task a JSON object followed by the 10 bytes TASK_SPLIT, no newline. Files written by the
 // original load here, and files written here load in the original. Each task records its
 // owner's user id; a user sees their own tasks and those with no owner (the original's).
-package store
+package filestore
 
 import (
 	"context"
@@ -14,85 +14,20 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
-	"time"
 
 	"github.com/kub-demo/kub-demo/platform/web"
+	"github.com/kub-demo/kub-demo/services/tasks/internal/tasks"
 	"github.com/kub-demo/kub-demo/storage/recordlog"
 )
 
 // FileName is the tasks file inside TASKS_FOLDER.
 const FileName = "tasks.txt"
 
-// MaxRecordBytes bounds one stored record: what a task takes once encoded (a control
-// character takes six bytes), not its characters. A longer one is refused with ErrTooLarge.
-const MaxRecordBytes = 16 << 10
-
-var (
-	// ErrTooLarge: the task takes more than MaxRecordBytes once stored.
-	ErrTooLarge = recordlog.ErrTooLarge
-	// ErrFull: the store is at its size limit (Options.MaxBytes).
-	ErrFull = recordlog.ErrFull
-	// ErrQuota: the user has as many tasks, or bytes of them, as a user may.
-	ErrQuota = errors.New("the user's task quota is used up")
-	// ErrUnavailable: the file cannot be used now (see recordlog.ErrUnavailable).
-	ErrUnavailable = recordlog.ErrUnavailable
-)
-
-// Options configure a Store.
-type Options struct {
-	// Shared gives every user every task: the course's one shared list.
-	Shared bool
-	// MaxTasksPerUser and MaxBytesPerUser are each user's quota (0: none).
-	MaxTasksPerUser int
-	MaxBytesPerUser int64
-	// MaxBytes bounds tasks.txt (0: none). The tasks are kept in memory: the bound keeps the
-	// file loadable in the memory the process has.
-	MaxBytes int64
-	// OnCommit, when not nil, is told of every batch written (see recordlog.Options).
-	OnCommit func(records int, write, sync time.Duration, err error)
-}
-
-// CheckQuota says whether a user who has tasks tasks taking bytes bytes (as records) may
-// store one more of size bytes. Errors: a *QuotaError. Every store answers by it.
-func (o Options) CheckQuota(tasks, bytes, size int64) error {
-	if q := o.MaxTasksPerUser; q > 0 && tasks >= int64(q) {
-		return &QuotaError{Reached: fmt.Sprintf("%d tasks, the most a user may have", q)}
-	}
-	if q := o.MaxBytesPerUser; q > 0 && bytes+size > q {
-		return &QuotaError{Reached: fmt.Sprintf("%d bytes, the most a user's tasks may take", q)}
-	}
-	return nil
-}
-
-// QuotaError is ErrQuota with the limit the user reached, for the answer to say.
-type QuotaError struct{ Reached string }
-
-func (e *QuotaError) Error() string { return ErrQuota.Error() + ": " + e.Reached }
-func (e *QuotaError) Unwrap() error { return ErrQuota }
-
-// Encode returns t, owned by owner, as its tasks.txt record (whose size the quotas count) and
-// as GET /tasks answers it (the original's res.json bytes). Errors: ErrTooLarge, or the
-// encoding's. Every store encodes by it.
-func Encode(t Task, owner string) (record, answer []byte, err error) {
-	record, err = EncodeRecord(t, owner)
-	if err != nil {
-		return nil, nil, fmt.Errorf("encode task: %w", err)
-	}
-	if len(record) > MaxRecordBytes {
-		return nil, nil, fmt.Errorf("%w: %d bytes, the limit is %d", ErrTooLarge, len(record), MaxRecordBytes)
-	}
-	answer, err = web.Marshal(t)
-	if err != nil {
-		return nil, nil, fmt.Errorf("encode task: %w", err)
-	}
-	return record, answer, nil
-}
-
 // Store is the tasks file and, in memory, every task in it, encoded as the API answers them,
 // by owner.
 type Store struct {
 	file *recordlog.Log
-	opts Options
+	opts tasks.Options
 
 	mu      sync.RWMutex
 	seq     uint32           // tasks read so far: the next task's place
@@ -107,6 +42,8 @@ type Store struct {
 	total         int64 // bytes of the records read, delimiters included
 }
 
+var _ tasks.Store = (*Store)(nil)
+
 type usage struct {
 	tasks int
 	bytes int64
@@ -114,12 +51,12 @@ type usage struct {
 
 // Open opens (or creates, with its folder) folder/tasks.txt and loads it. It refuses a file
 // that is not a tasks file, and never changes one (see recordlog).
-func Open(folder string, log *slog.Logger, opts Options) (*Store, error) {
+func Open(folder string, log *slog.Logger, opts tasks.Options) (*Store, error) {
 	s := &Store{opts: opts}
 	s.reset()
 	file, err := recordlog.Open(filepath.Join(folder, FileName), recordlog.Options{
-		Delimiter: Delimiter, Apply: s.apply, Reset: s.reset, Log: log, OnCommit: opts.OnCommit,
-		MaxRecordBytes: MaxRecordBytes, MaxBytes: opts.MaxBytes, Recognize: isTaskRecord,
+		Delimiter: tasks.Delimiter, Apply: s.apply, Reset: s.reset, Log: log, OnCommit: opts.OnCommit,
+		MaxRecordBytes: tasks.MaxRecordBytes, MaxBytes: opts.MaxBytes, Recognize: isTaskRecord,
 	})
 	if err != nil {
 		return nil, err
@@ -154,7 +91,7 @@ func (s *Store) reset() {
 
 // apply reads one record of the file.
 func (s *Store) apply(encoded []byte) error {
-	t, owner, err := DecodeRecord(encoded)
+	t, owner, err := tasks.DecodeRecord(encoded)
 	if err != nil {
 		return err
 	}
@@ -177,7 +114,7 @@ func (s *Store) add(owner string, answer []byte, recordBytes int) error {
 	s.seq++
 	u := s.usage[owner]
 	s.usage[owner] = usage{tasks: u.tasks + 1, bytes: u.bytes + int64(recordBytes)}
-	s.total += int64(recordBytes + len(Delimiter))
+	s.total += int64(recordBytes + len(tasks.Delimiter))
 	switch {
 	case s.opts.Shared:
 		s.all.add(seq, answer)
@@ -195,7 +132,8 @@ func (s *Store) add(owner string, answer []byte, recordBytes int) error {
 }
 
 // Append stores t as owner's and returns once it is on disk. Concurrent appends share one
-// fsync. Errors: ErrTooLarge, ErrQuota, ErrFull, ErrUnavailable, or the disk's.
+// fsync. Errors: tasks.ErrTooLarge, tasks.ErrQuota, tasks.ErrFull, tasks.ErrUnavailable,
+// or the disk's.
 //
 // The quota is exact, for concurrent appends and for replicas sharing the file: it is checked
 // under the file's lock, once the other processes' records are read, against what is stored
@@ -204,8 +142,8 @@ func (s *Store) add(owner string, answer []byte, recordBytes int) error {
 // The last smallUsersRoom of the store's size limit is kept for users whose tasks take less
 // than smallUser bytes: when many users fill the store as fast as they can, the others can
 // still store what the course's flow stores.
-func (s *Store) Append(_ context.Context, owner string, t Task) error {
-	encoded, answer, err := Encode(t, owner)
+func (s *Store) Append(_ context.Context, owner string, t tasks.Task) error {
+	encoded, answer, err := tasks.Encode(t, owner)
 	if err != nil {
 		return err
 	}
@@ -238,7 +176,7 @@ func (s *Store) Append(_ context.Context, owner string, t Task) error {
 
 // smallUser and smallUsersRoom: see Append.
 const (
-	smallUser      = MaxRecordBytes
+	smallUser      = tasks.MaxRecordBytes
 	smallUsersRoom = 8 // the last 1/8 of MaxBytes
 )
 
@@ -252,13 +190,13 @@ func (s *Store) admit(owner string, size int64, reserve bool) error {
 		return err
 	}
 	if limit := s.opts.MaxBytes; limit > 0 && u.bytes+r.bytes+size > smallUser &&
-		s.total+s.reservedBytes+size+int64(len(Delimiter)) > limit-limit/smallUsersRoom {
+		s.total+s.reservedBytes+size+int64(len(tasks.Delimiter)) > limit-limit/smallUsersRoom {
 		return fmt.Errorf("%w (%d bytes; the last %d are kept for users with under %d bytes of tasks)",
-			ErrFull, limit, limit/smallUsersRoom, smallUser)
+			tasks.ErrFull, limit, limit/smallUsersRoom, smallUser)
 	}
 	if reserve {
 		s.reserved[owner] = usage{tasks: r.tasks + 1, bytes: r.bytes + size}
-		s.reservedBytes += size + int64(len(Delimiter))
+		s.reservedBytes += size + int64(len(tasks.Delimiter))
 	}
 	return nil
 }
@@ -272,7 +210,7 @@ func (s *Store) release(owner string, size int64) {
 	} else {
 		s.reserved[owner] = usage{tasks: r.tasks - 1, bytes: r.bytes - size}
 	}
-	s.reservedBytes -= size + int64(len(Delimiter))
+	s.reservedBytes -= size + int64(len(tasks.Delimiter))
 }
 
 // Page returns the tasks viewer may see, offset to offset+limit (fewer at the end), as slices
@@ -295,7 +233,7 @@ func (s *Store) Page(_ context.Context, viewer string, offset, limit int) (parts
 }
 
 // List returns every task viewer may see, in stored order.
-func (s *Store) List(viewer string) ([]Task, error) {
+func (s *Store) List(viewer string) ([]tasks.Task, error) {
 	parts, total, err := s.Page(context.Background(), viewer, 0, math.MaxInt)
 	if err != nil {
 		return nil, err
@@ -306,7 +244,7 @@ func (s *Store) List(viewer string) ([]Task, error) {
 		b.Write(p)
 	}
 	b.WriteByte(']')
-	tasks := make([]Task, 0, total)
+	tasks := make([]tasks.Task, 0, total)
 	if err := json.Unmarshal([]byte(b.String()), &tasks); err != nil {
 		return nil, fmt.Errorf("decode the tasks in memory: %w", err)
 	}

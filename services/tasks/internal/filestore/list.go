@@ -1,4 +1,4 @@
-package store
+package filestore
 
 // list holds tasks encoded as the API answers them ({"title":…,"text":…}), in stored order.
 // The bytes live in chunks that are only ever appended to within their capacity, so a page

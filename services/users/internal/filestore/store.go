@@ -1,4 +1,6 @@
-package accounts
+// Package filestore keeps accounts in $USERS_FOLDER/users.jsonl, one JSON object a line, and
+// in memory an index of them by email.
+package filestore
 
 import (
 	"bytes"
@@ -10,19 +12,12 @@ import (
 	"sync"
 	"time"
 
+	"github.com/kub-demo/kub-demo/services/users/internal/accounts"
 	"github.com/kub-demo/kub-demo/storage/recordlog"
 )
 
 // FileName is the users file inside USERS_FOLDER: one JSON object per line.
 const FileName = "users.jsonl"
-
-// User is one account as stored. PasswordHash is a bcrypt hash made by auth.
-type User struct {
-	ID           string    `json:"id"`
-	Email        string    `json:"email"`
-	PasswordHash string    `json:"passwordHash"`
-	CreatedAt    time.Time `json:"createdAt"`
-}
 
 // Store keeps users in an append-only file and an index by email in memory.
 type Store struct {
@@ -30,19 +25,18 @@ type Store struct {
 	log  *slog.Logger
 
 	mu      sync.RWMutex
-	byEmail map[string]User
+	byEmail map[string]accounts.User
 }
+
+var _ accounts.Store = (*Store)(nil)
 
 // MaxRecordBytes bounds one line of users.jsonl: a user takes about 200 bytes.
 const MaxRecordBytes = 16 << 10
 
-// ErrFull is returned by Create when the users file is at its size limit.
-var ErrFull = recordlog.ErrFull
-
-// OpenStore opens (or creates) the users file in folder. onCommit, when not nil, is told of
+// Open opens (or creates) the users file in folder. onCommit, when not nil, is told of
 // every write (see recordlog.Options). maxBytes bounds the file (0: no bound).
-func OpenStore(folder string, log *slog.Logger, onCommit func(records int, write, sync time.Duration, err error), maxBytes int64) (*Store, error) {
-	s := &Store{byEmail: make(map[string]User), log: log}
+func Open(folder string, log *slog.Logger, onCommit func(records int, write, sync time.Duration, err error), maxBytes int64) (*Store, error) {
+	s := &Store{byEmail: make(map[string]accounts.User), log: log}
 	file, err := recordlog.Open(filepath.Join(folder, FileName), recordlog.Options{
 		Delimiter: []byte("\n"), Apply: s.apply, Reset: s.reset, Log: log, OnCommit: onCommit,
 		MaxRecordBytes: MaxRecordBytes, MaxBytes: maxBytes, Recognize: isUserRecord,
@@ -73,7 +67,7 @@ func (s *Store) apply(line []byte) error {
 // usersOfLine reads one line. A line is one user; a line that lost its newline holds two (or
 // more) glued together, and each is kept; bytes that are no user are skipped, so that a
 // damaged line costs only the user it damaged.
-func usersOfLine(line []byte, log *slog.Logger) ([]User, error) {
+func usersOfLine(line []byte, log *slog.Logger) ([]accounts.User, error) {
 	users, skipped := decodeUsers(line)
 	if len(users) == 0 {
 		return nil, errors.New("no user record in this line")
@@ -86,7 +80,7 @@ func usersOfLine(line []byte, log *slog.Logger) ([]User, error) {
 
 // isUserRecord reports whether a JSON object is a user: it has an id and an email.
 func isUserRecord(object []byte) bool {
-	var u User
+	var u accounts.User
 	return json.Unmarshal(object, &u) == nil && u.ID != "" && u.Email != ""
 }
 
@@ -95,10 +89,10 @@ const maxResyncs = 64
 
 // decodeUsers reads the JSON objects in line one after another; where one does not read as a
 // user, it starts again at the next '{'. It returns the users and how many bytes it skipped.
-func decodeUsers(line []byte) (users []User, skipped int) {
+func decodeUsers(line []byte) (users []accounts.User, skipped int) {
 	for rest, resyncs := line, 0; len(bytes.TrimSpace(rest)) > 0 && resyncs <= maxResyncs; {
 		dec := json.NewDecoder(bytes.NewReader(rest))
-		var u User
+		var u accounts.User
 		if err := dec.Decode(&u); err == nil && u.Email != "" && u.ID != "" {
 			users = append(users, u)
 			rest = rest[dec.InputOffset():]
@@ -125,16 +119,17 @@ func (s *Store) reset() {
 // Check reports whether the users file can be used now (readiness).
 func (s *Store) Check() error { return s.file.Check() }
 
-// Create stores u, on disk before it returns, unless its email is taken (ErrExists), by
+// Create stores u, on disk before it returns, unless its email is taken
+// (accounts.ErrExists), by
 // this process or by another one writing the same file.
-func (s *Store) Create(_ context.Context, u User) error {
+func (s *Store) Create(_ context.Context, u accounts.User) error {
 	record, err := json.Marshal(u)
 	if err != nil {
 		return err
 	}
 	return s.file.AppendApplied(record, func() error {
 		if _, found := s.lookup(u.Email); found {
-			return ErrExists
+			return accounts.ErrExists
 		}
 		return nil
 	}, func() {
@@ -145,15 +140,15 @@ func (s *Store) Create(_ context.Context, u User) error {
 }
 
 // ByEmail finds the user with a normalised email, including users other processes created.
-func (s *Store) ByEmail(_ context.Context, email string) (User, bool, error) {
+func (s *Store) ByEmail(_ context.Context, email string) (accounts.User, bool, error) {
 	if err := s.file.Refresh(); err != nil {
-		return User{}, false, err
+		return accounts.User{}, false, err
 	}
 	u, found := s.lookup(email)
 	return u, found, nil
 }
 
-func (s *Store) lookup(email string) (User, bool) {
+func (s *Store) lookup(email string) (accounts.User, bool) {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	u, found := s.byEmail[email]
@@ -170,8 +165,8 @@ func (s *Store) Count() int {
 // ReadFile reads the users of the users.jsonl at path as the file store does: it refuses a
 // file that is not a users file, never creates or changes it, skips what is no user with a
 // warning, and keeps the first user of each email. They come in file order.
-func ReadFile(path string, log *slog.Logger) ([]User, error) {
-	var users []User
+func ReadFile(path string, log *slog.Logger) ([]accounts.User, error) {
+	var users []accounts.User
 	seen := map[string]bool{}
 	file, err := recordlog.Open(path, recordlog.Options{
 		Delimiter: []byte("\n"), Log: log, MaxRecordBytes: MaxRecordBytes, Existing: true,

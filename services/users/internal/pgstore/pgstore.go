@@ -1,7 +1,7 @@
-// Package pgusers keeps accounts in PostgreSQL, for deployments that outgrow one users pod:
+// Package pgstore keeps accounts in PostgreSQL, for deployments that outgrow one users pod:
 // any number of replicas share one database, and an email has one account whichever replica
-// signs it up (a unique index decides). It is an accounts.Users, as the file store is.
-package pgusers
+// signs it up (a unique index decides). It is an accounts.Store, as the file store is.
+package pgstore
 
 import (
 	"context"
@@ -16,6 +16,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/kub-demo/kub-demo/services/users/internal/accounts"
+	"github.com/kub-demo/kub-demo/services/users/internal/filestore"
 	"github.com/kub-demo/kub-demo/storage/pgdb"
 )
 
@@ -31,7 +32,7 @@ type Store struct {
 	log *slog.Logger
 }
 
-var _ accounts.Users = (*Store)(nil)
+var _ accounts.Store = (*Store)(nil)
 
 // Open prepares the pool; it connects only when first used (see pgdb.DB.WaitMigrated).
 func Open(cfg pgdb.Config, log *slog.Logger) (*Store, error) {
@@ -104,12 +105,12 @@ type Imported struct {
 	Skipped int // users that cannot be stored (warned about in the log)
 }
 
-// Import adds the users of the users.jsonl at path to the database (accounts.ReadFile reads
+// Import adds the users of the users.jsonl at path to the database (filestore.ReadFile reads
 // it as the file store does), in file order. An email that has an account keeps it, so
 // importing a file again adds only the users that are not there yet.
 func (s *Store) Import(ctx context.Context, path string) (Imported, error) {
 	var result Imported
-	users, err := accounts.ReadFile(path, s.log)
+	users, err := filestore.ReadFile(path, s.log)
 	if err != nil {
 		return result, err
 	}

@@ -1,10 +1,11 @@
-package store
+package filestore
 
 import (
 	"bytes"
 	"context"
 	"fmt"
 	"github.com/kub-demo/kub-demo/platform/web"
+	"github.com/kub-demo/kub-demo/services/tasks/internal/tasks"
 	"io"
 	"log/slog"
 	"os"
@@ -17,7 +18,7 @@ var ctx = context.Background()
 
 func open(t *testing.T, folder string) *Store {
 	t.Helper()
-	s, err := Open(folder, slog.New(slog.NewTextHandler(io.Discard, nil)), Options{})
+	s, err := Open(folder, slog.New(slog.NewTextHandler(io.Discard, nil)), tasks.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -25,7 +26,7 @@ func open(t *testing.T, folder string) *Store {
 	return s
 }
 
-func listAll(t *testing.T, s *Store) []Task {
+func listAll(t *testing.T, s *Store) []tasks.Task {
 	t.Helper()
 	tasks, err := s.List("")
 	if err != nil {
@@ -37,7 +38,7 @@ func listAll(t *testing.T, s *Store) []Task {
 func TestFileIsInTheOriginalFormat(t *testing.T) {
 	folder := filepath.Join(t.TempDir(), "not", "there", "yet")
 	s := open(t, folder)
-	for _, task := range []Task{{"Buy milk", "2 litres"}, {"Call Bob", ""}} {
+	for _, task := range []tasks.Task{{Title: "Buy milk", Text: "2 litres"}, {Title: "Call Bob", Text: ""}} {
 		if err := s.Append(ctx, "", task); err != nil {
 			t.Fatal(err)
 		}
@@ -59,7 +60,7 @@ func TestFileWrittenByTheOriginalLoads(t *testing.T) {
 	legacy := `{"title":"Buy milk","text":"2 litres"}TASK_SPLIT{"title":"<b>&</b>"}TASK_SPLIT{"title":42,"text":"n"}TASK_SPLIT{"title":"Café ☕","text":"née"}TASK_SPLIT`
 	os.WriteFile(filepath.Join(folder, "tasks.txt"), []byte(legacy), 0o644)
 	got := listAll(t, open(t, folder))
-	want := []Task{{"Buy milk", "2 litres"}, {"<b>&</b>", ""}, {"42", "n"}, {"Café ☕", "née"}}
+	want := []tasks.Task{{Title: "Buy milk", Text: "2 litres"}, {Title: "<b>&</b>", Text: ""}, {Title: "42", Text: "n"}, {Title: "Café ☕", Text: "née"}}
 	if fmt.Sprint(got) != fmt.Sprint(want) {
 		t.Fatalf("loaded %q, want %q", got, want)
 	}
@@ -68,11 +69,11 @@ func TestFileWrittenByTheOriginalLoads(t *testing.T) {
 func TestDelimiterInsideATaskRoundTrips(t *testing.T) {
 	folder := t.TempDir()
 	s := open(t, folder)
-	tricky := []Task{
-		{"TASK_SPLIT", "before TASK_SPLIT after"},
-		{`\TASK_SPLIT`, `"TASK_SPLITTASK_SPLIT"`},
-		{"TASK_SPLI", "T"},
-		{"TASK_SPLITASK_SPLIT", "overlapping: SPLIT ends with the next one's T"},
+	tricky := []tasks.Task{
+		{Title: "TASK_SPLIT", Text: "before TASK_SPLIT after"},
+		{Title: `\TASK_SPLIT`, Text: `"TASK_SPLITTASK_SPLIT"`},
+		{Title: "TASK_SPLI", Text: "T"},
+		{Title: "TASK_SPLITASK_SPLIT", Text: "overlapping: SPLIT ends with the next one's T"},
 	}
 	for _, task := range tricky {
 		if err := s.Append(ctx, "", task); err != nil {
@@ -81,7 +82,7 @@ func TestDelimiterInsideATaskRoundTrips(t *testing.T) {
 	}
 	raw, _ := os.ReadFile(filepath.Join(folder, "tasks.txt"))
 	// The original's reader: split on the delimiter, drop the last piece.
-	if pieces := bytes.Split(raw, Delimiter); len(pieces)-1 != len(tricky) {
+	if pieces := bytes.Split(raw, tasks.Delimiter); len(pieces)-1 != len(tricky) {
 		t.Fatalf("the original would split the file into %d records, want %d:\n%s", len(pieces)-1, len(tricky), raw)
 	}
 	got := listAll(t, open(t, folder))
@@ -98,11 +99,11 @@ func TestTornLastRecordIsIgnoredAndTheNextAppendIsClean(t *testing.T) {
 	if got := listAll(t, s); len(got) != 1 || got[0].Title != "whole" {
 		t.Fatalf("loaded %v, want only the whole record", got)
 	}
-	if err := s.Append(ctx, "", Task{"after", "crash"}); err != nil {
+	if err := s.Append(ctx, "", tasks.Task{Title: "after", Text: "crash"}); err != nil {
 		t.Fatal(err)
 	}
 	got := listAll(t, open(t, folder))
-	if len(got) != 2 || got[1] != (Task{"after", "crash"}) {
+	if len(got) != 2 || got[1] != (tasks.Task{Title: "after", Text: "crash"}) {
 		t.Fatalf("after reopen: %v", got)
 	}
 }
@@ -117,7 +118,7 @@ func TestConcurrentAppendsKeepEveryTask(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			for i := range each {
-				if err := s.Append(ctx, "", Task{Title: fmt.Sprintf("w%d-%d", w, i)}); err != nil {
+				if err := s.Append(ctx, "", tasks.Task{Title: fmt.Sprintf("w%d-%d", w, i)}); err != nil {
 					t.Error(err)
 				}
 			}
@@ -140,10 +141,10 @@ func TestConcurrentAppendsKeepEveryTask(t *testing.T) {
 func TestTwoStoresOnOneFolderSeeEachOther(t *testing.T) {
 	folder := t.TempDir()
 	a, b := open(t, folder), open(t, folder)
-	if err := a.Append(ctx, "", Task{Title: "from a"}); err != nil {
+	if err := a.Append(ctx, "", tasks.Task{Title: "from a"}); err != nil {
 		t.Fatal(err)
 	}
-	if err := b.Append(ctx, "", Task{Title: "from b"}); err != nil {
+	if err := b.Append(ctx, "", tasks.Task{Title: "from b"}); err != nil {
 		t.Fatal(err)
 	}
 	for name, s := range map[string]*Store{"a": a, "b": b} {
@@ -163,7 +164,7 @@ func TestPageIsWhatTheOriginalAnswered(t *testing.T) {
 		t.Fatal(err)
 	}
 	s := open(t, folder)
-	if err := s.Append(ctx, "", Task{Title: "TASK_SPLIT inside", Text: "a\"quote\" and \\ and \t"}); err != nil {
+	if err := s.Append(ctx, "", tasks.Task{Title: "TASK_SPLIT inside", Text: "a\"quote\" and \\ and \t"}); err != nil {
 		t.Fatal(err)
 	}
 	all := listAll(t, s)

@@ -1,4 +1,4 @@
-package pgusers
+package pgstore
 
 import (
 	"context"
@@ -48,7 +48,7 @@ func TestNoDatabaseIsUnavailable(t *testing.T) {
 	}
 
 	// Through the API: 503 with a message, as when auth is down.
-	srv := httptest.NewServer(server.Routes(quiet, &httpserver.Probes{}, metrics.New(), accounts.New(s, upAuth{}, nil, quiet), server.Throttles{}))
+	srv := httptest.NewServer(server.Routes(server.Deps{Log: quiet, Probes: &httpserver.Probes{}, Metrics: metrics.New(), Accounts: accounts.New(s, upAuth{}, nil, quiet)}))
 	defer srv.Close()
 	for _, path := range []string{"/signup", "/login"} {
 		resp, err := http.Post(srv.URL+path, "application/json", strings.NewReader(`{"email":"a@b.c","password":"pw"}`))
