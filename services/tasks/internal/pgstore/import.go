@@ -5,7 +5,6 @@ import (
 	"crypto/sha256"
 	"errors"
 	"fmt"
-	"github.com/kub-demo/kub-demo/storage/pgdb"
 	"maps"
 	"slices"
 	"strings"
@@ -13,6 +12,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/kub-demo/kub-demo/services/tasks/internal/tasks"
+	"github.com/kub-demo/kub-demo/storage/pgdb"
 	"github.com/kub-demo/kub-demo/storage/recordlog"
 )
 
