@@ -3,7 +3,6 @@ package main
 import (
 	"encoding/json"
 	"fmt"
-	"github.com/kub-demo/kub-demo/harness"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -11,6 +10,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/kub-demo/kub-demo/harness"
 )
 
 func TestTargetsAndRatios(t *testing.T) {

@@ -2,12 +2,13 @@ package filestore
 
 import (
 	"bytes"
-	"github.com/kub-demo/kub-demo/services/tasks/internal/tasks"
 	"io"
 	"log/slog"
 	"os"
 	"path/filepath"
 	"testing"
+
+	"github.com/kub-demo/kub-demo/services/tasks/internal/tasks"
 )
 
 // FuzzOpenAnyFile: whatever bytes tasks.txt holds, the store either refuses it, leaving every

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"github.com/kub-demo/kub-demo/services/tasks/internal/tasks"
 	"io"
 	"log/slog"
 	"math/rand/v2"
@@ -14,6 +13,8 @@ import (
 	"strings"
 	"sync"
 	"testing"
+
+	"github.com/kub-demo/kub-demo/services/tasks/internal/tasks"
 )
 
 func openWith(t *testing.T, folder string, opts tasks.Options) *Store {

@@ -4,14 +4,15 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"github.com/kub-demo/kub-demo/platform/web"
-	"github.com/kub-demo/kub-demo/services/tasks/internal/tasks"
 	"io"
 	"log/slog"
 	"os"
 	"path/filepath"
 	"sync"
 	"testing"
+
+	"github.com/kub-demo/kub-demo/platform/web"
+	"github.com/kub-demo/kub-demo/services/tasks/internal/tasks"
 )
 
 var ctx = context.Background()

@@ -4,11 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/kub-demo/kub-demo/storage/pgdb"
 	"slices"
 	"time"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/kub-demo/kub-demo/storage/pgdb"
 )
 
 // Appends are committed by one goroutine per Store, in batches: every append waiting when a
