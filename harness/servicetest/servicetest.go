@@ -5,16 +5,10 @@ package servicetest
 import (
 	"bufio"
 	"context"
-	"encoding/gob"
 	"encoding/json"
-	"fmt"
 	"io"
 	"net/http"
 	"os"
-	"os/exec"
-	"path/filepath"
-	"reflect"
-	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -127,62 +121,18 @@ func (s *Service) Stop() error {
 	}
 }
 
-// Defaults returns what envconfig reads into a C from an environment that sets nothing: the
-// settings a service runs with unless told otherwise, for tests to start from. The process
-// environment is not a test's to clear (tests run in parallel, and a developer's shell may set
-// PORT), so the test binary is run again, with an empty environment, to read them: the
-// running test again, which calls Defaults too and, in that process, writes what it read to
-// a file and exits. So a test calls Defaults before anything else (t.Parallel aside): the
-// child runs it up to there. The answer is kept for the other tests of the binary.
-func Defaults[C any](t testing.TB) C {
-	t.Helper()
-	var cfg C
-	if out := os.Getenv(defaultsFileEnv); out != "" { // the child
-		if err := envconfig.Process("", &cfg); err != nil {
-			fmt.Fprintln(os.Stderr, "servicetest.Defaults:", err)
-			os.Exit(2)
+// Defaults fills cfg as envconfig does from an environment that sets nothing: the settings a
+// service runs with unless told otherwise, for its tests to start from (a developer's shell
+// may well set PORT). It empties the process environment while it reads, and restores it, so
+// it belongs in TestMain, before m.Run: no test runs yet, and tests may then run in parallel.
+func Defaults(cfg any) error {
+	saved := os.Environ()
+	os.Clearenv()
+	defer func() {
+		for _, kv := range saved {
+			k, v, _ := strings.Cut(kv, "=")
+			os.Setenv(k, v)
 		}
-		f, err := os.Create(out)
-		if err == nil {
-			err = gob.NewEncoder(f).Encode(&cfg)
-			f.Close()
-		}
-		if err != nil {
-			fmt.Fprintln(os.Stderr, "servicetest.Defaults:", err)
-			os.Exit(2)
-		}
-		os.Exit(0)
-	}
-	typ := reflect.TypeFor[C]()
-	if raw, ok := defaults.Load(typ); ok {
-		if err := gob.NewDecoder(strings.NewReader(raw.(string))).Decode(&cfg); err != nil {
-			t.Fatal(err)
-		}
-		return cfg
-	}
-	out := filepath.Join(t.TempDir(), "defaults.gob")
-	var run []string
-	for _, name := range strings.Split(t.Name(), "/") {
-		run = append(run, "^"+regexp.QuoteMeta(name)+"$")
-	}
-	cmd := exec.Command(os.Args[0], "-test.run="+strings.Join(run, "/"), "-test.count=1")
-	cmd.Env = []string{defaultsFileEnv + "=" + out}
-	if output, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("reading the defaults in %s with no environment: %v\n%s", os.Args[0], err, output)
-	}
-	raw, err := os.ReadFile(out)
-	if err != nil {
-		t.Fatalf("the defaults were not written: %v", err)
-	}
-	if err := gob.NewDecoder(strings.NewReader(string(raw))).Decode(&cfg); err != nil {
-		t.Fatal(err)
-	}
-	defaults.Store(typ, string(raw))
-	return cfg
+	}()
+	return envconfig.Process("", cfg)
 }
-
-// defaultsFileEnv tells the child of Defaults where to write what it read.
-const defaultsFileEnv = "SERVICETEST_DEFAULTS_FILE"
-
-// defaults are what Defaults read, as gob, by type.
-var defaults sync.Map

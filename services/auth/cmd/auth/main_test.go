@@ -3,6 +3,8 @@ package main
 import (
 	"context"
 	"errors"
+	"fmt"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -13,11 +15,22 @@ import (
 	"github.com/kub-demo/kub-demo/harness/servicetest"
 )
 
-// testConfig is what auth runs with when nothing is set (servicetest.Defaults), on any free
+// defaults are what auth runs with when nothing is set, read once before the tests run.
+var defaults config
+
+func TestMain(m *testing.M) {
+	if err := servicetest.Defaults(&defaults); err != nil {
+		fmt.Fprintln(os.Stderr, "reading the defaults:", err)
+		os.Exit(2)
+	}
+	os.Exit(m.Run())
+}
+
+// testConfig is what auth runs with when nothing is set (defaults), on any free
 // ports, with no delay at stop, with a signing key, the API key and the cheapest bcrypt
-// cost. Tests call it first: see servicetest.Defaults.
+// cost.
 func testConfig(t *testing.T) *config {
-	cfg := servicetest.Defaults[config](t)
+	cfg := defaults
 	cfg.Port, cfg.MetricsPort, cfg.ShutdownDelay = 0, 0, 0
 	cfg.JWTSecret, cfg.APIKey, cfg.BcryptCost = "a-test-secret-that-is-long-enough-123", apiKey, 4
 	return &cfg
@@ -117,7 +130,7 @@ func TestRunRefusesToStartWithoutAGoodSecret(t *testing.T) {
 // "required key JWT_SECRET missing value".
 func TestRunWithNothingSetSaysWhatToDo(t *testing.T) {
 	t.Parallel()
-	nothingSet := servicetest.Defaults[config](t)
+	nothingSet := defaults
 	err := run(context.Background(), &nothingSet, nil, &strings.Builder{})
 	if err == nil {
 		t.Fatal("auth started with nothing set")

@@ -4,19 +4,32 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"strings"
 	"testing"
 
 	"github.com/kub-demo/kub-demo/harness/servicetest"
 )
 
-// testConfig is what the frontend runs with when nothing is set (servicetest.Defaults), on
-// any free ports, with no delay at stop. Tests call it first: see servicetest.Defaults.
+// defaults are what the frontend runs with when nothing is set, read once before the tests run.
+var defaults config
+
+func TestMain(m *testing.M) {
+	if err := servicetest.Defaults(&defaults); err != nil {
+		fmt.Fprintln(os.Stderr, "reading the defaults:", err)
+		os.Exit(2)
+	}
+	os.Exit(m.Run())
+}
+
+// testConfig is what the frontend runs with when nothing is set (defaults), on any free
+// ports, with no delay at stop.
 func testConfig(t *testing.T) *config {
-	cfg := servicetest.Defaults[config](t)
+	cfg := defaults
 	cfg.Port, cfg.MetricsPort, cfg.ShutdownDelay = 0, 0, 0
 	return &cfg
 }

@@ -3,6 +3,7 @@ package main
 import (
 	"encoding/json"
 	"flag"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -16,12 +17,21 @@ import (
 	"github.com/kub-demo/kub-demo/harness/servicetest"
 )
 
-func TestMain(m *testing.M) { os.Exit(pgtest.RunTests(m)) }
+// defaults are what users runs with when nothing is set, read once before the tests run.
+var defaults config
 
-// testConfig is what users runs with when nothing is set (servicetest.Defaults), on any free
-// ports, with no delay at stop. Tests call it first: see servicetest.Defaults.
+func TestMain(m *testing.M) {
+	if err := servicetest.Defaults(&defaults); err != nil {
+		fmt.Fprintln(os.Stderr, "reading the defaults:", err)
+		os.Exit(2)
+	}
+	os.Exit(pgtest.RunTests(m))
+}
+
+// testConfig is what users runs with when nothing is set (defaults), on any free
+// ports, with no delay at stop.
 func testConfig(t *testing.T) *config {
-	cfg := servicetest.Defaults[config](t)
+	cfg := defaults
 	cfg.Port, cfg.MetricsPort, cfg.ShutdownDelay = 0, 0, 0
 	return &cfg
 }
