@@ -49,7 +49,10 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	// Ready without users or tasks: the page loads, and says which of them cannot be reached.
 	probes := httpserver.NewProbes(log)
 	m := metrics.New()
-	return cfg.Serve(ctx, log, cfg.Port, server.Routes(log, probes, m, page, users, tasks), m, probes,
-		discovery.Peer{Name: "users", Service: "users-service", Found: usersAt},
-		discovery.Peer{Name: "tasks", Service: "tasks-service", Found: tasksAt})
+	peers := []discovery.Peer{
+		{Name: "users", Service: "users-service", Found: usersAt},
+		{Name: "tasks", Service: "tasks-service", Found: tasksAt},
+	}
+	network := chainView(&cfg, peers)
+	return cfg.Serve(ctx, log, cfg.Port, server.Routes(log, probes, m, page, users, tasks, network), m, probes, peers...)
 }
