@@ -69,6 +69,10 @@
   const requestNames = { "POST /login": "log in", "POST /signup": "sign up", "GET /tasks": "list tasks", "POST /tasks": "store a task" };
   const trailLength = 8;
 
+  function messageOf(data) {
+    return data && typeof data.message === "string" ? data.message : "";
+  }
+
   function servedBy(resp) {
     const value = resp.headers.get("X-Served-By");
     if (!value) return [];
@@ -103,20 +107,22 @@
     const upstream = named(hop);
     const frontendAnswered = through && !upstream && (resp.status === 502 || resp.status === 504 || resp.status === 413);
     if (upstream) {
-      parts.push(hop + " " + upstream.pod);
+      // A failure tasks or users answered itself (a lab control's, say) is marked at its hop.
+      const failedHere = !resp.ok && hops[hops.length - 1] === upstream && !(resp.status === 503 && /auth/.test(messageOf(data)));
+      parts.push(hop + " " + upstream.pod + (failedHere ? " ✗ " + resp.status : ""));
     } else if (frontendAnswered) {
       parts.push(hop + " ✗ not reached");
     } else {
       parts.push(hop + " (did not name its pod: SERVED_BY=false there)");
     }
     const v = verifiedBy(resp);
-    const message = data && typeof data.message === "string" ? data.message : "";
+    const message = messageOf(data);
     if (v) {
       parts.push("auth " + (v.pod || "(did not name its pod)") + (v.cached ? " (cached " + v.cached + ")" : ""));
     } else if (upstream && hop === "users" && resp.ok) {
       parts.push("auth (users does not say which auth pod)");
     } else if (upstream && resp.status === 503 && /auth/.test(message)) {
-      parts.push("auth ✗ no answer");
+      parts.push("auth ✗ failed or not reached");
     }
     // The answer came from the last hop that named itself.
     const last = hops[hops.length - 1];
@@ -130,8 +136,11 @@
     const head = document.createElement("div");
     head.className = "request";
     const took = ms < 1000 ? Math.round(ms) + " ms" : (ms / 1000).toFixed(1) + " s";
-    head.textContent = name + " (" + method + " " + (base[hop] === "/api" ? "/api" : base[hop]) + path + "): " +
-      (resp ? resp.status : "no answer") + ", " + took;
+    head.textContent = name + ": " + (resp ? resp.status + " in " + took : "no answer after " + took) + " ";
+    const url = document.createElement("span");
+    url.className = "quiet";
+    url.textContent = method + " " + base[hop] + path;
+    head.append(url);
     li.append(head);
     const chain = document.createElement("div");
     chain.className = "chain";
@@ -140,8 +149,7 @@
       const c = chainOf(hop, resp, data);
       chain.textContent = c.text;
       if (!resp.ok) {
-        const message = data && typeof data.message === "string" ? data.message : "(no JSON message)";
-        reason = resp.status + " from " + (c.from || hop + " (it did not name its pod)") + ": " + message;
+        reason = resp.status + " from " + (c.from || hop + " (it did not name its pod)") + ": " + (messageOf(data) || "(no JSON message)");
       }
     } else {
       chain.textContent = "No answer, so no pod named.";
