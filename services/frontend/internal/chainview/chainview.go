@@ -32,8 +32,8 @@ import (
 
 // Settings are the frontend's settings for the views; embed them in its config.
 type Settings struct {
-	Chain       bool   `envconfig:"DISCOVERY_CHAIN" default:"false" desc:"true: /network.html shows the discovery view of users, tasks and auth, fetched from PEERS_METRICS_PORT at the host each was found at (auth's host as tasks found it); for teaching, never on a public frontend (LAB_CONTROLS=true turns it on too)"`
-	MetricsPort int    `envconfig:"PEERS_METRICS_PORT" default:"9090" desc:"the metrics port of users, tasks and auth, where DISCOVERY_CHAIN fetches their GET /discovery"`
+	Chain       bool   `envconfig:"DISCOVERY_CHAIN" default:"false" desc:"true: /network.html shows the discovery view of users, tasks and auth, fetched from DISCOVERY_CHAIN_PORT at the host each was found at (auth's host as tasks found it); for teaching, never on a public frontend (LAB_CONTROLS=true turns it on too)"`
+	MetricsPort int    `envconfig:"DISCOVERY_CHAIN_PORT" default:"9090" desc:"the metrics port of users, tasks and auth, where DISCOVERY_CHAIN fetches their GET /discovery"`
 	UsersURL    string `envconfig:"USERS_DISCOVERY_URL" desc:"URL of users' GET /discovery on its metrics port (e.g. http://users:9090/discovery); set: /network.html shows it"`
 	TasksURL    string `envconfig:"TASKS_DISCOVERY_URL" desc:"URL of tasks' GET /discovery on its metrics port (e.g. http://tasks:9090/discovery); set: /network.html shows it"`
 	AuthURL     string `envconfig:"AUTH_DISCOVERY_URL" desc:"URL of auth's GET /discovery on its metrics port (e.g. http://auth:9090/discovery); set: /network.html shows it"`
@@ -50,7 +50,7 @@ func (s Settings) Validate() error {
 		}
 	}
 	if s.MetricsPort < 1 || s.MetricsPort > 65535 {
-		return fmt.Errorf("PEERS_METRICS_PORT=%d is not a port", s.MetricsPort)
+		return fmt.Errorf("DISCOVERY_CHAIN_PORT=%d is not a port", s.MetricsPort)
 	}
 	return nil
 }
@@ -90,7 +90,7 @@ type Answer struct {
 
 // Off is what the page says when no setting asks for the views.
 const Off = "Off. The discovery views name this cluster's addresses and variables, so the frontend shows them only when a setting asks: " +
-	"DISCOVERY_CHAIN=true (or LAB_CONTROLS=true, the teaching setting compose and the lessons set) fetches each service's view from its metrics port (PEERS_METRICS_PORT, 9090); " +
+	"DISCOVERY_CHAIN=true (or LAB_CONTROLS=true, the teaching setting compose and the lessons set) fetches each service's view from its metrics port (DISCOVERY_CHAIN_PORT, 9090); " +
 	"USERS_DISCOVERY_URL, TASKS_DISCOVERY_URL and AUTH_DISCOVERY_URL name one each. " +
 	"In deploy/k8s the NetworkPolicies let the frontend reach only users' and tasks' public ports: there, read a view with kubectl port-forward and curl localhost:9090/discovery."
 
@@ -143,9 +143,9 @@ func (c *Chain) peer(ctx context.Context, service, explicit, setting, found, how
 			return e
 		}
 		e.From = "http://" + net.JoinHostPort(u.Hostname(), strconv.Itoa(c.MetricsPort)) + "/discovery"
-		e.Setting = "DISCOVERY_CHAIN: the host " + how + " at, port PEERS_METRICS_PORT"
+		e.Setting = "DISCOVERY_CHAIN: the host " + how + " at, port DISCOVERY_CHAIN_PORT"
 		if !c.Chain {
-			e.Setting = "LAB_CONTROLS (DISCOVERY_CHAIN): the host " + how + " at, port PEERS_METRICS_PORT"
+			e.Setting = "LAB_CONTROLS (DISCOVERY_CHAIN): the host " + how + " at, port DISCOVERY_CHAIN_PORT"
 		}
 	}
 	view, pod, err := c.fetch(ctx, e.From)
