@@ -150,7 +150,7 @@ func (c *Chain) peer(ctx context.Context, service, explicit, setting, found, how
 	}
 	view, pod, err := c.fetch(ctx, e.From)
 	if err != nil {
-		e.Error = err.Error()
+		e.Error = "The frontend " + err.Error()
 		return e
 	}
 	if view.Service != service {
@@ -164,6 +164,8 @@ func (c *Chain) peer(ctx context.Context, service, explicit, setting, found, how
 // maxViewBytes bounds a view: one is a few KiB, with every Service's variables.
 const maxViewBytes = 1 << 20
 
+// fetch returns the view at from and its X-Served-By, or an error that reads on from "The
+// frontend ".
 func (c *Chain) fetch(ctx context.Context, from string) (discovery.View, string, error) {
 	client := c.Client
 	if client == nil {
@@ -172,7 +174,7 @@ func (c *Chain) fetch(ctx context.Context, from string) (discovery.View, string,
 	var v discovery.View
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, from, nil)
 	if err != nil {
-		return v, "", fmt.Errorf("%s is not a URL: %w", from, err)
+		return v, "", fmt.Errorf("could not ask %s, not a URL: %w", from, err)
 	}
 	resp, err := client.Do(req)
 	if err != nil {
@@ -181,18 +183,18 @@ func (c *Chain) fetch(ctx context.Context, from string) (discovery.View, string,
 		if errors.As(err, &netErr) && netErr.Timeout() {
 			cause += " (a NetworkPolicy that drops packets looks like this, and so does a Service with no such port)"
 		}
-		return v, "", fmt.Errorf("The frontend could not fetch %s: %s", from, cause)
+		return v, "", fmt.Errorf("could not fetch %s: %s", from, cause)
 	}
 	defer resp.Body.Close()
 	body, err := io.ReadAll(io.LimitReader(resp.Body, maxViewBytes))
 	if err != nil {
-		return v, "", fmt.Errorf("The frontend could not read %s's answer: %w", from, err)
+		return v, "", fmt.Errorf("could not read the answer of %s: %w", from, err)
 	}
 	if resp.StatusCode != http.StatusOK {
-		return v, "", fmt.Errorf("%s answered %s, not a discovery view (is it the metrics port?)", from, resp.Status)
+		return v, "", fmt.Errorf("asked %s and got %s, not a discovery view (is it the metrics port?)", from, resp.Status)
 	}
 	if err := json.Unmarshal(body, &v); err != nil || v.Service == "" {
-		return v, "", fmt.Errorf("%s answered something that is not a discovery view (is it the metrics port?)", from)
+		return v, "", fmt.Errorf("asked %s and got something that is not a discovery view (is it the metrics port?)", from)
 	}
 	return v, resp.Header.Get(trail.ServedBy), nil
 }
