@@ -360,6 +360,10 @@ func TestBrowserDirectMode(t *testing.T) {
 	p.login(harness.DemoEmail, harness.DemoPassword, "login")
 	p.waitFor("logged in", `!document.getElementById("signed-in").hidden`)
 	p.addTask("Straight from the browser", "with CORS")
+	// No frontend hop: the browser called tasks, which exposes its headers to this origin.
+	stores := p.trailOf("store a task")
+	p.check(len(stores) == 1 && strings.HasPrefix(stores[0], "tasks ") && strings.Contains(stores[0], " → auth "),
+		"in direct mode the store's trail is %q", stores)
 	if logs := s.frontend.SettledLogs(); strings.Contains(logs, `"path":"/api/tasks"`) {
 		t.Errorf("in direct mode the tasks calls went through the frontend:\n%s", logs)
 	}
