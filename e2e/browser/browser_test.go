@@ -307,6 +307,12 @@ func TestBrowserFlowThroughTheProxy(t *testing.T) {
 	msg := p.waitError("error with tasks stopped")
 	p.check(strings.Contains(msg, "could not reach tasks (localhost:") && strings.Contains(msg, "connection refused"),
 		"with tasks stopped the page says %q", msg)
+	// The frontend's proxy answered: the trail stops short of tasks, and says who answered.
+	lists := p.trailOf("list tasks")
+	reason := eval[string](p, `document.querySelector("#trail li .reason").textContent`)
+	p.check(strings.HasPrefix(lists[0], "frontend ") && strings.HasSuffix(lists[0], " → tasks ✗ not reached") &&
+		strings.HasPrefix(reason, "502 from frontend ") && strings.Contains(reason, ": The frontend could not reach tasks"),
+		"with tasks stopped the trail says %q, %q", lists[0], reason)
 	// tasks comes back, a new process at the same name: no restart of the frontend.
 	s.tasks.Restart(t)
 	p.do("reload the list with tasks back", chromedp.Click(chromedp.ID("refresh")))

@@ -105,7 +105,10 @@
       parts.push(fe ? "frontend " + fe.pod : "frontend (did not name its pod: SERVED_BY=false there)");
     }
     const upstream = named(hop);
-    const frontendAnswered = through && !upstream && (resp.status === 502 || resp.status === 504 || resp.status === 413);
+    // The frontend's own failures: its proxy's (the upstream not reached, the body too large),
+    // and a lab control of its own.
+    const frontendAnswered = through && !upstream && ([502, 504, 413].includes(resp.status) ||
+      messageOf(data).startsWith("Lab control: this pod of frontend "));
     if (upstream) {
       // A failure tasks or users answered itself (a lab control's, say) is marked at its hop.
       const failedHere = !resp.ok && hops[hops.length - 1] === upstream && !(resp.status === 503 && /auth/.test(messageOf(data)));
