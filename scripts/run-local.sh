@@ -175,9 +175,14 @@ else
 fi
 wait_ready tasks "$TASKS_PORT" "auth answered: ready"
 # --- frontend (issue 24)
-start frontend PORT="$FRONTEND_PORT" METRICS_PORT="$FRONTEND_METRICS_PORT" USERS_ADDRESS="127.0.0.1:$USERS_PORT" TASKS_ADDRESS="127.0.0.1:$TASKS_PORT"
+# The network page shows every service's discovery view, read from its metrics port: on one
+# machine each has its own, so they are named (docs/see-the-network.md).
+start frontend PORT="$FRONTEND_PORT" METRICS_PORT="$FRONTEND_METRICS_PORT" USERS_ADDRESS="127.0.0.1:$USERS_PORT" TASKS_ADDRESS="127.0.0.1:$TASKS_PORT" \
+	USERS_DISCOVERY_URL="http://127.0.0.1:$USERS_METRICS_PORT/discovery" TASKS_DISCOVERY_URL="http://127.0.0.1:$TASKS_METRICS_PORT/discovery" \
+	AUTH_DISCOVERY_URL="http://127.0.0.1:$AUTH_METRICS_PORT/discovery"
 wait_ready frontend "$FRONTEND_PORT"
 echo "  web UI: http://localhost:$FRONTEND_PORT  (frontend: the page, /api/ forwarded to users and tasks; metrics :$FRONTEND_METRICS_PORT)"
+echo "  the network: http://localhost:$FRONTEND_PORT/network.html  (how each service found the next)"
 # ---
 cat <<MSG
 

@@ -307,6 +307,12 @@ func TestBrowserFlowThroughTheProxy(t *testing.T) {
 	msg := p.waitError("error with tasks stopped")
 	p.check(strings.Contains(msg, "could not reach tasks (localhost:") && strings.Contains(msg, "connection refused"),
 		"with tasks stopped the page says %q", msg)
+	// The frontend's proxy answered: the trail stops short of tasks, and says who answered.
+	lists := p.trailOf("list tasks")
+	reason := eval[string](p, `document.querySelector("#trail li .reason").textContent`)
+	p.check(strings.HasPrefix(lists[0], "frontend ") && strings.HasSuffix(lists[0], " → tasks ✗ not reached") &&
+		strings.HasPrefix(reason, "502 from frontend ") && strings.Contains(reason, ": The frontend could not reach tasks"),
+		"with tasks stopped the trail says %q, %q", lists[0], reason)
 	// tasks comes back, a new process at the same name: no restart of the frontend.
 	s.tasks.Restart(t)
 	p.do("reload the list with tasks back", chromedp.Click(chromedp.ID("refresh")))
@@ -360,6 +366,10 @@ func TestBrowserDirectMode(t *testing.T) {
 	p.login(harness.DemoEmail, harness.DemoPassword, "login")
 	p.waitFor("logged in", `!document.getElementById("signed-in").hidden`)
 	p.addTask("Straight from the browser", "with CORS")
+	// No frontend hop: the browser called tasks, which exposes its headers to this origin.
+	stores := p.trailOf("store a task")
+	p.check(len(stores) == 1 && strings.HasPrefix(stores[0], "tasks ") && strings.Contains(stores[0], " → auth "),
+		"in direct mode the store's trail is %q", stores)
 	if logs := s.frontend.SettledLogs(); strings.Contains(logs, `"path":"/api/tasks"`) {
 		t.Errorf("in direct mode the tasks calls went through the frontend:\n%s", logs)
 	}

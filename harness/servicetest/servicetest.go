@@ -29,11 +29,11 @@ type Service struct {
 	logs   strings.Builder
 }
 
-// Start runs run with cfg, as main does with the config it read, and no environment for the
-// discovery view; it reads the bound address from the "listening" log line, and waits for
+// Start runs run with cfg, as main does with the config it read, and environ as the process
+// environment the discovery view shows (none when not given); it reads the bound address from the "listening" log line, and waits for
 // /healthz. cfg sets the ports: 0 for any free one. The service is stopped at the end of the
 // test. Nothing is read from or set in the process environment: tests may run in parallel.
-func Start[C service.Config](t *testing.T, name string, run service.RunFunc[C], cfg C) *Service {
+func Start[C service.Config](t *testing.T, name string, run service.RunFunc[C], cfg C, environ ...string) *Service {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	s := &Service{cancel: cancel, done: make(chan error, 1)}
@@ -41,7 +41,7 @@ func Start[C service.Config](t *testing.T, name string, run service.RunFunc[C], 
 	addr := make(chan string, 1)
 	go s.readLogs(reader, addr)
 	go func() {
-		err := run(ctx, cfg, nil, writer)
+		err := run(ctx, cfg, environ, writer)
 		writer.Close()
 		s.done <- err
 	}()

@@ -39,6 +39,7 @@ type Common struct {
 	ShutdownTimeout         time.Duration `envconfig:"SHUTDOWN_TIMEOUT" default:"10s" desc:"how long in-flight requests may take to finish after SIGTERM"`
 	ServedBy                bool          `envconfig:"SERVED_BY" default:"true" desc:"name the pod that served each answer (X-Served-By: service, pod, IP, node, version) and, in tasks, the auth pod that verified the token (X-Auth-Verified-By); false: no such headers"`
 	NodeName                string        `envconfig:"NODE_NAME" desc:"the node this pod runs on, for X-Served-By (deploy/k8s sets it from spec.nodeName)"`
+	PodName                 string        `envconfig:"POD_NAME" desc:"this process's name in X-Served-By; empty: the host name, which Kubernetes sets to the pod's name (set it to tell apart processes of one host)"`
 	LabControls             bool          `envconfig:"LAB_CONTROLS" default:"false" desc:"true: POST /lab on the metrics port makes this process slow, failing or unready, for teaching (the lessons and compose set it; never in production)"`
 
 	name     string   // the service's, as Prepare was given it
@@ -67,9 +68,13 @@ func (c Common) validate() error {
 // (GET /discovery) on METRICS_PORT, until ctx ends, then drains (see httpserver.Run). With
 // SERVED_BY, every answer names this pod (package trail).
 func (c Common) Serve(ctx context.Context, log *slog.Logger, port int, handler http.Handler, m *metrics.Registry, probes *httpserver.Probes, peers ...discovery.Peer) error {
-	admin := map[string]http.Handler{"/discovery": discovery.Handler(c.name, peers, func() discovery.Inputs {
-		return discovery.ProcessInputs(c.environ, c.settings)
-	})}
+	var discoveryView http.Handler = discovery.Handler(c.name, peers, c.DiscoveryInputs)
+	pod := c.Pod()
+	if c.ServedBy {
+		// The view names its pod too: a view fetched through a Service came from one of its pods.
+		discoveryView = trail.Middleware(pod)(discoveryView)
+	}
+	admin := map[string]http.Handler{"/discovery": discoveryView}
 	if c.LabControls {
 		controls := lab.New(c.name, log)
 		handler = controls.Middleware(handler)
@@ -78,10 +83,10 @@ func (c Common) Serve(ctx context.Context, log *slog.Logger, port int, handler h
 		log.Warn("LAB_CONTROLS is on: POST /lab on the metrics port can make this process slow, failing or unready")
 	}
 	if c.ServedBy {
-		handler = trail.Middleware(trail.Here(c.name, c.NodeName))(handler)
+		handler = trail.Middleware(pod)(handler)
 	}
 	go func() { // what a learner got wrong in finding the peers, said once at start
-		for _, w := range discovery.Look(ctx, c.name, peers, discovery.ProcessInputs(c.environ, c.settings)).Warnings {
+		for _, w := range discovery.Look(ctx, c.name, peers, c.DiscoveryInputs()).Warnings {
 			log.Warn("discovery: " + w)
 		}
 	}()
@@ -97,6 +102,21 @@ func (c Common) Serve(ctx context.Context, log *slog.Logger, port int, handler h
 		ShutdownDelay:           c.ShutdownDelay,
 		ShutdownTimeout:         c.ShutdownTimeout,
 	})
+}
+
+// Pod is what X-Served-By says of this process: POD_NAME, else the host name.
+func (c Common) Pod() trail.Pod {
+	pod := trail.Here(c.name, c.NodeName)
+	if c.PodName != "" {
+		pod.Name = c.PodName
+	}
+	return pod
+}
+
+// DiscoveryInputs are what this process's discovery view is made of: its environment, its
+// resolver and the variables it reads (for the near-miss warnings).
+func (c Common) DiscoveryInputs() discovery.Inputs {
+	return discovery.ProcessInputs(c.environ, c.settings)
 }
 
 // Logger returns the JSON logger every service writes to stdout, one object per line. On

@@ -8,6 +8,7 @@ import (
 
 	"github.com/kub-demo/kub-demo/discovery"
 	"github.com/kub-demo/kub-demo/platform/service"
+	"github.com/kub-demo/kub-demo/services/frontend/internal/chainview"
 	"github.com/kub-demo/kub-demo/services/frontend/internal/ui"
 )
 
@@ -26,6 +27,7 @@ type config struct {
 	TasksPublicURL string        `envconfig:"TASKS_PUBLIC_URL" desc:"direct mode: tasks' URL as the browser reaches it, e.g. http://localhost:8000"`
 	Timeout        time.Duration `envconfig:"UPSTREAM_TIMEOUT" default:"10s" desc:"longest wait for users' or tasks' answer before a 504"`
 	IdleTimeout    time.Duration `envconfig:"UPSTREAM_IDLE_TIMEOUT" default:"5s" desc:"how long an idle connection to users or tasks is kept; short, so a re-created Service is found again by name"`
+	chainview.Settings
 	service.Common
 }
 
@@ -42,6 +44,9 @@ func (c *config) tasks() (discovery.Found, error) {
 func (c *config) Validate() error {
 	if c.Timeout <= 0 || c.IdleTimeout <= 0 {
 		return fmt.Errorf("UPSTREAM_TIMEOUT=%s and UPSTREAM_IDLE_TIMEOUT=%s must be positive", c.Timeout, c.IdleTimeout)
+	}
+	if err := c.Settings.Validate(); err != nil {
+		return err
 	}
 	if _, err := c.page(); err != nil {
 		return err

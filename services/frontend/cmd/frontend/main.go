@@ -50,8 +50,11 @@ func run(ctx context.Context, cfg *config, environ []string, stdout io.Writer) e
 	// Ready without users or tasks: the page loads, and says which of them cannot be reached.
 	probes := httpserver.NewProbes(log)
 	m := metrics.New()
-	handler := server.Routes(server.Deps{Log: log, Probes: probes, Metrics: m, Page: page, Users: users, Tasks: tasks})
-	return cfg.Serve(ctx, log, cfg.Port, handler, m, probes,
-		discovery.Peer{Name: "users", Service: "users-service", Found: usersAt},
-		discovery.Peer{Name: "tasks", Service: "tasks-service", Found: tasksAt})
+	peers := []discovery.Peer{
+		{Name: "users", Service: "users-service", Found: usersAt},
+		{Name: "tasks", Service: "tasks-service", Found: tasksAt},
+	}
+	handler := server.Routes(server.Deps{Log: log, Probes: probes, Metrics: m, Page: page, Users: users, Tasks: tasks,
+		Network: chainView(cfg, peers).Handler()})
+	return cfg.Serve(ctx, log, cfg.Port, handler, m, probes, peers...)
 }

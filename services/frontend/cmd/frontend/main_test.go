@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"slices"
 	"strings"
 	"testing"
 
@@ -164,5 +165,66 @@ func TestDirectModeHandsThePageThePublicURLs(t *testing.T) {
 	resp, _ := get(t, svc.URL+"/")
 	if csp := resp.Header.Get("Content-Security-Policy"); !strings.Contains(csp, "connect-src 'self' http://localhost:8080 http://localhost:8000;") {
 		t.Errorf("the page may not call the public URLs: %s", csp)
+	}
+}
+
+// TestTheTrailAndTheNetworkPage: an answer through /api/ names the frontend's pod, then the
+// upstream's; the network page is served, and its views stay off until a setting asks.
+func TestTheTrailAndTheNetworkPage(t *testing.T) {
+	t.Parallel()
+	tasks := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("X-Served-By", "tasks tasks-a 10.0.0.2 - dev")
+		w.Header().Set("Content-Type", "application/json")
+		w.Write([]byte(`{"message":"Tasks loaded.","tasks":[]}`))
+	}))
+	defer tasks.Close()
+	cfg := testConfig(t)
+	cfg.UsersAddress, cfg.TasksAddress, cfg.PodName = "127.0.0.1:1", tasks.URL, "frontend-test-pod"
+	svc := servicetest.Start(t, "frontend", run, cfg)
+	resp, body := get(t, svc.URL+"/api/tasks")
+	if got := resp.Header.Values("X-Served-By"); len(got) != 2 || !strings.HasPrefix(got[0], "frontend frontend-test-pod ") || got[1] != "tasks tasks-a 10.0.0.2 - dev" {
+		t.Errorf("X-Served-By %q, want the frontend's pod (POD_NAME), then tasks'", got)
+	}
+	if body != `{"message":"Tasks loaded.","tasks":[]}` {
+		t.Errorf("the body changed on the way: %s", body)
+	}
+	for _, file := range []string{"/network.html", "/network.js"} {
+		if resp, _ := get(t, svc.URL+file); resp.StatusCode != http.StatusOK {
+			t.Errorf("GET %s: %s", file, resp.Status)
+		}
+	}
+	if resp, body := get(t, svc.URL+"/network/discovery"); resp.StatusCode != http.StatusOK ||
+		!strings.Contains(body, `"enabled":false`) || !strings.Contains(body, "DISCOVERY_CHAIN=true") || strings.Contains(body, `"service":"frontend"`) {
+		t.Errorf("GET /network/discovery with no setting: %s %s", resp.Status, body)
+	}
+}
+
+func TestTheNetworkPageShowsTheFrontendsOwnView(t *testing.T) {
+	t.Parallel()
+	cfg := testConfig(t)
+	cfg.UsersAddress, cfg.TasksAddress, cfg.PodName = "127.0.0.1:1", "127.0.0.2:2", "frontend-test-pod"
+	cfg.UsersURL = "http://127.0.0.1:1/discovery"
+	svc := servicetest.Start(t, "frontend", run, cfg, "TASKS_SERVICE_SERIVCE_HOST=10.0.0.9")
+	_, body := get(t, svc.URL+"/network/discovery")
+	var a struct {
+		Enabled bool
+		Views   []struct {
+			Service, Pod, Error, Off string
+			View                     *struct{ Warnings []string }
+		}
+	}
+	if err := json.Unmarshal([]byte(body), &a); err != nil || !a.Enabled || len(a.Views) != 4 {
+		t.Fatalf("%v: %s", err, body)
+	}
+	fe := a.Views[0]
+	if fe.Service != "frontend" || !strings.HasPrefix(fe.Pod, "frontend frontend-test-pod ") || fe.View == nil ||
+		!slices.ContainsFunc(fe.View.Warnings, func(w string) bool { return strings.Contains(w, "did you mean TASKS_SERVICE_SERVICE_HOST?") }) {
+		t.Errorf("the frontend's own view: %s", body)
+	}
+	if users := a.Views[1]; !strings.Contains(users.Error, "connection refused") {
+		t.Errorf("users' view, at a port nothing listens on: %+v", users)
+	}
+	if tasks := a.Views[2]; !strings.Contains(tasks.Off, "TASKS_DISCOVERY_URL") {
+		t.Errorf("tasks' view, not asked for: %+v", tasks)
 	}
 }

@@ -1,4 +1,5 @@
-// Package server is the frontend's HTTP routes: the page, and /api/ forwarded to users and tasks.
+// Package server is the frontend's HTTP routes: the page, /api/ forwarded to users and tasks,
+// and the network page with the chain's discovery views.
 package server
 
 import (
@@ -20,6 +21,8 @@ type Deps struct {
 	Page Page
 	// Users and Tasks forward a request to that service (package proxy).
 	Users, Tasks http.Handler
+	// Network gathers the chain's discovery views for the network page (package chainview).
+	Network http.Handler
 }
 
 // Page serves the web UI's files and its settings; *ui.Page is one.
@@ -39,6 +42,9 @@ func Routes(d Deps) http.Handler {
 	r.Get("/app.js", d.Page.File("app.js"))
 	r.Get("/app.css", d.Page.File("app.css"))
 	r.Get("/config.js", d.Page.ConfigJS)
+	r.Get("/network.html", d.Page.File("network.html"))
+	r.Get("/network.js", d.Page.File("network.js"))
+	r.Get("/network/discovery", d.Network.ServeHTTP)
 	r.Handle("/api/signup", d.Users)
 	r.Handle("/api/login", d.Users)
 	r.Handle("/api/tasks", d.Tasks)

@@ -28,6 +28,7 @@
   // call sends one request to hop (users or tasks) and returns its JSON body, or throws a
   // HopError that names the hop and the cause.
   async function call(hop, method, path, body) {
+    const started = performance.now();
     const headers = {};
     if (body !== undefined) headers["Content-Type"] = "application/json";
     const token = sessionStorage.getItem(tokenKey);
@@ -42,18 +43,131 @@
       });
     } catch (e) {
       // fetch tells the page nothing more than this, by design: the browser's console has the details.
+      let err;
       if (base[hop] === "/api") {
-        throw new HopError("The browser could not reach the frontend (this page's server): it stopped, or the network is down.");
+        err = new HopError("The browser could not reach the frontend (this page's server): it stopped, or the network is down.");
+      } else {
+        err = new HopError("The browser could not reach " + hop + " at " + base[hop] +
+          ": nothing answers there, or " + hop + " did not allow this page's origin (CORS). The browser's console says which.");
       }
-      throw new HopError("The browser could not reach " + hop + " at " + base[hop] +
-        ": nothing answers there, or " + hop + " did not allow this page's origin (CORS). The browser's console says which.");
+      addTrail(hop, method, path, null, null, err.message, performance.now() - started);
+      throw err;
     }
     let data = null;
     if ((resp.headers.get("Content-Type") || "").includes("application/json")) {
       try { data = await resp.json(); } catch (e) { data = null; }
     }
+    addTrail(hop, method, path, resp, data, "", performance.now() - started);
     if (resp.ok) return data || {};
     throw new HopError(describe(hop, resp, data), resp.status);
+  }
+
+  // The trail: which pod answered each hop of a request, read from the answer's headers.
+  // X-Served-By holds one "service pod ip node version" per hop, in order (the frontend's,
+  // then users' or tasks'), which the browser joins with ", "; X-Auth-Verified-By names the
+  // auth pod that verified tasks' token, or "…; cached 4s ago" when tasks' cache did.
+  const requestNames = { "POST /login": "log in", "POST /signup": "sign up", "GET /tasks": "list tasks", "POST /tasks": "store a task" };
+  const trailLength = 8;
+
+  function messageOf(data) {
+    return data && typeof data.message === "string" ? data.message : "";
+  }
+
+  function servedBy(resp) {
+    const value = resp.headers.get("X-Served-By");
+    if (!value) return [];
+    return value.split(",").map((v) => v.trim().split(/\s+/)).filter((f) => f.length >= 2)
+      .map((f) => ({ service: f[0], pod: f[1] }));
+  }
+
+  function verifiedBy(resp) {
+    const value = resp.headers.get("X-Auth-Verified-By");
+    if (!value) return null;
+    const [by, cached] = value.split("; cached ");
+    const f = by.trim().split(/\s+/);
+    const pod = f[1] && f[1] !== "(it" ? f[1] : "";
+    // "4s ago" reads better as "4 s ago"; "1m5s ago" stays as Go wrote it.
+    return { pod, cached: cached ? cached.replace(/^(\d+)s ago$/, "$1 s ago") : "" };
+  }
+
+  // chainOf is the chain as a learner reads it, e.g. "frontend frontend-7c9 → tasks tasks-5d2 →
+  // auth auth-8f1 (cached 4 s ago)", and which hop's answer this is.
+  function chainOf(hop, resp, data) {
+    const hops = servedBy(resp);
+    const through = base[hop] === "/api";
+    if (hops.length === 0) {
+      return { text: "No pod named: the answer carries no X-Served-By (the services run with SERVED_BY=false, or something in between removed it).", from: "" };
+    }
+    const parts = [];
+    const named = (service) => hops.find((h) => h.service === service);
+    if (through) {
+      const fe = named("frontend");
+      parts.push(fe ? "frontend " + fe.pod : "frontend (did not name its pod: SERVED_BY=false there)");
+    }
+    const upstream = named(hop);
+    // The frontend's own failures: its proxy's (the upstream not reached, the body too large),
+    // and a lab control of its own.
+    const frontendAnswered = through && !upstream && ([502, 504, 413].includes(resp.status) ||
+      messageOf(data).startsWith("Lab control: this pod of frontend "));
+    if (upstream) {
+      // A failure tasks or users answered itself (a lab control's, say) is marked at its hop.
+      const failedHere = !resp.ok && hops[hops.length - 1] === upstream && !(resp.status === 503 && /auth/.test(messageOf(data)));
+      parts.push(hop + " " + upstream.pod + (failedHere ? " ✗ " + resp.status : ""));
+    } else if (frontendAnswered) {
+      parts.push(hop + " ✗ not reached");
+    } else {
+      parts.push(hop + " (did not name its pod: SERVED_BY=false there)");
+    }
+    const v = verifiedBy(resp);
+    const message = messageOf(data);
+    if (v) {
+      parts.push("auth " + (v.pod || "(did not name its pod)") + (v.cached ? " (cached " + v.cached + ")" : ""));
+    } else if (upstream && hop === "users" && resp.ok) {
+      parts.push("auth (users does not say which auth pod)");
+    } else if (upstream && resp.status === 503 && /auth/.test(message)) {
+      parts.push("auth ✗ failed or not reached");
+    }
+    // The answer came from the last hop that named itself.
+    const last = hops[hops.length - 1];
+    return { text: parts.join(" → "), from: last.service + " " + last.pod };
+  }
+
+  function addTrail(hop, method, path, resp, data, failure, ms) {
+    const li = document.createElement("li");
+    const name = requestNames[method + " " + path] || method + " " + path;
+    li.dataset.request = name;
+    const head = document.createElement("div");
+    head.className = "request";
+    const took = ms < 1000 ? Math.round(ms) + " ms" : (ms / 1000).toFixed(1) + " s";
+    head.textContent = name + ": " + (resp ? resp.status + " in " + took : "no answer after " + took) + " ";
+    const url = document.createElement("span");
+    url.className = "quiet";
+    url.textContent = method + " " + base[hop] + path;
+    head.append(url);
+    li.append(head);
+    const chain = document.createElement("div");
+    chain.className = "chain";
+    let reason = failure;
+    if (resp) {
+      const c = chainOf(hop, resp, data);
+      chain.textContent = c.text;
+      if (!resp.ok) {
+        reason = resp.status + " from " + (c.from || hop + " (it did not name its pod)") + ": " + (messageOf(data) || "(no JSON message)");
+      }
+    } else {
+      chain.textContent = "No answer, so no pod named.";
+    }
+    li.append(chain);
+    if (reason) {
+      const why = document.createElement("div");
+      why.className = "reason failed";
+      why.textContent = reason;
+      li.append(why);
+    }
+    const list = $("trail");
+    list.prepend(li);
+    while (list.children.length > trailLength) list.lastElementChild.remove();
+    $("trail-section").hidden = false;
   }
 
   // describe says what a failed answer means for the learner.
