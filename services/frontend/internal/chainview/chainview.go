@@ -32,11 +32,11 @@ import (
 
 // Settings are the frontend's settings for the views; embed them in its config.
 type Settings struct {
-	Chain       bool   `envconfig:"DISCOVERY_CHAIN" default:"false" desc:"true: /network.html shows the discovery view of users, tasks and auth, fetched from DISCOVERY_CHAIN_PORT at the host each was found at (auth's host as tasks found it); for teaching, never on a public frontend (LAB_CONTROLS=true turns it on too)"`
+	Chain     bool   `envconfig:"DISCOVERY_CHAIN" default:"false" desc:"true: /network.html shows the discovery view of users, tasks and auth, fetched from DISCOVERY_CHAIN_PORT at the host each was found at (auth's host as tasks found it); for teaching, never on a public frontend (LAB_CONTROLS=true turns it on too)"`
 	ChainPort int    `envconfig:"DISCOVERY_CHAIN_PORT" default:"9090" desc:"the metrics port of users, tasks and auth, where DISCOVERY_CHAIN fetches their GET /discovery"`
-	UsersURL    string `envconfig:"USERS_DISCOVERY_URL" desc:"URL of users' GET /discovery on its metrics port (e.g. http://users:9090/discovery); set: /network.html shows it"`
-	TasksURL    string `envconfig:"TASKS_DISCOVERY_URL" desc:"URL of tasks' GET /discovery on its metrics port (e.g. http://tasks:9090/discovery); set: /network.html shows it"`
-	AuthURL     string `envconfig:"AUTH_DISCOVERY_URL" desc:"URL of auth's GET /discovery on its metrics port (e.g. http://auth:9090/discovery); set: /network.html shows it"`
+	UsersURL  string `envconfig:"USERS_DISCOVERY_URL" desc:"URL of users' GET /discovery on its metrics port (e.g. http://users:9090/discovery); set: /network.html shows it"`
+	TasksURL  string `envconfig:"TASKS_DISCOVERY_URL" desc:"URL of tasks' GET /discovery on its metrics port (e.g. http://tasks:9090/discovery); set: /network.html shows it"`
+	AuthURL   string `envconfig:"AUTH_DISCOVERY_URL" desc:"URL of auth's GET /discovery on its metrics port (e.g. http://auth:9090/discovery); set: /network.html shows it"`
 }
 
 // Validate checks the URLs and the port.
