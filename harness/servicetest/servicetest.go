@@ -6,6 +6,7 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"os"
@@ -135,4 +136,14 @@ func Defaults(cfg any) error {
 		}
 	}()
 	return envconfig.Process("", cfg)
+}
+
+// Main is a service's TestMain: it reads the service's defaults into defaults (Defaults), then
+// runs the tests with run: (*testing.M).Run, or pgtest.RunTests when they use PostgreSQL.
+func Main(m *testing.M, defaults any, run func(*testing.M) int) {
+	if err := Defaults(defaults); err != nil {
+		fmt.Fprintln(os.Stderr, "servicetest: reading the defaults:", err)
+		os.Exit(2)
+	}
+	os.Exit(run(m))
 }

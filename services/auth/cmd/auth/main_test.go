@@ -3,8 +3,6 @@ package main
 import (
 	"context"
 	"errors"
-	"fmt"
-	"os"
 	"strings"
 	"testing"
 	"time"
@@ -18,13 +16,7 @@ import (
 // defaults are what auth runs with when nothing is set, read once before the tests run.
 var defaults config
 
-func TestMain(m *testing.M) {
-	if err := servicetest.Defaults(&defaults); err != nil {
-		fmt.Fprintln(os.Stderr, "reading the defaults:", err)
-		os.Exit(2)
-	}
-	os.Exit(m.Run())
-}
+func TestMain(m *testing.M) { servicetest.Main(m, &defaults, (*testing.M).Run) }
 
 // testConfig is what auth runs with when nothing is set (defaults), on any free
 // ports, with no delay at stop, with a signing key, the API key and the cheapest bcrypt

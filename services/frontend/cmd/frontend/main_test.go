@@ -4,11 +4,9 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"os"
 	"slices"
 	"strings"
 	"testing"
@@ -19,13 +17,7 @@ import (
 // defaults are what the frontend runs with when nothing is set, read once before the tests run.
 var defaults config
 
-func TestMain(m *testing.M) {
-	if err := servicetest.Defaults(&defaults); err != nil {
-		fmt.Fprintln(os.Stderr, "reading the defaults:", err)
-		os.Exit(2)
-	}
-	os.Exit(m.Run())
-}
+func TestMain(m *testing.M) { servicetest.Main(m, &defaults, (*testing.M).Run) }
 
 // testConfig is what the frontend runs with when nothing is set (defaults), on any free
 // ports, with no delay at stop.

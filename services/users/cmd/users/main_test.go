@@ -3,7 +3,6 @@ package main
 import (
 	"encoding/json"
 	"flag"
-	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -20,13 +19,7 @@ import (
 // defaults are what users runs with when nothing is set, read once before the tests run.
 var defaults config
 
-func TestMain(m *testing.M) {
-	if err := servicetest.Defaults(&defaults); err != nil {
-		fmt.Fprintln(os.Stderr, "reading the defaults:", err)
-		os.Exit(2)
-	}
-	os.Exit(pgtest.RunTests(m))
-}
+func TestMain(m *testing.M) { servicetest.Main(m, &defaults, pgtest.RunTests) }
 
 // testConfig is what users runs with when nothing is set (defaults), on any free
 // ports, with no delay at stop.
