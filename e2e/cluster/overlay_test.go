@@ -4,9 +4,11 @@ package cluster
 
 import (
 	"fmt"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -117,6 +119,11 @@ func testOverlay(t *testing.T, imageLoad []string, kustomization, smoke string, 
 
 	load := startLoadPod(t)
 
+	t.Run("trail-through-replicas", func(t *testing.T) {
+		pods := trailThroughReplicas(t, load)
+		figure("overlay: the trail of the load's answers named %s", pods)
+	})
+
 	t.Run("users-rollout", func(t *testing.T) {
 		r, took := rollUnderInClusterLoad(t, load, "users-deployment", "app=users")
 		figure("overlay: rollout restart of users-deployment (3 replicas) under load, %s: %s", took, r)
@@ -201,4 +208,42 @@ func requireNoFailure(t *testing.T, during string, r loadreport.Report) {
 	if r.Login.Sent < 20 || r.Create.Sent < 100 {
 		t.Errorf("%s: only %d logins and %d POST /tasks: too little load to tell", during, r.Login.Sent, r.Create.Sent)
 	}
+}
+
+// trailThroughReplicas runs the load pod's clients until the trail of their answers
+// (X-Served-By, X-Auth-Verified-By) has named at least two pods of users, of tasks and of
+// auth, a minute at most, and checks that each named pod is one of the Service's: the
+// trail shows the spreading a learner cannot see otherwise. It returns the pods named.
+func trailThroughReplicas(t *testing.T, load *loadPodClient) string {
+	t.Helper()
+	load.start(t)
+	services := []string{"users", "tasks", "auth"}
+	var r loadreport.Report
+	for deadline := time.Now().Add(time.Minute); ; {
+		r = load.call(t, http.MethodGet, "/status")
+		enough := true
+		for _, svc := range services {
+			enough = enough && len(r.PodsOf(svc)) >= 2
+		}
+		if enough || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(500 * time.Millisecond) // polling the load's tally
+	}
+	requireNoFailure(t, "the trail through the replicas", load.stop(t))
+	var named []string
+	for _, svc := range services {
+		pods := r.PodsOf(svc)
+		if len(pods) < 2 {
+			t.Errorf("%s: the trail named %q in a minute of load, want at least two of its pods", svc, pods)
+		}
+		current := podNames(t, "app="+svc)
+		for _, p := range pods {
+			if !slices.Contains(current, "pod/"+p) {
+				t.Errorf("%s: the trail named %q, not one of its pods %q", svc, p, current)
+			}
+		}
+		named = append(named, fmt.Sprintf("%s %q", svc, pods))
+	}
+	return strings.Join(named, ", ")
 }

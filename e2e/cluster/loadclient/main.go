@@ -29,6 +29,7 @@ import (
 	"fmt"
 	"io"
 	"log"
+	"maps"
 	"net/http"
 	"os"
 	"os/signal"
@@ -233,6 +234,7 @@ func (l *load) stop() loadreport.Report {
 	r.Running = false
 	r.Seconds = l.ended.Sub(l.began).Seconds()
 	r.Failures = slices.Clone(r.Failures)
+	r.Pods = maps.Clone(r.Pods)
 	r.Acknowledged, r.Listed, r.MissingCount = acknowledged, listed, len(missing)
 	r.Missing = missing[:min(len(missing), maxListed)]
 	r.CheckErrors = checkErrors
@@ -246,6 +248,7 @@ func (l *load) report() loadreport.Report {
 	defer l.mu.Unlock()
 	r := l.rep
 	r.Failures = slices.Clone(r.Failures)
+	r.Pods = maps.Clone(r.Pods)
 	if r.Running {
 		r.Seconds = time.Since(l.began).Seconds()
 	}
@@ -409,11 +412,36 @@ func (l *load) send(method, url, token string, body any, requestID string) (int,
 		return 0, nil, fmt.Errorf("%w (X-Request-ID %s)", err, requestID)
 	}
 	defer resp.Body.Close()
+	l.tallyPods(resp.Header)
 	raw, err := io.ReadAll(io.LimitReader(resp.Body, 8<<20))
 	if err != nil {
 		return 0, nil, fmt.Errorf("%s %s (X-Request-ID %s): reading the answer: %w", method, req.URL.Path, requestID, err)
 	}
 	return resp.StatusCode, bytes.TrimSpace(raw), nil
+}
+
+// tallyPods counts the pods an answer's trail names: the one that served it (X-Served-By:
+// "service pod ip node version") and, for tasks, the auth pod that verified the token
+// (X-Auth-Verified-By, the same, then "; cached …" when tasks' cache answered).
+func (l *load) tallyPods(h http.Header) {
+	var pods []string
+	for _, v := range append(h.Values("X-Served-By"), h.Values("X-Auth-Verified-By")...) {
+		v, _, _ = strings.Cut(v, ";")
+		if f := strings.Fields(v); len(f) >= 2 {
+			pods = append(pods, f[0]+" "+f[1])
+		}
+	}
+	if len(pods) == 0 {
+		return
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.rep.Pods == nil {
+		l.rep.Pods = map[string]int{}
+	}
+	for _, p := range pods {
+		l.rep.Pods[p]++
+	}
 }
 
 // count counts one request of a kind, failed when err is not nil.

@@ -2,10 +2,13 @@ package main
 
 import (
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -130,5 +133,29 @@ func TestLoadReportsALostTask(t *testing.T) {
 	// The GET right after its POST saw it missing too.
 	if r.List.Failed != 1 {
 		t.Errorf("GET /tasks after the lost task's POST: %d failed, want 1", r.List.Failed)
+	}
+}
+
+// TestLoadTalliesThePodsTheTrailNames: answers from two tasks pods, verified by two auth pods
+// (one of them through the cache), are counted by pod.
+func TestLoadTalliesThePodsTheTrailNames(t *testing.T) {
+	api := newFakeAPI()
+	var n atomic.Int64
+	r := runLoad(t, http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		i := n.Add(1)
+		w.Header().Set("X-Served-By", fmt.Sprintf("tasks tasks-%d 10.0.0.%d node-1 v1", i%2, i%2))
+		if req.URL.Path == "/tasks" {
+			w.Header().Set("X-Auth-Verified-By", fmt.Sprintf("auth auth-%d 10.0.1.%d node-1 v1", i%2, i%2)+[]string{"", "; cached 2s ago"}[i%2])
+		}
+		api.ServeHTTP(w, req)
+	}))
+	if got := r.PodsOf("tasks"); !slices.Equal(got, []string{"tasks-0", "tasks-1"}) {
+		t.Errorf("tasks pods %q, want tasks-0 and tasks-1", got)
+	}
+	if got := r.PodsOf("auth"); !slices.Equal(got, []string{"auth-0", "auth-1"}) {
+		t.Errorf("auth pods %q, want auth-0 and auth-1 (the cached verification names its pod too)", got)
+	}
+	if total := r.Pods["tasks tasks-0"] + r.Pods["tasks tasks-1"]; total != int(n.Load()) {
+		t.Errorf("%d answers counted by the pod that served them, of %d", total, n.Load())
 	}
 }

@@ -2,7 +2,12 @@
 // the test reads it back.
 package loadreport
 
-import "fmt"
+import (
+	"fmt"
+	"maps"
+	"slices"
+	"strings"
+)
 
 // Report is what the clients did since /start; written as JSON, decoded by the test.
 type Report struct {
@@ -23,6 +28,9 @@ type Report struct {
 	Missing      []string `json:"missing"`
 	MissingCount int      `json:"missingCount"`
 	CheckErrors  []string `json:"checkErrors"`
+	// Pods counts the answers by the pods the trail named: "tasks tasks-deployment-5d2-x7k"
+	// from X-Served-By, "auth auth-deployment-8f1-q2w" from X-Auth-Verified-By (cached or not).
+	Pods map[string]int `json:"pods"`
 }
 
 // Counts are the requests of one kind that were sent, and those of them that failed.
@@ -41,4 +49,15 @@ func (r Report) String() string {
 		"%d tasks acknowledged, %d of them listed afterwards",
 		r.Signup.Sent+r.Login.Sent+r.Create.Sent+r.List.Sent, r.Seconds, r.Login.Sent, r.Create.Sent, r.List.Sent, r.Signup.Sent,
 		r.Signup.Failed+r.Login.Failed+r.Create.Failed+r.List.Failed, r.Acknowledged, r.Listed)
+}
+
+// PodsOf lists the pods of service the trail named, in order, e.g. PodsOf("auth").
+func (r Report) PodsOf(service string) []string {
+	var pods []string
+	for _, key := range slices.Sorted(maps.Keys(r.Pods)) {
+		if name, ok := strings.CutPrefix(key, service+" "); ok {
+			pods = append(pods, name)
+		}
+	}
+	return pods
 }
