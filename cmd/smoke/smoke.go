@@ -157,6 +157,8 @@ type smoke struct {
 
 	token string
 	task  map[string]string
+	// trail is the pods the step's last answer named (trailOf), shown on its line.
+	trail string
 
 	// unreachable maps a service to the step that could not reach it; later steps
 	// against it are skipped, so a wrong URL fails fast instead of timing out per step.
@@ -219,6 +221,7 @@ func (s *smoke) runStep(ctx context.Context, st step) {
 	if s.cfg.requestID != "" {
 		id = s.cfg.requestID + "-" + st.name
 	}
+	s.trail = ""
 	start := time.Now()
 	detail, gotID, err := st.check(s, ctx, id)
 	took := time.Since(start)
@@ -228,11 +231,43 @@ func (s *smoke) runStep(ctx context.Context, st step) {
 			s.unreachable[st.service] = st.name
 		}
 		s.failed = append(s.failed, st.name)
-		fmt.Fprintf(s.out, "FAIL  %-11s %8s  %v%s\n", st.name, ms(took), err, idNote(id, gotID))
+		fmt.Fprintf(s.out, "FAIL  %-11s %8s  %v%s%s\n", st.name, ms(took), err, viaNote(s.trail), idNote(id, gotID))
 		return
 	}
 	s.passed++
-	fmt.Fprintf(s.out, "PASS  %-11s %8s  %s%s\n", st.name, ms(took), detail, idNote(id, gotID))
+	fmt.Fprintf(s.out, "PASS  %-11s %8s  %s%s%s\n", st.name, ms(took), detail, viaNote(s.trail), idNote(id, gotID))
+}
+
+// viaNote shows which pods answered, when the answer said (X-Served-By; SERVED_BY=false
+// leaves it out).
+func viaNote(trail string) string {
+	if trail == "" {
+		return ""
+	}
+	return "  via " + trail
+}
+
+// trailOf is the pods an answer's headers name, in the order the request went: the one that
+// served it (X-Served-By: "service pod ip node version"), then the auth pod that verified its
+// token (X-Auth-Verified-By), e.g. "tasks tasks-5d2 → auth auth-8f1 (cached 3s ago)"; "" when
+// they name none.
+func trailOf(h http.Header) string {
+	var hops []string
+	for _, v := range h.Values("X-Served-By") {
+		if f := strings.Fields(v); len(f) >= 2 {
+			hops = append(hops, f[0]+" "+f[1])
+		}
+	}
+	if by, cached, _ := strings.Cut(h.Get("X-Auth-Verified-By"), ";"); by != "" {
+		if f := strings.Fields(by); len(f) >= 2 {
+			hop := f[0] + " " + f[1]
+			if cached = strings.TrimSpace(cached); cached != "" {
+				hop += " (" + cached + ")"
+			}
+			hops = append(hops, hop)
+		}
+	}
+	return strings.Join(hops, " → ")
 }
 
 // idNote shows the request id to grep the logs for: the one the service answered with
@@ -378,6 +413,7 @@ func (s *smoke) call(ctx context.Context, service, method, target, token, id str
 		return answer{}, &networkError{unreachableMessage(service, target, s.cfg.timeout, err)}
 	}
 	defer res.Body.Close()
+	s.trail = trailOf(res.Header)
 	a := answer{status: res.StatusCode, id: res.Header.Get(requestIDHeader)}
 	a.raw, err = io.ReadAll(io.LimitReader(res.Body, maxBody))
 	if err != nil {

@@ -32,6 +32,7 @@ type fake struct {
 	noEcho        bool // X-Request-ID is not echoed
 	hangTasks     bool // tasks never answers
 	createdAsSent bool // POST /tasks answers a createdTask other than the one sent
+	trail         bool // answers name their pods (X-Served-By, X-Auth-Verified-By)
 }
 
 const fakeToken = "fake-token"
@@ -51,6 +52,12 @@ func (f *fake) record(next http.Handler) http.Handler {
 		f.mu.Unlock()
 		if id := r.Header.Get(requestIDHeader); id != "" && !f.noEcho {
 			w.Header().Set(requestIDHeader, id)
+		}
+		if f.trail && r.URL.Path == "/login" {
+			w.Header().Set("X-Served-By", "users users-7f6-abc 10.244.0.8 node-1 v0.1.0")
+		} else if f.trail {
+			w.Header().Set("X-Served-By", "tasks tasks-5d2-x7k 10.244.0.7 node-1 v0.1.0")
+			w.Header().Set("X-Auth-Verified-By", "auth auth-8f1-q2w 10.244.0.5 node-1 v0.1.0; cached 3s ago")
 		}
 		next.ServeHTTP(w, r)
 	})
@@ -392,5 +399,28 @@ func TestBaseURL(t *testing.T) {
 		if got, err := baseURL("users", in); err != nil || got != want {
 			t.Errorf("baseURL(%q) = %q, %v; want %q", in, got, err, want)
 		}
+	}
+}
+
+// TestEachStepSaysWhichPodsAnswered: the pods the answers name are on each step's line, the
+// one that failed too (a lab control's 500 says which pod it came from).
+func TestEachStepSaysWhichPodsAnswered(t *testing.T) {
+	f := &fake{trail: true, storeFails: true}
+	users, tasks := f.servers(t)
+	_, out, _ := runSmoke(t, "--users", users, "--tasks", tasks)
+	for _, want := range []*regexp.Regexp{
+		regexp.MustCompile(`(?m)^PASS  login .*  via users users-7f6-abc$`),
+		regexp.MustCompile(`(?m)^FAIL  create-task .*Could not store the task.*  via tasks tasks-5d2-x7k → auth auth-8f1-q2w \(cached 3s ago\)$`),
+		regexp.MustCompile(`(?m)^PASS  no-token .*  via tasks tasks-5d2-x7k → auth auth-8f1-q2w \(cached 3s ago\)$`),
+	} {
+		if !want.MatchString(out) {
+			t.Errorf("no line matching %s in:\n%s", want, out)
+		}
+	}
+	// Without the headers (SERVED_BY=false), nothing is added.
+	plainUsers, plainTasks := (&fake{}).servers(t)
+	_, out, _ = runSmoke(t, "--users", plainUsers, "--tasks", plainTasks)
+	if strings.Contains(out, " via ") {
+		t.Errorf("a line names pods the answers did not:\n%s", out)
 	}
 }
