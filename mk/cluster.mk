@@ -8,8 +8,8 @@
 # as arguments), applies deploy/k8s (kubectl apply -f) and runs the course's flow and
 # cmd/smoke through kubectl port-forward on 127.0.0.1, replaces the tasks pod, rolls auth under
 # load, measures the users and tasks Recreate gap, runs each lesson of deploy/lessons (kubectl
-# apply -k: kustomize overlays on deploy/k8s; frontend-nginx, whose nginx image needs
-# scripts/nginx-image.sh, is left out), then the PostgreSQL overlay deploy/overlays/postgres
+# apply -k: kustomize overlays on deploy/k8s; frontend-nginx with an image made from this
+# machine's nginx by scripts/nginx-image.sh), then the PostgreSQL overlay deploy/overlays/postgres
 # (kubectl apply -k): the flow, and users and tasks rolled and a pod of each deleted under the
 # load of a client pod, with 0 failed requests. It deletes what it applied (kubectl delete -f
 # or -k). Without KUBECONFIG, IMAGE_LOAD or a cluster that answers it fails; it never skips.

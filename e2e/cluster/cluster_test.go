@@ -6,6 +6,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"os"
 	"os/exec"
@@ -140,6 +141,10 @@ func TestCluster(t *testing.T) {
 			checkDiscovery(t, lesson.discovery)
 		})
 	}
+
+	t.Run("frontend-nginx", func(t *testing.T) {
+		testNginxLesson(t, imageLoad, figure)
+	})
 
 	// Last, once deploy/k8s and the lessons are gone: the overlay keeps their objects'
 	// names, and users and tasks find auth at auth-service.default, so it runs in
@@ -482,3 +487,38 @@ func diagnose(t *testing.T) {
 }
 
 func since(start time.Time) time.Duration { return time.Since(start).Round(100 * time.Millisecond) }
+
+// The reverse-proxy lesson: nginx in the frontend's place, in an image made from this
+// machine's nginx (scripts/nginx-image.sh, no registry) and the page (its Dockerfile).
+const (
+	nginxLesson      = "deploy/lessons/frontend-nginx"
+	nginxLessonImage = "kub-demo-frontend-nginx:0.1.0" // as nginx-deployment.yaml names it
+	nginxBaseImage   = "local/nginx:cluster-test"
+)
+
+// testNginxLesson builds and loads the lesson's image, applies the lesson, and runs the
+// course's flow through nginx's /api/ on frontend-service, as the page does: nginx must
+// find users and tasks by their names, and serve the page.
+func testNginxLesson(t *testing.T, imageLoad []string, figure func(string, ...any)) {
+	start := time.Now()
+	runEnv(t, 5*time.Minute, []string{"NGINX_IMAGE=" + nginxBaseImage}, "scripts/nginx-image.sh")
+	run(t, 5*time.Minute, "docker", "build", "-q", "-f", nginxLesson+"/Dockerfile",
+		"--build-arg", "NGINX_IMAGE="+nginxBaseImage, "-t", nginxLessonImage, ".")
+	run(t, 10*time.Minute, imageLoad[0], append(imageLoad[1:], nginxLessonImage)...)
+	figure("%s: image made from this machine's nginx and loaded in %s", nginxLesson, since(start))
+
+	start = time.Now()
+	apply(t, manifests{"-k", nginxLesson})
+	figure("%s: applied and Available in %s", nginxLesson, since(start))
+	page := portForward(t, "frontend-service", 80)
+	resp, err := http.Get(page.URL + "/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || !strings.Contains(string(body), "app.js") {
+		t.Errorf("GET / through nginx: %d %.200s, want the page", resp.StatusCode, body)
+	}
+	harness.Flow(t, page.URL+"/api", page.URL+"/api") // right away, no retry
+}
