@@ -14,6 +14,7 @@ import (
 
 	"github.com/chromedp/chromedp"
 
+	"github.com/kub-demo/kub-demo/e2e/browser/webui"
 	"github.com/kub-demo/kub-demo/harness"
 )
 
@@ -92,16 +93,16 @@ func balance(t *testing.T, backends []*harness.Process) string {
 
 // trailOf is the chain text of each trail entry of the page for request ("list tasks"…),
 // newest first.
-func (p *page) trailOf(request string) []string {
-	p.t.Helper()
-	return eval[[]string](p, `[...document.querySelectorAll("#trail li")].filter(li => li.dataset.request === `+jsString(request)+
+func trailOf(p *webui.Page, request string) []string {
+	p.T.Helper()
+	return webui.Eval[[]string](p, `[...document.querySelectorAll("#trail li")].filter(li => li.dataset.request === `+webui.JSString(request)+
 		`).map(li => li.querySelector(".chain").textContent)`)
 }
 
 // docsScreenshot saves the viewport (or the whole page) as docs/<name> when BROWSER_DOCS_DIR
 // is set (make browser-screenshot).
-func (p *page) docsScreenshot(name string, full bool) {
-	p.t.Helper()
+func docsScreenshot(p *webui.Page, name string, full bool) {
+	p.T.Helper()
 	dir := os.Getenv("BROWSER_DOCS_DIR")
 	if dir == "" {
 		return
@@ -110,12 +111,12 @@ func (p *page) docsScreenshot(name string, full bool) {
 	if full {
 		shot = chromedp.FullScreenshot(100)
 	}
-	png, err := chromedp.Run(p.ctx, shot)
+	png, err := chromedp.Run(p.Ctx, shot)
 	if err != nil {
-		p.t.Fatal(err)
+		p.T.Fatal(err)
 	}
 	if err := os.WriteFile(filepath.Join(dir, name), png, 0o644); err != nil {
-		p.t.Fatal(err)
+		p.T.Fatal(err)
 	}
 }
 
@@ -135,70 +136,70 @@ func TestBrowserTrailAcrossReplicas(t *testing.T) {
 				"AUTH_DISCOVERY_URL=" + c.auth[0].MetricsURL + "/discovery"}
 		},
 	})
-	p := newPage(t)
-	p.do("open the page", chromedp.Navigate(c.frontend.URL+"/"), chromedp.WaitVisible(chromedp.ID("email")))
-	p.login(harness.DemoEmail, harness.DemoPassword, "login")
-	p.waitFor("the list after login", `[...document.querySelectorAll("#trail li")].some(li => li.dataset.request === "list tasks")`)
+	p := webui.NewPage(t)
+	p.Do("open the page", chromedp.Navigate(c.frontend.URL+"/"), chromedp.WaitVisible(chromedp.ID("email")))
+	p.Login(harness.DemoEmail, harness.DemoPassword, "login")
+	p.WaitFor("the list after login", `[...document.querySelectorAll("#trail li")].some(li => li.dataset.request === "list tasks")`)
 
-	login := p.trailOf("log in")
-	p.check(len(login) == 1 && login[0] == "frontend frontend-1 → users users-1 → auth (users does not say which auth pod)",
+	login := trailOf(p, "log in")
+	p.Check(len(login) == 1 && login[0] == "frontend frontend-1 → users users-1 → auth (users does not say which auth pod)",
 		"the login's trail is %q", login)
 
 	for i := range 5 {
-		p.do("reload the list "+strconv.Itoa(i), chromedp.Click(chromedp.ID("refresh")))
-		p.waitFor("list "+strconv.Itoa(i)+" in the trail", `[...document.querySelectorAll("#trail li")].filter(li => li.dataset.request === "list tasks").length >= `+strconv.Itoa(min(i+2, 7)))
+		p.Do("reload the list "+strconv.Itoa(i), chromedp.Click(chromedp.ID("refresh")))
+		p.WaitFor("list "+strconv.Itoa(i)+" in the trail", `[...document.querySelectorAll("#trail li")].filter(li => li.dataset.request === "list tasks").length >= `+strconv.Itoa(min(i+2, 7)))
 	}
-	lists := p.trailOf("list tasks")
+	lists := trailOf(p, "list tasks")
 	seen := map[string]bool{}
 	for _, chain := range lists {
 		hops := strings.Split(chain, " → ")
-		p.check(len(hops) == 3 && hops[0] == "frontend frontend-1" && strings.HasPrefix(hops[1], "tasks tasks-") && strings.HasPrefix(hops[2], "auth auth-"),
+		p.Check(len(hops) == 3 && hops[0] == "frontend frontend-1" && strings.HasPrefix(hops[1], "tasks tasks-") && strings.HasPrefix(hops[2], "auth auth-"),
 			"a list's trail does not name the frontend, tasks and auth pods: %q", chain)
 		seen[hops[1]], seen[hops[2]] = true, true
 	}
 	for _, pod := range []string{"tasks tasks-a", "tasks tasks-b", "auth auth-a", "auth auth-b"} {
-		p.check(seen[pod], "over %d lists the trail never named %s: %q", len(lists), pod, lists)
+		p.Check(seen[pod], "over %d lists the trail never named %s: %q", len(lists), pod, lists)
 	}
 
 	// Each tasks replica keeps its own file here: the list after the store may not show it.
-	p.do("store a task", fill("title", "Seen through two replicas"), fill("text", ""), chromedp.Click(chromedp.ID("add")))
-	p.waitFor("the store in the trail", `document.querySelectorAll("#trail li[data-request='store a task']").length === 1`)
-	stores := p.trailOf("store a task")
-	p.check(len(stores) == 1 && strings.HasPrefix(stores[0], "frontend frontend-1 → tasks tasks-") && strings.Contains(stores[0], "→ auth auth-"),
+	p.Do("store a task", webui.Fill("title", "Seen through two replicas"), webui.Fill("text", ""), chromedp.Click(chromedp.ID("add")))
+	p.WaitFor("the store in the trail", `document.querySelectorAll("#trail li[data-request='store a task']").length === 1`)
+	stores := trailOf(p, "store a task")
+	p.Check(len(stores) == 1 && strings.HasPrefix(stores[0], "frontend frontend-1 → tasks tasks-") && strings.Contains(stores[0], "→ auth auth-"),
 		"the store's trail is %q", stores)
-	p.do("scroll to the trail", chromedp.ScrollIntoView(chromedp.ID("trail-section")))
-	p.docsScreenshot("trail.png", false)
+	p.Do("scroll to the trail", chromedp.ScrollIntoView(chromedp.ID("trail-section")))
+	docsScreenshot(p, "trail.png", false)
 
-	link := eval[string](p, `document.querySelector("a[href='network.html']").textContent`)
-	p.check(strings.HasPrefix(link, "See the network"), "the tasks page links to the network page as %q", link)
-	p.do("open the network page", chromedp.Navigate(c.frontend.URL+"/network.html"))
-	p.waitFor("the four views", `document.querySelectorAll("#views section.view").length === 4`)
+	link := webui.Eval[string](p, `document.querySelector("a[href='network.html']").textContent`)
+	p.Check(strings.HasPrefix(link, "See the network"), "the tasks page links to the network page as %q", link)
+	p.Do("open the network page", chromedp.Navigate(c.frontend.URL+"/network.html"))
+	p.WaitFor("the four views", `document.querySelectorAll("#views section.view").length === 4`)
 	for _, v := range []struct{ service, pod string }{{"frontend", "frontend-1"}, {"users", "users-1"}, {"tasks", "tasks-a"}, {"auth", "auth-a"}} {
-		heading := eval[string](p, `document.querySelector("#view-`+v.service+` h2").textContent`)
-		p.check(heading == v.service+": pod "+v.pod, "the %s view's heading is %q", v.service, heading)
+		heading := webui.Eval[string](p, `document.querySelector("#view-`+v.service+` h2").textContent`)
+		p.Check(heading == v.service+": pod "+v.pod, "the %s view's heading is %q", v.service, heading)
 	}
-	findsAuth := eval[string](p, `document.querySelector("#view-tasks dl").textContent`)
-	p.check(strings.Contains(findsAuth, "how tasks finds auth") && strings.Contains(findsAuth, "found by AUTH_ADDRESS (AUTH_ADDRESS="+c.authAt+")"),
+	findsAuth := webui.Eval[string](p, `document.querySelector("#view-tasks dl").textContent`)
+	p.Check(strings.Contains(findsAuth, "how tasks finds auth") && strings.Contains(findsAuth, "found by AUTH_ADDRESS (AUTH_ADDRESS="+c.authAt+")"),
 		"tasks' view does not say how it found auth: %q", findsAuth)
-	resolves := eval[string](p, `document.querySelector("#view-frontend .resolves").textContent`)
-	p.check(strings.HasPrefix(resolves, "127.0.0.1 resolves now to 1 address: 127.0.0.1"), "the frontend's view says %q", resolves)
+	resolves := webui.Eval[string](p, `document.querySelector("#view-frontend .resolves").textContent`)
+	p.Check(strings.HasPrefix(resolves, "127.0.0.1 resolves now to 1 address: 127.0.0.1"), "the frontend's view says %q", resolves)
 	const nearMiss = "tasks: AUTH_SERVICE_SERIVCE_HOST is set, but nothing here reads it: did you mean AUTH_SERVICE_SERVICE_HOST?"
-	warnings := eval[[]string](p, `[...document.querySelectorAll("#warnings li")].map(li => li.textContent)`)
-	p.check(len(warnings) == 1 && warnings[0] == nearMiss, "the page's warnings are %q, want the near miss of tasks", warnings)
-	inView := eval[string](p, `document.querySelector("#view-tasks .warnings").textContent`)
-	p.check(strings.Contains(inView, "did you mean AUTH_SERVICE_SERVICE_HOST?"), "tasks' own view shows the warning as %q", inView)
-	p.docsScreenshot("network.png", true)
+	warnings := webui.Eval[[]string](p, `[...document.querySelectorAll("#warnings li")].map(li => li.textContent)`)
+	p.Check(len(warnings) == 1 && warnings[0] == nearMiss, "the page's warnings are %q, want the near miss of tasks", warnings)
+	inView := webui.Eval[string](p, `document.querySelector("#view-tasks .warnings").textContent`)
+	p.Check(strings.Contains(inView, "did you mean AUTH_SERVICE_SERVICE_HOST?"), "tasks' own view shows the warning as %q", inView)
+	docsScreenshot(p, "network.png", true)
 
 	// Both auth pods told to fail: tasks answers 503 itself, and the trail puts the failure
 	// past tasks, at auth.
 	for _, a := range c.auth {
 		lab(t, a, "fail=503")
 	}
-	p.do("back to the tasks", chromedp.Navigate(c.frontend.URL+"/"))
-	msg := p.waitError("auth failing")
-	p.check(strings.Contains(msg, "tasks is unavailable (503)") && strings.Contains(msg, "auth"), "with auth failing the page says %q", msg)
-	lists = p.trailOf("list tasks")
-	p.check(len(lists) == 1 && strings.HasPrefix(lists[0], "frontend frontend-1 → tasks tasks-") && strings.HasSuffix(lists[0], " → auth ✗ failed or not reached"),
+	p.Do("back to the tasks", chromedp.Navigate(c.frontend.URL+"/"))
+	msg := p.WaitError("auth failing")
+	p.Check(strings.Contains(msg, "tasks is unavailable (503)") && strings.Contains(msg, "auth"), "with auth failing the page says %q", msg)
+	lists = trailOf(p, "list tasks")
+	p.Check(len(lists) == 1 && strings.HasPrefix(lists[0], "frontend frontend-1 → tasks tasks-") && strings.HasSuffix(lists[0], " → auth ✗ failed or not reached"),
 		"with auth failing the trail is %q", lists)
 }
 
@@ -221,47 +222,47 @@ func lab(t *testing.T, process *harness.Process, control string) {
 func TestBrowserTrailLabFailure(t *testing.T) {
 	c := startChain(t, chainOptions{replicas: 1, all: []string{"LAB_CONTROLS=true"},
 		frontend: func(*chain) []string { return []string{"LAB_CONTROLS=false"} }})
-	p := newPage(t)
-	p.do("open the page", chromedp.Navigate(c.frontend.URL+"/"), chromedp.WaitVisible(chromedp.ID("email")))
-	p.login(harness.DemoEmail, harness.DemoPassword, "login")
-	p.waitFor("the list after login", `[...document.querySelectorAll("#trail li")].some(li => li.dataset.request === "list tasks")`)
-	p.do("reload the list", chromedp.Click(chromedp.ID("refresh")))
-	p.waitFor("a second list", `document.querySelectorAll("#trail li[data-request='list tasks']").length === 2`)
-	lists := p.trailOf("list tasks")
-	p.check(lists[1] == "frontend frontend-1 → tasks tasks-a → auth auth-a", "the first list's trail is %q", lists[1])
-	p.check(strings.HasPrefix(lists[0], "frontend frontend-1 → tasks tasks-a → auth auth-a (cached ") && strings.HasSuffix(lists[0], " ago)"),
+	p := webui.NewPage(t)
+	p.Do("open the page", chromedp.Navigate(c.frontend.URL+"/"), chromedp.WaitVisible(chromedp.ID("email")))
+	p.Login(harness.DemoEmail, harness.DemoPassword, "login")
+	p.WaitFor("the list after login", `[...document.querySelectorAll("#trail li")].some(li => li.dataset.request === "list tasks")`)
+	p.Do("reload the list", chromedp.Click(chromedp.ID("refresh")))
+	p.WaitFor("a second list", `document.querySelectorAll("#trail li[data-request='list tasks']").length === 2`)
+	lists := trailOf(p, "list tasks")
+	p.Check(lists[1] == "frontend frontend-1 → tasks tasks-a → auth auth-a", "the first list's trail is %q", lists[1])
+	p.Check(strings.HasPrefix(lists[0], "frontend frontend-1 → tasks tasks-a → auth auth-a (cached ") && strings.HasSuffix(lists[0], " ago)"),
 		"the second list's trail, from tasks' cache, is %q", lists[0])
 
 	lab(t, c.tasks[0], "fail=503")
-	p.do("reload the list with tasks failing", chromedp.Click(chromedp.ID("refresh")))
-	msg := p.waitError("tasks failing")
+	p.Do("reload the list with tasks failing", chromedp.Click(chromedp.ID("refresh")))
+	msg := p.WaitError("tasks failing")
 	const labMessage = "Lab control: this pod of tasks was told to fail every request with 503"
-	p.check(strings.Contains(msg, "tasks is unavailable (503)") && strings.Contains(msg, labMessage), "the error says %q", msg)
-	reason := eval[string](p, `document.querySelector("#trail li .reason").textContent`)
-	p.check(strings.HasPrefix(reason, "503 from tasks tasks-a: "+labMessage), "the trail's reason is %q", reason)
-	lists = p.trailOf("list tasks")
-	p.check(lists[0] == "frontend frontend-1 → tasks tasks-a ✗ 503", "the failed list's trail is %q", lists[0])
-	p.do("scroll to the trail", chromedp.ScrollIntoView(chromedp.ID("trail-section")))
-	p.docsScreenshot("trail-lab.png", false)
+	p.Check(strings.Contains(msg, "tasks is unavailable (503)") && strings.Contains(msg, labMessage), "the error says %q", msg)
+	reason := webui.Eval[string](p, `document.querySelector("#trail li .reason").textContent`)
+	p.Check(strings.HasPrefix(reason, "503 from tasks tasks-a: "+labMessage), "the trail's reason is %q", reason)
+	lists = trailOf(p, "list tasks")
+	p.Check(lists[0] == "frontend frontend-1 → tasks tasks-a ✗ 503", "the failed list's trail is %q", lists[0])
+	p.Do("scroll to the trail", chromedp.ScrollIntoView(chromedp.ID("trail-section")))
+	docsScreenshot(p, "trail-lab.png", false)
 
-	p.do("open the network page", chromedp.Navigate(c.frontend.URL+"/network.html"))
-	p.waitFor("the page says it is off", `!document.getElementById("off").hidden`)
-	off := eval[string](p, `document.getElementById("off").textContent`)
-	p.check(strings.HasPrefix(off, "Off.") && strings.Contains(off, "DISCOVERY_CHAIN=true") && strings.Contains(off, "TASKS_DISCOVERY_URL"),
+	p.Do("open the network page", chromedp.Navigate(c.frontend.URL+"/network.html"))
+	p.WaitFor("the page says it is off", `!document.getElementById("off").hidden`)
+	off := webui.Eval[string](p, `document.getElementById("off").textContent`)
+	p.Check(strings.HasPrefix(off, "Off.") && strings.Contains(off, "DISCOVERY_CHAIN=true") && strings.Contains(off, "TASKS_DISCOVERY_URL"),
 		"the network page, off, says %q", off)
-	views := eval[int](p, `document.querySelectorAll("#views section").length`)
-	p.check(views == 0, "the network page shows %d views while off", views)
+	views := webui.Eval[int](p, `document.querySelectorAll("#views section").length`)
+	p.Check(views == 0, "the network page shows %d views while off", views)
 }
 
 // TestBrowserTrailWithoutServedBy: with SERVED_BY=false the trail says plainly that no pod
 // is named, and why.
 func TestBrowserTrailWithoutServedBy(t *testing.T) {
 	c := startChain(t, chainOptions{replicas: 1, all: []string{"SERVED_BY=false"}})
-	p := newPage(t)
-	p.do("open the page", chromedp.Navigate(c.frontend.URL+"/"), chromedp.WaitVisible(chromedp.ID("email")))
-	p.login(harness.DemoEmail, harness.DemoPassword, "login")
-	p.waitFor("the list after login", `[...document.querySelectorAll("#trail li")].some(li => li.dataset.request === "list tasks")`)
-	lists := p.trailOf("list tasks")
-	p.check(len(lists) == 1 && strings.HasPrefix(lists[0], "No pod named: the answer carries no X-Served-By") && strings.Contains(lists[0], "SERVED_BY=false"),
+	p := webui.NewPage(t)
+	p.Do("open the page", chromedp.Navigate(c.frontend.URL+"/"), chromedp.WaitVisible(chromedp.ID("email")))
+	p.Login(harness.DemoEmail, harness.DemoPassword, "login")
+	p.WaitFor("the list after login", `[...document.querySelectorAll("#trail li")].some(li => li.dataset.request === "list tasks")`)
+	lists := trailOf(p, "list tasks")
+	p.Check(len(lists) == 1 && strings.HasPrefix(lists[0], "No pod named: the answer carries no X-Served-By") && strings.Contains(lists[0], "SERVED_BY=false"),
 		"with SERVED_BY=false the trail says %q", lists)
 }

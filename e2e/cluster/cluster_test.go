@@ -129,6 +129,10 @@ func TestCluster(t *testing.T) {
 		t.Run("network-policies", func(t *testing.T) {
 			testNetworkPolicies(t, imageLoad, figure)
 		})
+
+		t.Run("browser", func(t *testing.T) {
+			testBrowser(t, figure)
+		})
 	})
 
 	for _, lesson := range lessons {
