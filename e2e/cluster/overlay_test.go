@@ -4,7 +4,7 @@ package cluster
 
 import (
 	"fmt"
-	"net/http"
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -212,30 +212,43 @@ func requireNoFailure(t *testing.T, during string, r loadreport.Report) {
 
 // trailThroughReplicas runs the load pod's clients until the trail of their answers
 // (X-Served-By, X-Auth-Verified-By) has named at least two pods of users, of tasks and of
-// auth, a minute at most, and checks that each named pod is one of the Service's: the
-// trail shows the spreading a learner cannot see otherwise. It returns the pods named.
+// auth, and checks that each named pod is one of the Service's: the trail shows the
+// spreading a learner cannot see otherwise. A Service spreads connections, not requests, and
+// the clients keep theirs alive, so each round starts the clients again on new connections,
+// up to a minute and a half. It returns the pods named.
 func trailThroughReplicas(t *testing.T, load *loadPodClient) string {
 	t.Helper()
-	load.start(t)
 	services := []string{"users", "tasks", "auth"}
-	var r loadreport.Report
-	for deadline := time.Now().Add(time.Minute); ; {
-		r = load.call(t, http.MethodGet, "/status")
-		enough := true
-		for _, svc := range services {
-			enough = enough && len(r.PodsOf(svc)) >= 2
-		}
-		if enough || time.Now().After(deadline) {
-			break
-		}
-		time.Sleep(500 * time.Millisecond) // polling the load's tally
+	for _, svc := range services {
+		mustKubectl(t, 2*time.Minute, "wait", "--for=condition=Ready", "pod", "-l", "app="+svc, waitArg(2*time.Minute))
 	}
-	requireNoFailure(t, "the trail through the replicas", load.stop(t))
+	seen := map[string]map[string]bool{}
+	enough := func() bool {
+		for _, svc := range services {
+			if len(seen[svc]) < 2 {
+				return false
+			}
+		}
+		return true
+	}
+	for deadline := time.Now().Add(90 * time.Second); !enough() && time.Now().Before(deadline); {
+		load.start(t) // new connections; waits for a few rounds of the clients
+		r := load.stop(t)
+		requireNoFailure(t, "the trail through the replicas", r)
+		for _, svc := range services {
+			if seen[svc] == nil {
+				seen[svc] = map[string]bool{}
+			}
+			for _, p := range r.PodsOf(svc) {
+				seen[svc][p] = true
+			}
+		}
+	}
 	var named []string
 	for _, svc := range services {
-		pods := r.PodsOf(svc)
+		pods := slices.Sorted(maps.Keys(seen[svc]))
 		if len(pods) < 2 {
-			t.Errorf("%s: the trail named %q in a minute of load, want at least two of its pods", svc, pods)
+			t.Errorf("%s: the trail named %q in a minute and a half of load, want at least two of its pods", svc, pods)
 		}
 		current := podNames(t, "app="+svc)
 		for _, p := range pods {

@@ -158,6 +158,9 @@ func (l *load) start() error {
 	if l.running {
 		return errors.New("already running")
 	}
+	// A run starts on new connections, spread over the Services' pods as they are now: kept
+	// alive from the last run, they would all go to the pods that were there then.
+	l.client.CloseIdleConnections()
 	l.running, l.stopping, l.clients, l.began = true, make(chan struct{}), &sync.WaitGroup{}, time.Now()
 	l.rep, l.accounts = loadreport.Report{Running: true}, nil
 	for _, a := range l.owned {
