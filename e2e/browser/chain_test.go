@@ -11,6 +11,7 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/chromedp/chromedp"
 
@@ -265,4 +266,25 @@ func TestBrowserTrailWithoutServedBy(t *testing.T) {
 	lists := trailOf(p, "list tasks")
 	p.Check(len(lists) == 1 && strings.HasPrefix(lists[0], "No pod named: the answer carries no X-Served-By") && strings.Contains(lists[0], "SERVED_BY=false"),
 		"with SERVED_BY=false the trail says %q", lists)
+}
+
+// TestBrowserLateListAfterLogOut: a list that comes back after the user logged out (tasks
+// made 2 s slow by a lab control) is not shown: the next user of the tab must not find the
+// last one's tasks in the page.
+func TestBrowserLateListAfterLogOut(t *testing.T) {
+	c := startChain(t, chainOptions{replicas: 1, all: []string{"LAB_CONTROLS=true"},
+		frontend: func(*chain) []string { return []string{"LAB_CONTROLS=false"} }})
+	p := webui.NewPage(t)
+	p.Do("open the page", chromedp.Navigate(c.frontend.URL+"/"), chromedp.WaitVisible(chromedp.ID("email")))
+	p.Login(harness.DemoEmail, harness.DemoPassword, "login")
+	p.WaitFor("logged in", `!document.getElementById("signed-in").hidden`)
+	p.AddTask("a task of the demo user", "")
+
+	lab(t, c.tasks[0], "slow=2s")
+	p.Do("reload the list, then log out before it comes back",
+		chromedp.Click(chromedp.ID("refresh")), chromedp.Click(chromedp.ID("logout")))
+	p.WaitFor("logged out", `!document.getElementById("signed-out").hidden`)
+	time.Sleep(3 * time.Second) // the slow list's answer arrives meanwhile
+	shown := webui.Eval[int](p, `document.querySelectorAll("#tasks li").length`)
+	p.Check(shown == 0, "after log out the page holds %d tasks of the user who left", shown)
 }

@@ -58,6 +58,7 @@ func testBrowser(t *testing.T, figure func(string, ...any)) {
 	p.WaitFor("logged out", `!document.getElementById("signed-out").hidden`)
 	p.Login(harness.DemoEmail, harness.DemoPassword, "login")
 	p.WaitFor("the demo user logged in", `!document.getElementById("signed-in").hidden && document.getElementById("error").hidden`)
+	p.WaitFor("the demo user's list", `document.getElementById("status").textContent.endsWith("tasks.") || document.getElementById("status").textContent === "1 task."`)
 	p.Check(!strings.Contains(strings.Join(p.TaskTitles(), "\n"), "Buy milk"), "the demo user sees the learner's tasks: %q", p.TaskTitles())
 	figure("the web UI in Chromium through port-forward to frontend-service: sign up, tasks, auth scaled to zero and back, log out, demo login in %s", since(start))
 }

@@ -256,7 +256,10 @@
   }
 
   async function loadTasks() {
+    const token = sessionStorage.getItem(tokenKey);
     const data = await call("tasks", "GET", "/tasks");
+    // A list that comes back after a log out, or another user's log in, is not this tab's now.
+    if (sessionStorage.getItem(tokenKey) !== token) return;
     const tasks = Array.isArray(data.tasks) ? data.tasks : [];
     render(tasks);
     say(tasks.length === 1 ? "1 task." : tasks.length + " tasks.");
