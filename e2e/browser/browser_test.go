@@ -121,7 +121,7 @@ func TestBrowserFlowThroughTheProxy(t *testing.T) {
 	if err := s.tasks.Stop(); err != nil {
 		t.Fatalf("stop tasks: %v", err)
 	}
-	p.Do("reload the list with tasks stopped", chromedp.Click(chromedp.ID("refresh")))
+	p.ReloadList("reload the list with tasks stopped")
 	msg := p.WaitError("error with tasks stopped")
 	p.Check(strings.Contains(msg, "could not reach tasks (localhost:") && strings.Contains(msg, "connection refused"),
 		"with tasks stopped the page says %q", msg)
@@ -133,13 +133,13 @@ func TestBrowserFlowThroughTheProxy(t *testing.T) {
 		"with tasks stopped the trail says %q, %q", lists[0], reason)
 	// tasks comes back, a new process at the same name: no restart of the frontend.
 	s.tasks.Restart(t)
-	p.Do("reload the list with tasks back", chromedp.Click(chromedp.ID("refresh")))
+	p.ReloadList("reload the list with tasks back")
 	p.WaitFor("the list with tasks back", p.HasTitle("Buy milk")+` && document.getElementById("error").hidden`)
 
 	if err := s.auth.Stop(); err != nil {
 		t.Fatalf("stop auth: %v", err)
 	}
-	p.Do("reload the list with auth stopped", chromedp.Click(chromedp.ID("refresh")))
+	p.ReloadList("reload the list with auth stopped")
 	msg = p.WaitError("error with auth stopped")
 	p.Check(strings.Contains(msg, "tasks is unavailable (503)") && strings.Contains(msg, "auth"),
 		"with auth stopped the list's error says %q", msg)
@@ -198,7 +198,7 @@ func TestBrowserDirectMode(t *testing.T) {
 	if err := s.tasks.Stop(); err != nil {
 		t.Fatalf("stop tasks: %v", err)
 	}
-	p.Do("reload the list with tasks stopped", chromedp.Click(chromedp.ID("refresh")))
+	p.ReloadList("reload the list with tasks stopped")
 	msg := p.WaitError("error with tasks stopped")
 	p.Check(strings.Contains(msg, "could not reach tasks at "+tasksURL), "with tasks stopped the page says %q", msg)
 }

@@ -147,7 +147,7 @@ func TestBrowserTrailAcrossReplicas(t *testing.T) {
 		"the login's trail is %q", login)
 
 	for i := range 5 {
-		p.Do("reload the list "+strconv.Itoa(i), chromedp.Click(chromedp.ID("refresh")))
+		p.ReloadList("reload the list " + strconv.Itoa(i))
 		p.WaitFor("list "+strconv.Itoa(i)+" in the trail", `[...document.querySelectorAll("#trail li")].filter(li => li.dataset.request === "list tasks").length >= `+strconv.Itoa(min(i+2, 7)))
 	}
 	lists := trailOf(p, "list tasks")
@@ -227,7 +227,7 @@ func TestBrowserTrailLabFailure(t *testing.T) {
 	p.Do("open the page", chromedp.Navigate(c.frontend.URL+"/"), chromedp.WaitVisible(chromedp.ID("email")))
 	p.Login(harness.DemoEmail, harness.DemoPassword, "login")
 	p.WaitFor("the list after login", `[...document.querySelectorAll("#trail li")].some(li => li.dataset.request === "list tasks")`)
-	p.Do("reload the list", chromedp.Click(chromedp.ID("refresh")))
+	p.ReloadList("reload the list")
 	p.WaitFor("a second list", `document.querySelectorAll("#trail li[data-request='list tasks']").length === 2`)
 	lists := trailOf(p, "list tasks")
 	p.Check(lists[1] == "frontend frontend-1 → tasks tasks-a → auth auth-a", "the first list's trail is %q", lists[1])
@@ -235,7 +235,7 @@ func TestBrowserTrailLabFailure(t *testing.T) {
 		"the second list's trail, from tasks' cache, is %q", lists[0])
 
 	lab(t, c.tasks[0], "fail=503")
-	p.Do("reload the list with tasks failing", chromedp.Click(chromedp.ID("refresh")))
+	p.ReloadList("reload the list with tasks failing")
 	msg := p.WaitError("tasks failing")
 	const labMessage = "Lab control: this pod of tasks was told to fail every request with 503"
 	p.Check(strings.Contains(msg, "tasks is unavailable (503)") && strings.Contains(msg, labMessage), "the error says %q", msg)

@@ -232,7 +232,7 @@ func trailThroughReplicas(t *testing.T, load *loadPodClient) string {
 		return true
 	}
 	for deadline := time.Now().Add(90 * time.Second); !enough() && time.Now().Before(deadline); {
-		load.start(t) // new connections; waits for a few rounds of the clients
+		load.start(t)     // new connections; waits for a few rounds of the clients
 		r := load.stop(t) // a short run: requireNoFailure's minimum load does not apply
 		if r.Failed() > 0 || r.MissingCount > 0 {
 			t.Errorf("the trail through the replicas: %d failed, %d acknowledged tasks not listed (%s); the first:\n  %s",

@@ -178,6 +178,15 @@ func JSString(s string) string {
 	return string(b)
 }
 
+// ReloadList clicks "Reload the list" and waits for the page to have dealt with the answer,
+// whatever it was: the form's buttons are enabled again. Waiting on the list itself would
+// pass at once on the list shown before the click.
+func (p *Page) ReloadList(step string) {
+	p.T.Helper()
+	p.Do(step, chromedp.Click(chromedp.ID("refresh")),
+		chromedp.Poll[chromedp.Void](`!document.getElementById("refresh").disabled`, chromedp.WithPollingInterval(50*time.Millisecond)))
+}
+
 // TaskTitles lists the titles the page shows, as text.
 func (p *Page) TaskTitles() []string {
 	p.T.Helper()
