@@ -112,6 +112,8 @@ func TestBadInputGetsA4xxJSONErrorAndChangesNothing(t *testing.T) {
 		{"task: no title", "POST", tasks, bearer(token), `{"text":"x"}`, 422, titleMissing},
 		{"task: blank title", "POST", tasks, bearer(token), `{"title":" \t ","text":"x"}`, 422, titleMissing},
 		{"task: 501-character title", "POST", tasks, bearer(token), `{"title":"` + strings.Repeat("t", 501) + `"}`, 422, ""},
+		{"task: NUL in the title", "POST", tasks, bearer(token), `{"title":"a\u0000b"}`, 422, `A title or text cannot hold the NUL character (\u0000).`},
+		{"task: NUL in the text", "POST", tasks, bearer(token), `{"title":"t","text":"\u0000"}`, 422, ""},
 		{"task: 10001-character text", "POST", tasks, bearer(token), `{"title":"t","text":"` + strings.Repeat("t", 10001) + `"}`, 422, ""},
 		{"task: body over 64 KiB", "POST", tasks, bearer(token), `{"title":"t","text":"` + big + `"}`, 413, ""},
 		{"tasks: unknown route", "GET", s.tasks.URL + "/task", bearer(token), ``, 404, ""},

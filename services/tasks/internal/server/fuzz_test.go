@@ -20,7 +20,7 @@ import (
 func FuzzTaskCreate(f *testing.F) {
 	for _, seed := range []string{
 		`{"title":"Buy milk","text":"2 litres"}`, `{"title":"TASK_SPLIT"}`, `{"title":""}`, `{"title":1}`,
-		`{"title":"a"} x`, `[]`, `null`, `{"title":"a","text":null}`, "{\"title\":\"\xff\"}", `{"title":"\ud800"}`, ``,
+		`{"title":"a"} x`, `[]`, `null`, `{"title":"a","text":null}`, "{\"title\":\"\xff\"}", `{"title":"\ud800"}`, `{"title":"a\u0000"}`, ``,
 	} {
 		f.Add(seed)
 	}

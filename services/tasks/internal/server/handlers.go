@@ -30,6 +30,7 @@ var (
 	errTitleMissing   = web.NewError(http.StatusUnprocessableEntity, "A title needs to be specified!")
 	errTitleTooLong   = web.NewError(http.StatusUnprocessableEntity, fmt.Sprintf("A title can have at most %d characters.", maxTitleChars))
 	errTextTooLong    = web.NewError(http.StatusUnprocessableEntity, fmt.Sprintf("A text can have at most %d characters.", maxTextChars))
+	errNULCharacter   = web.NewError(http.StatusUnprocessableEntity, `A title or text cannot hold the NUL character (\u0000).`)
 	errTaskTooLarge   = web.NewError(http.StatusRequestEntityTooLarge, fmt.Sprintf(
 		"This task would take more than %d KiB once stored (characters such as control characters take six bytes each).", tasks.MaxRecordBytes>>10))
 	errStoreFull = web.NewError(http.StatusInsufficientStorage, "No more tasks can be stored here: the task store is at its size limit.")
@@ -59,9 +60,14 @@ const (
 	maxTextChars  = 10_000
 )
 
-// validateTask checks what a stored task must be.
+// validateTask checks what a stored task must be. NUL is refused in both stores: PostgreSQL
+// text cannot hold it, so a task with one, kept as json, would break every query that reads
+// its title or text as text (task->>'title'), and moving a file store to PostgreSQL would
+// carry it there.
 func validateTask(task tasks.Task) error {
 	switch {
+	case strings.ContainsRune(task.Title, 0) || strings.ContainsRune(task.Text, 0):
+		return errNULCharacter
 	case strings.TrimSpace(task.Title) == "":
 		return errTitleMissing
 	case utf8.RuneCountInString(task.Title) > maxTitleChars:
