@@ -71,9 +71,9 @@ func (l *legitimate) logins(n int, pause time.Duration) (took []time.Duration, f
 // lists GETs /tasks n times and returns each one's time, and the answers that were not 200.
 func (l *legitimate) lists(n int) (took []time.Duration, failed []string) {
 	took = timed(n, func(int) {
-		status, _, _, err := do(l.client, "GET", l.s.tasks.URL+"/tasks", l.token, "")
+		status, answer, _, err := do(l.client, "GET", l.s.tasks.URL+"/tasks", l.token, "")
 		if err != nil || status != http.StatusOK {
-			failed = append(failed, fmt.Sprintf("%d %v", status, err))
+			failed = append(failed, fmt.Sprintf("%d %v %v", status, err, answer["message"]))
 		}
 	})
 	return took, failed

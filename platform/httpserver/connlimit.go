@@ -38,8 +38,10 @@ import (
 // An address whose connection was closed for being late or silent may, for a while
 // (penaltyFor), take a place only from its own idle connections when the server is full:
 // its late and silent connections then stay until a client that sends whole requests
-// needs their places. Only when every connection is busy with a
-// request is the new one refused, with a JSON 503.
+// needs their places. When none of these is there, an address that holds at least two
+// places more than the newcomer's gives up one not yet busy with a request it sent whole
+// (largestShareLocked). Only when every connection is busy with a request, or the places
+// are shared out evenly, is the new one refused, with a JSON 503.
 type connLimiter struct {
 	net.Listener
 	max       int
@@ -114,13 +116,16 @@ func (c *connLimiter) admit(conn net.Conn) *limitedConn {
 		evict = c.victimLocked(now, addr)
 	case full:
 		evict = c.victimLocked(now, "")
+		if evict == nil {
+			evict = c.largestShareLocked(addr)
+		}
 	}
 	if evict == nil && (over || full) {
 		c.mu.Unlock()
 		return nil
 	}
 	if evict != nil {
-		if evict.list != c.idle {
+		if evict.list != c.idle && !evict.byShare {
 			c.penalizeLocked(now, evict.addr)
 		}
 		c.untrackLocked(evict)
@@ -164,6 +169,31 @@ func (c *connLimiter) victimLocked(now time.Time, addr string) *limitedConn {
 		}
 	}
 	return nil
+}
+
+// largestShareLocked returns, when the server is full and no connection can be closed for
+// what it does (victimLocked), a connection of the address that holds the most places, if it
+// holds at least two more than addr: one with no request read yet, else one whose body is
+// still coming, however young. Within the grace every client looks alike, and a flood from
+// few addresses that keeps its connections young (closing each before it is late, opening
+// it again) would otherwise hold every place; this way places are shared out between
+// addresses evenly. A connection busy with a request the server has read is never closed.
+// Callers hold c.mu.
+func (c *connLimiter) largestShareLocked(addr string) *limitedConn {
+	var largest *limitedConn
+	for _, l := range []*list.List{c.waiting, c.bodies} {
+		for e := l.Front(); e != nil; e = e.Next() {
+			lc := e.Value.(*limitedConn)
+			if largest == nil || c.byAddr[lc.addr] > c.byAddr[largest.addr] {
+				largest = lc
+			}
+		}
+	}
+	if largest == nil || c.byAddr[largest.addr] < c.byAddr[addr]+2 {
+		return nil
+	}
+	largest.byShare = true
+	return largest
 }
 
 // idleOfLocked returns addr's longest-idle connection, or nil. Callers hold c.mu.
@@ -325,6 +355,7 @@ type limitedConn struct {
 	listed     *list.Element // on list, when it may be closed to make room
 	list       *list.List
 	gone       bool
+	byShare    bool      // closed to share the places out (largestShareLocked)
 	bodySince  time.Time // when its reading began
 	bodyLength int64     // how much of it is read
 }

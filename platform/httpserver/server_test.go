@@ -396,8 +396,8 @@ func TestLateBodiesMakeRoom(t *testing.T) {
 	})
 	r := serve(t, echo, Options{MaxConnections: 3})
 	var late []net.Conn
-	for range 3 { // from an address of their own: the new clients below come from 127.0.0.1
-		late = append(late, slowBody(t, "127.0.0.2", r.public))
+	for i := range 3 { // one per address, none of them the new clients' (127.0.0.1)
+		late = append(late, slowBody(t, fmt.Sprintf("127.0.0.%d", i+2), r.public))
 	}
 	time.Sleep(100 * time.Millisecond) // each read its headers and waits for its body
 	if status, _ := rawRequest(t, r.public, "GET /x HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"); !strings.HasPrefix(status, "503") {
@@ -419,6 +419,55 @@ func TestLateBodiesMakeRoom(t *testing.T) {
 	}
 	if closed != 3 {
 		t.Fatalf("%d of the 3 late bodies were cut off, want 3", closed)
+	}
+}
+
+// TestAnAddressHoldingEveryPlaceGivesOneUp: within the grace, when one address holds every
+// place with bodies still coming, a client from another address is let in, in the place of
+// one of them; a new connection from the same address is refused.
+func TestAnAddressHoldingEveryPlaceGivesOneUp(t *testing.T) {
+	r := serve(t, ok, Options{MaxConnections: 3})
+	var held []net.Conn
+	for range 3 {
+		held = append(held, slowBody(t, "127.0.0.2", r.public))
+	}
+	time.Sleep(100 * time.Millisecond) // each read its headers and waits for its body
+	get := func(local string) string {
+		dialer := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(local)}}
+		conn, err := dialer.Dial("tcp", r.public)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer conn.Close()
+		conn.SetDeadline(time.Now().Add(5 * time.Second))
+		io.WriteString(conn, "GET /x HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+		resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+		if err != nil {
+			return err.Error()
+		}
+		resp.Body.Close()
+		return resp.Status
+	}
+	if status := get("127.0.0.1"); !strings.HasPrefix(status, "200") {
+		t.Fatalf("another address, with 127.0.0.2 holding every place within the grace: %s, want 200", status)
+	}
+	// It was not held back for it: it takes the free place again, and then, holding every
+	// place, is refused a fourth.
+	held = append(held, slowBody(t, "127.0.0.2", r.public))
+	time.Sleep(100 * time.Millisecond)
+	if status := get("127.0.0.2"); !strings.HasPrefix(status, "503") {
+		t.Fatalf("127.0.0.2 again, holding every place: %s, want 503", status)
+	}
+	closed := 0
+	for _, conn := range held {
+		conn.SetReadDeadline(time.Now().Add(200 * time.Millisecond))
+		var ne net.Error
+		if _, err := conn.Read(make([]byte, 1)); err != nil && !(errors.As(err, &ne) && ne.Timeout()) {
+			closed++
+		}
+	}
+	if closed != 1 {
+		t.Fatalf("%d of 127.0.0.2's 4 connections were closed, want 1", closed)
 	}
 }
 
