@@ -108,6 +108,7 @@ func (c *connLimiter) admit(conn net.Conn) *limitedConn {
 	addr := ClientKey(conn.RemoteAddr().String())
 	c.mu.Lock()
 	var evict *limitedConn
+	byShare := false // evict did nothing wrong: its address held more than its share
 	over, full := c.byAddr[addr] >= c.perClient, c.open >= c.max
 	switch {
 	case (over || full) && c.penalizedLocked(now, addr):
@@ -115,9 +116,8 @@ func (c *connLimiter) admit(conn net.Conn) *limitedConn {
 	case over:
 		evict = c.victimLocked(now, addr)
 	case full:
-		evict = c.victimLocked(now, "")
-		if evict == nil {
-			evict = c.largestShareLocked(addr)
+		if evict = c.victimLocked(now, ""); evict == nil {
+			evict, byShare = c.largestShareLocked(addr), true
 		}
 	}
 	if evict == nil && (over || full) {
@@ -125,7 +125,7 @@ func (c *connLimiter) admit(conn net.Conn) *limitedConn {
 		return nil
 	}
 	if evict != nil {
-		if evict.list != c.idle && !evict.byShare {
+		if evict.list != c.idle && !byShare {
 			c.penalizeLocked(now, evict.addr)
 		}
 		c.untrackLocked(evict)
@@ -177,22 +177,21 @@ func (c *connLimiter) victimLocked(now time.Time, addr string) *limitedConn {
 // still coming, however young. Within the grace every client looks alike, and a flood from
 // few addresses that keeps its connections young (closing each before it is late, opening
 // it again) would otherwise hold every place; this way places are shared out between
-// addresses evenly. A connection busy with a request the server has read is never closed.
-// Callers hold c.mu.
+// addresses evenly. Bytes waiting unread (hasUnread) do not spare a connection here: on a
+// busy machine a flood's connections wait unread too, and the share is the address's, not
+// the connection's fault. A connection busy with a request the server has read is never
+// closed. Callers hold c.mu.
 func (c *connLimiter) largestShareLocked(addr string) *limitedConn {
 	var largest *limitedConn
+	most := c.byAddr[addr] + 1 // what an address must hold more than
 	for _, l := range []*list.List{c.waiting, c.bodies} {
 		for e := l.Front(); e != nil; e = e.Next() {
 			lc := e.Value.(*limitedConn)
-			if largest == nil || c.byAddr[lc.addr] > c.byAddr[largest.addr] {
-				largest = lc
+			if c.byAddr[lc.addr] > most {
+				largest, most = lc, c.byAddr[lc.addr]
 			}
 		}
 	}
-	if largest == nil || c.byAddr[largest.addr] < c.byAddr[addr]+2 {
-		return nil
-	}
-	largest.byShare = true
 	return largest
 }
 
@@ -355,7 +354,6 @@ type limitedConn struct {
 	listed     *list.Element // on list, when it may be closed to make room
 	list       *list.List
 	gone       bool
-	byShare    bool      // closed to share the places out (largestShareLocked)
 	bodySince  time.Time // when its reading began
 	bodyLength int64     // how much of it is read
 }

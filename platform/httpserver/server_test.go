@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -106,7 +107,14 @@ var ok = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 // rawRequest writes request on a new connection and returns the status line and body.
 func rawRequest(t *testing.T, addr, request string) (status string, body string) {
 	t.Helper()
-	conn, err := net.Dial("tcp", addr)
+	return rawRequestFrom(t, "127.0.0.1", addr, request)
+}
+
+// rawRequestFrom is rawRequest from the loopback address local.
+func rawRequestFrom(t *testing.T, local, addr, request string) (status string, body string) {
+	t.Helper()
+	dialer := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(local)}}
+	conn, err := dialer.Dial("tcp", addr)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -433,20 +441,8 @@ func TestAnAddressHoldingEveryPlaceGivesOneUp(t *testing.T) {
 	}
 	time.Sleep(100 * time.Millisecond) // each read its headers and waits for its body
 	get := func(local string) string {
-		dialer := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(local)}}
-		conn, err := dialer.Dial("tcp", r.public)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer conn.Close()
-		conn.SetDeadline(time.Now().Add(5 * time.Second))
-		io.WriteString(conn, "GET /x HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
-		resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
-		if err != nil {
-			return err.Error()
-		}
-		resp.Body.Close()
-		return resp.Status
+		status, _ := rawRequestFrom(t, local, r.public, "GET /x HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+		return status
 	}
 	if status := get("127.0.0.1"); !strings.HasPrefix(status, "200") {
 		t.Fatalf("another address, with 127.0.0.2 holding every place within the grace: %s, want 200", status)
@@ -461,8 +457,7 @@ func TestAnAddressHoldingEveryPlaceGivesOneUp(t *testing.T) {
 	closed := 0
 	for _, conn := range held {
 		conn.SetReadDeadline(time.Now().Add(200 * time.Millisecond))
-		var ne net.Error
-		if _, err := conn.Read(make([]byte, 1)); err != nil && !(errors.As(err, &ne) && ne.Timeout()) {
+		if _, err := conn.Read(make([]byte, 1)); err != nil && !errors.Is(err, os.ErrDeadlineExceeded) {
 			closed++
 		}
 	}
@@ -479,21 +474,15 @@ func TestOneAddressHoldsAtMostItsShare(t *testing.T) {
 		slowBody(t, "127.0.0.2", r.public)
 	}
 	time.Sleep(100 * time.Millisecond)
-	get := func(local string) int {
-		client := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{
-			DialContext: (&net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(local)}}).DialContext, DisableKeepAlives: true}}
-		resp, err := client.Get("http://" + r.public + "/x")
-		if err != nil {
-			t.Fatalf("from %s: %v", local, err)
-		}
-		resp.Body.Close()
-		return resp.StatusCode
+	get := func(local string) string {
+		status, _ := rawRequestFrom(t, local, r.public, "GET /x HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+		return status
 	}
-	if status := get("127.0.0.2"); status != 503 {
-		t.Fatalf("a third connection from an address with 2 busy: %d, want 503", status)
+	if status := get("127.0.0.2"); !strings.HasPrefix(status, "503") {
+		t.Fatalf("a third connection from an address with 2 busy: %s, want 503", status)
 	}
-	if status := get("127.0.0.3"); status != 200 {
-		t.Fatalf("another address: %d, want 200", status)
+	if status := get("127.0.0.3"); !strings.HasPrefix(status, "200") {
+		t.Fatalf("another address: %s, want 200", status)
 	}
 }
 
